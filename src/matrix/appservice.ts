@@ -1,0 +1,145 @@
+import { AppServiceRegistration, Bridge, type Intent, type Request, type WeakEvent } from 'matrix-appservice-bridge';
+import type { Config } from '../config/schema.ts';
+import type { Registration } from '../config/registration.ts';
+import { CommandError, describeError, MatrixApiError, RecorderError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import { parseCommandEvent } from './commands/parse.ts';
+import type { CommandRegistry } from './commands/registry.ts';
+import { routeBridgeLibraryLogs } from './library-logs.ts';
+import { isAllowed, userPowerLevel, type PowerLevelsContent } from './permissions.ts';
+
+export interface BridgeDeps {
+  config: Config;
+  registration: Registration;
+  log: Logger;
+  commands: CommandRegistry;
+}
+
+/**
+ * The appservice side: receives transactions from the homeserver (hs_token checked by the
+ * library), joins rooms it is invited to by allowed users, and runs commands.
+ */
+export class RecorderAppservice {
+  readonly botUserId: string;
+  readonly #deps: BridgeDeps;
+  readonly #bridge: Bridge;
+  readonly #log: Logger;
+
+  constructor(deps: BridgeDeps) {
+    this.#deps = deps;
+    this.#log = deps.log.child({ module: 'appservice' });
+    this.botUserId = `@${deps.registration.sender_localpart}:${deps.config.homeserver.domain}`;
+    routeBridgeLibraryLogs(deps.log.child({ module: 'appservice-lib' }));
+    this.#bridge = new Bridge({
+      homeserverUrl: deps.config.homeserver.url,
+      domain: deps.config.homeserver.domain,
+      registration: AppServiceRegistration.fromObject(deps.registration as never),
+      disableStores: true,
+      disableContext: true,
+      suppressEcho: true,
+      queue: { type: 'per_room' },
+      controller: { onEvent: (request) => this.#onEvent(request) },
+    });
+  }
+
+  get intent(): Intent {
+    return this.#bridge.getIntent();
+  }
+
+  async start(): Promise<void> {
+    const { bindAddress, port } = this.#deps.config.appservice;
+    await this.#bridge.initialise();
+    await this.#bridge.listen(port, bindAddress);
+    await this.intent.ensureProfile(this.#deps.config.bot.displayName).catch((err: unknown) => {
+      this.#log.warn({ err }, 'could not set the bot display name');
+    });
+    this.#log.info({ botUserId: this.botUserId, bindAddress, port }, 'appservice listening');
+  }
+
+  async stop(): Promise<void> {
+    await this.#bridge.close();
+  }
+
+  async #onEvent(request: Request<WeakEvent>): Promise<void> {
+    const event = request.getData();
+    const log = this.#log.child({ roomId: event.room_id, eventId: event.event_id });
+    try {
+      if (event.type === 'm.room.member' && event.state_key === this.botUserId) {
+        await this.#onOwnMembership(event, log);
+      } else if (event.type === 'm.room.message') {
+        await this.#onMessage(event, log);
+      }
+    } catch (err) {
+      log.error({ err, type: event.type }, 'event handling failed');
+    }
+  }
+
+  async #onOwnMembership(event: WeakEvent, log: Logger): Promise<void> {
+    if (event.content.membership !== 'invite') return;
+    if (!isAllowed(this.#deps.config.permissions.allow, event.sender)) {
+      log.warn({ inviter: event.sender }, 'invite from a user not on permissions.allow; declining');
+      await this.intent.leave(event.room_id, 'This bot is not available to you (not on its allow-list).');
+      return;
+    }
+    await this.intent.join(event.room_id);
+    log.info({ inviter: event.sender }, 'joined room on invite');
+    await this.#notice(event.room_id, 'Hello! I can record calls in this room. Type !help for the commands.');
+  }
+
+  async #onMessage(event: WeakEvent, log: Logger): Promise<void> {
+    const parsed = parseCommandEvent(event, new Set([this.botUserId]));
+    if (!parsed) return;
+    const roomId = event.room_id;
+    const reply = (text: string) => this.#notice(roomId, text, event.event_id);
+    if (!isAllowed(this.#deps.config.permissions.allow, event.sender)) {
+      log.info({ sender: event.sender, command: parsed.name }, 'command from a user not on the allow-list');
+      await reply(`${event.sender} is not allowed to use this bot (permissions.allow).`);
+      return;
+    }
+    log.info({ sender: event.sender, command: parsed.name, args: parsed.args }, 'command');
+    try {
+      await this.#deps.commands.dispatch(parsed, {
+        roomId,
+        sender: event.sender,
+        eventId: event.event_id,
+        log,
+        reply,
+        senderPowerLevel: async () => userPowerLevel(await this.#powerLevels(roomId), event.sender),
+      });
+    } catch (err) {
+      if (!(err instanceof CommandError)) log.error({ err, command: parsed.name }, 'command failed');
+      await reply(replyForError(err));
+    }
+  }
+
+  async #powerLevels(roomId: string): Promise<PowerLevelsContent | undefined> {
+    try {
+      return (await this.intent.getStateEvent(roomId, 'm.room.power_levels', '')) as PowerLevelsContent;
+    } catch (err) {
+      throw wrapMatrixError('reading the room power levels', err);
+    }
+  }
+
+  async #notice(roomId: string, body: string, inReplyTo?: string): Promise<void> {
+    const content: Record<string, unknown> = { msgtype: 'm.notice', body };
+    if (inReplyTo) content['m.relates_to'] = { 'm.in_reply_to': { event_id: inReplyTo } };
+    await this.intent.sendMessage(roomId, content);
+  }
+}
+
+/** One plain sentence for the room, with the Matrix errcode where there is one. */
+export function replyForError(err: unknown): string {
+  if (err instanceof CommandError) return err.userMessage ?? err.message;
+  const text = describeError(err);
+  const code = err instanceof RecorderError ? err.errcode : undefined;
+  return `That failed: ${text}${code && !text.includes(code) ? ` (${code})` : ''}`;
+}
+
+/** Turns a bot-sdk/bridge error into a MatrixApiError keeping errcode and status. */
+export function wrapMatrixError(what: string, err: unknown): RecorderError {
+  if (err instanceof RecorderError) return err;
+  const e = err as { statusCode?: number; body?: { errcode?: string; error?: string }; errcode?: string; message?: string };
+  const errcode = e.body?.errcode ?? e.errcode;
+  if (errcode) return new MatrixApiError(what, e.statusCode ?? 0, errcode, e.body?.error ?? e.message ?? '', { cause: err });
+  return new RecorderError(`${what} failed: ${describeError(err)}`, 'MRR_MATRIX_REQUEST', { cause: err });
+}
