@@ -51,7 +51,7 @@ function issuePath(issue: z.core.$ZodIssue): string {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return 'unknown key';
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `required (${issue.expected})`;
+  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return `required (${issue.expected})`;
   return issue.message.replace(/^Invalid input: /, '');
 }
 
