@@ -6,6 +6,8 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import { buildRegistration, registrationYaml } from '../src/config/registration.ts';
 import { schemaKeys, type SchemaKey } from '../src/config/schema-keys.ts';
+import { buildCommands } from '../src/app.ts';
+import { usageLine } from '../src/matrix/commands/registry.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -67,7 +69,30 @@ export function registrationExample(): string {
   return registrationYaml(buildRegistration(config, { as: '<generated: 64 hex characters>', hs: '<generated: 64 hex characters>' }));
 }
 
+export function commandsMarkdown(): string {
+  const config = parseConfig({ homeserver: { url: 'https://matrix.example.org', domain: 'example.org' } });
+  const unused = async () => {
+    throw new Error('not used for documentation');
+  };
+  const registry = buildCommands(config, { start: unused, stop: unused, status: unused });
+  const out = [
+    '# Commands',
+    '',
+    '<!-- Generated from the command registry by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'Type these in a room the bot has joined (invite it first). Commands marked *privileged* need',
+    `the power level \`permissions.minPowerLevel\` (default ${config.permissions.minPowerLevel}); every user must also be on`,
+    '`permissions.allow`. Edits of a command message are ignored; unknown commands get a short hint.',
+    '',
+    '| Command | Privileged | What it does |',
+    '| --- | --- | --- |',
+  ];
+  for (const c of registry.list()) out.push(`| \`${usageLine(c).replace(/\|/g, "\\|")}\` | ${c.privileged ? 'yes' : 'no'} | ${c.description} |`);
+  return `${out.join('\n')}\n`;
+}
+
 export const generatedFiles = (): Record<string, string> => ({
+  'docs/commands.md': commandsMarkdown(),
   'docs/configuration.md': configurationMarkdown(),
   'config/config.sample.yaml': sampleConfigYaml(),
   'registration.yaml.example': registrationExample(),

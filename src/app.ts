@@ -1,9 +1,16 @@
 import type { Config } from './config/schema.ts';
-import { loadRegistration } from './config/registration.ts';
+import { loadRegistration, type Registration } from './config/registration.ts';
 import type { Logger } from './observability/logger.ts';
 import { RecorderAppservice } from './matrix/appservice.ts';
 import { CommandRegistry } from './matrix/commands/registry.ts';
 import { helpCommand } from './matrix/commands/help.ts';
+import { recordCommand } from './matrix/commands/record.ts';
+import type { SessionControl } from './matrix/commands/sessions.ts';
+import { statusCommand } from './matrix/commands/status.ts';
+import { stopCommand } from './matrix/commands/stop.ts';
+import { SessionQueue } from './jobs/producer.ts';
+import { createRedis, redisReady } from './jobs/redis.ts';
+import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
 
 export type Role = 'bridge' | 'worker' | 'all';
 
@@ -12,9 +19,14 @@ interface Closable {
   close(): Promise<void>;
 }
 
-export function buildCommands(config: Config): CommandRegistry {
+export function buildCommands(config: Config, sessions: SessionControl): CommandRegistry {
   const registry = new CommandRegistry(config.permissions.minPowerLevel);
-  return registry.add(helpCommand(() => registry.list(), config.permissions.minPowerLevel));
+  return registry.add(
+    helpCommand(() => registry.list(), config.permissions.minPowerLevel),
+    recordCommand(sessions, config.recording.defaultKind),
+    stopCommand(sessions),
+    statusCommand(sessions),
+  );
 }
 
 /** Starts the requested role(s) and runs until SIGTERM/SIGINT, then shuts down in order. */
@@ -22,12 +34,21 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   const registration = loadRegistration(config.appservice.registrationFile);
   const running: Closable[] = [];
   if (role === 'bridge' || role === 'all') {
-    const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config) });
+    const redis = createRedis(config.redis.url, 'producer', log);
+    running.push({ name: 'redis (producer)', close: async () => void (await redis.quit()) });
+    await redisReady(redis);
+    const sessions = new SessionQueue(redis, config.redis.prefix);
+    running.push({ name: 'session queue', close: () => sessions.close() });
+    const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config, sessions) });
     await appservice.start();
     running.push({ name: 'appservice', close: () => appservice.stop() });
   }
   if (role === 'worker' || role === 'all') {
-    log.info('worker role started (no call sessions yet)');
+    const redis = createRedis(config.redis.url, 'worker', log);
+    running.push({ name: 'redis (worker)', close: async () => void (await redis.quit()) });
+    const worker = new SessionWorker(redis, sessionRunner(config, registration, log), { prefix: config.redis.prefix, ...config.jobs }, log);
+    await worker.start();
+    running.push({ name: 'worker', close: () => worker.close() });
   }
   log.info({ role }, 'started');
   await waitForShutdownSignal(log);
@@ -35,6 +56,12 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     await item.close().catch((err: unknown) => log.error({ err, item: item.name }, 'error while closing'));
   }
   log.info('stopped');
+}
+
+function sessionRunner(_config: Config, _registration: Registration, _log: Logger): SessionRunner {
+  return async () => {
+    throw new Error('call sessions are not implemented yet');
+  };
 }
 
 function waitForShutdownSignal(log: Logger): Promise<void> {

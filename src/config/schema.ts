@@ -95,6 +95,31 @@ export const configSchema = z.strictObject({
       example: 'mrr',
     }),
   }),
+  jobs: section('How workers take call sessions from the queue.', {
+    concurrency: key(z.int().min(1).max(64).default(4), {
+      description: 'Call sessions one worker process runs at the same time.',
+      example: 4,
+    }),
+    lockDurationMs: key(z.int().min(1000).default(30_000), {
+      description:
+        'How long a worker holds a job without renewing its lock. A worker that dies loses its jobs after this, and another worker takes them up.',
+      example: 30_000,
+    }),
+    stalledIntervalMs: key(z.int().min(1000).default(15_000), {
+      description: 'How often workers look for jobs whose worker died.',
+      example: 15_000,
+    }),
+    maxStalledCount: key(z.int().min(0).default(5), {
+      description: 'How many times a session is taken up again after its worker died before it is given up.',
+      example: 5,
+    }),
+  }),
+  recording: section('What a recording produces.', {
+    defaultKind: key(z.enum(['audio', 'video']).default('audio'), {
+      description: 'What `!record` without an argument records.',
+      example: 'video',
+    }),
+  }),
   logging: section('Log output (JSON lines on stdout).', {
     level: key(z.enum(logLevels).default('info'), {
       description: 'Minimum level logged.',

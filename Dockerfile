@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build stage: install all dependencies and compile TypeScript to dist/.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages ./packages
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+# Runtime stage: Node 24, ffmpeg, the compiled app, a non-root user.
+FROM node:24-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+COPY config/config.sample.yaml registration.yaml.example ./config/
+RUN useradd --system --uid 10001 --home-dir /data --create-home recorder
+USER recorder
+VOLUME ["/data"]
+ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml
+EXPOSE 9000
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/matrixrtc-recorder.js"]
+CMD ["all"]

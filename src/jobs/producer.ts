@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { RecorderError } from '../errors.ts';
+import {
+  redisKeys, SESSION_JOB, SESSION_QUEUE,
+  type SessionJobData, type SessionProgress, type StopRequest,
+} from './queues.ts';
+
+export interface SessionStatus {
+  jobId: string;
+  state: string;
+  data: SessionJobData;
+  progress: SessionProgress;
+}
+
+export type StartResult = { started: true; jobId: string } | { started: false; running: SessionStatus };
+
+/** The bridge's side of the queue: start, stop and inspect the session of a room. */
+export class SessionQueue {
+  readonly #queue: Queue<SessionJobData>;
+  readonly #redis: Redis;
+  readonly #keys: ReturnType<typeof redisKeys>;
+
+  constructor(redis: Redis, prefix: string) {
+    this.#redis = redis;
+    this.#keys = redisKeys(prefix);
+    this.#queue = new Queue<SessionJobData>(SESSION_QUEUE, { connection: redis, prefix });
+  }
+
+  async start(data: Omit<SessionJobData, 'version'>): Promise<StartResult> {
+    const jobId = `rec_${randomUUID()}`;
+    const key = this.#keys.activeSession(data.roomId);
+    // One session per room: claim the room first, and only then enqueue.
+    while (!(await this.#redis.set(key, jobId, 'NX'))) {
+      const running = await this.status(data.roomId);
+      if (running) return { started: false, running };
+      // The claim belongs to a finished or vanished job: release it (only if unchanged) and retry.
+      const stale = await this.#redis.get(key);
+      if (stale !== null) await this.#releaseIfOwner(data.roomId, stale);
+    }
+    try {
+      await this.#queue.add(SESSION_JOB, { version: 1, ...data }, {
+        jobId,
+        attempts: 1,
+        removeOnComplete: { age: 24 * 3600, count: 1000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      });
+    } catch (err) {
+      await this.#releaseIfOwner(data.roomId, jobId);
+      throw new RecorderError(`could not queue the session: ${(err as Error).message}`, 'MRR_QUEUE', { cause: err });
+    }
+    return { started: true, jobId };
+  }
+
+  /** The room's running (or queued) session, or null when there is none. */
+  async status(roomId: string): Promise<SessionStatus | null> {
+    const jobId = await this.#redis.get(this.#keys.activeSession(roomId));
+    if (!jobId) return null;
+    const job: Job<SessionJobData> | undefined = await this.#queue.getJob(jobId);
+    if (!job) return null;
+    const state = await job.getState();
+    if (state !== 'active' && state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return null;
+    const progress = (typeof job.progress === 'object' ? job.progress : { phase: 'queued' }) as SessionProgress;
+    return { jobId, state, data: job.data, progress };
+  }
+
+  /** Asks whichever worker owns the room's session to stop it. Returns the job, or null if none. */
+  async stop(roomId: string, by: string): Promise<SessionStatus | null> {
+    const running = await this.status(roomId);
+    if (!running) return null;
+    const request: StopRequest = { jobId: running.jobId, by, at: Date.now() };
+    await this.#redis.set(this.#keys.stopRequest(running.jobId), JSON.stringify(request), 'EX', 24 * 3600);
+    await this.#redis.publish(this.#keys.controlChannel, JSON.stringify(request));
+    if (running.state !== 'active') {
+      // Not taken by a worker yet: remove it so it never starts.
+      const job = await this.#queue.getJob(running.jobId);
+      try {
+        await job?.remove();
+      } catch (err) {
+        // A worker took it meanwhile; the published stop request reaches that worker instead.
+        if ((await job?.getState()) !== 'active') throw err;
+        return running;
+      }
+      await this.#releaseIfOwner(roomId, running.jobId);
+    }
+    return running;
+  }
+
+  async close(): Promise<void> {
+    await this.#queue.close();
+  }
+
+  async #releaseIfOwner(roomId: string, jobId: string): Promise<void> {
+    await releaseRoom(this.#redis, this.#keys.activeSession(roomId), jobId);
+  }
+}
+
+const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+/** Deletes the room claim only if it still names `jobId` (a newer session keeps its claim). */
+export async function releaseRoom(redis: Redis, key: string, jobId: string): Promise<void> {
+  await redis.eval(RELEASE_SCRIPT, 1, key, jobId);
+}

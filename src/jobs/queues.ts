@@ -1,0 +1,47 @@
+// Queue names, job payloads and Redis key names shared by the bridge and the workers.
+// Job data carries identifiers and options only: never tokens, keys or URLs with credentials.
+
+/** BullMQ queue of call sessions (one job = one CallSession). */
+export const SESSION_QUEUE = 'session.record';
+export const SESSION_JOB = 'record';
+
+export type RecordingKind = 'audio' | 'video';
+
+export interface SessionJobData {
+  /** Bumped when the payload changes shape, so an old job is recognised after a deploy. */
+  version: 1;
+  roomId: string;
+  requestedBy: string;
+  /** The `!record` event, so replies thread to it. */
+  requestEventId: string;
+  kind: RecordingKind;
+  requestedAt: number;
+}
+
+export type SessionPhase = 'queued' | 'joining' | 'in-call' | 'stopping';
+
+/** What a worker reports about its session (BullMQ job progress), read by `!status`. */
+export interface SessionProgress {
+  phase: SessionPhase;
+  /** When the bot joined the call (ms since epoch). */
+  joinedAt?: number;
+  /** Matrix user IDs of the call members the bot currently receives. */
+  participants?: string[];
+  /** Worker host:pid that runs the session, for operators. */
+  worker?: string;
+}
+
+export interface StopRequest {
+  jobId: string;
+  by: string;
+  at: number;
+}
+
+export const redisKeys = (prefix: string) => ({
+  /** jobId of the session that owns a room; set with NX so one room has one session. */
+  activeSession: (roomId: string) => `${prefix}:active:${roomId}`,
+  /** A stop request that outlives a worker crash: a recovered job sees it. */
+  stopRequest: (jobId: string) => `${prefix}:stop:${jobId}`,
+  /** Pub/sub channel on which stop requests reach whichever worker owns the job. */
+  controlChannel: `${prefix}:control`,
+});
