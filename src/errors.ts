@@ -60,3 +60,19 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** The LiveKit authorizer (lk-jwt-service) refused or failed; keeps its HTTP status and body. */
+export class AuthorizerError extends RecorderError {
+  readonly httpStatus: number;
+  readonly body: string;
+  constructor(url: string, httpStatus: number, body: string, errcode: string | undefined, matrixError: string | undefined, opts: ErrorOptions = {}) {
+    const detail = errcode ? `${errcode}: ${matrixError ?? ''}` : body.slice(0, 200) || '(empty body)';
+    super(`the LiveKit authorizer at ${url} answered HTTP ${httpStatus} ${detail}`, errcode ?? 'MRR_AUTHORIZER', {
+      retryable: httpStatus >= 500 || httpStatus === 429,
+      userMessage: `The call's LiveKit authorizer refused me a token: ${url} answered HTTP ${httpStatus} ${detail}.`,
+      ...opts,
+    });
+    this.httpStatus = httpStatus;
+    this.body = body;
+  }
+}

@@ -1,0 +1,117 @@
+// LiveKit credentials from an lk-jwt-service-compatible authorizer, in exchange for an OpenID
+// token of the bot's Matrix user (protocol notes §6). Errors keep the authorizer's status and body.
+import { AuthorizerError, RecorderError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import { registerSecret } from '../observability/secrets.ts';
+
+export interface OpenIdToken {
+  access_token: string;
+  token_type: string;
+  matrix_server_name: string;
+  expires_in: number;
+}
+
+export interface LiveKitCredentials {
+  /** The SFU's WebSocket URL. */
+  url: string;
+  jwt: string;
+  /** From the JWT: the LiveKit room name and our identity in it. */
+  room: string;
+  identity: string;
+  /** Which endpoint issued it. */
+  endpoint: 'sfu/get' | 'get_token';
+}
+
+/** The default call slot of a room (the legacy `call_id: ""` maps to it). */
+export const DEFAULT_SLOT_ID = 'm.call#ROOM';
+
+const serviceUrl = (base: string, path: string) => `${base.replace(/\/+$/, '')}/${path}`;
+
+async function postAuthorizer(url: string, body: unknown, endpoint: LiveKitCredentials['endpoint']): Promise<LiveKitCredentials> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new RecorderError(`the LiveKit authorizer at ${url} is unreachable: ${(err as Error).message}`, 'MRR_AUTHORIZER_UNREACHABLE', {
+      cause: err,
+      userMessage: `I could not reach the call's LiveKit authorizer at ${url} (${(err as Error).message}).`,
+    });
+  }
+  const text = await response.text();
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok || typeof json?.url !== 'string' || typeof json.jwt !== 'string') {
+    const errcode = typeof json?.errcode === 'string' ? json.errcode : undefined;
+    const error = typeof json?.error === 'string' ? json.error : undefined;
+    throw new AuthorizerError(url, response.status, text, errcode, error);
+  }
+  registerSecret(json.jwt);
+  const claims = decodeJwtClaims(json.jwt);
+  return { url: json.url, jwt: json.jwt, room: claims.room, identity: claims.identity, endpoint };
+}
+
+/** Reads `sub` and `video.room` from a LiveKit JWT (no verification: the SFU verifies it). */
+export function decodeJwtClaims(jwt: string): { identity: string; room: string } {
+  const payload = jwt.split('.')[1];
+  if (!payload) throw new RecorderError('the authorizer returned a malformed JWT', 'MRR_AUTHORIZER_JWT');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: string; video?: { room?: string } };
+  if (!claims.sub || !claims.video?.room) throw new RecorderError('the authorizer JWT lacks sub or video.room', 'MRR_AUTHORIZER_JWT');
+  return { identity: claims.sub, room: claims.video.room };
+}
+
+/** Legacy endpoint: identity `<user>:<device>`, what peers expect for a legacy membership. */
+export function fetchLegacyCredentials(serviceBase: string, roomId: string, openId: OpenIdToken, deviceId: string) {
+  return postAuthorizer(serviceUrl(serviceBase, 'sfu/get'), { room: roomId, openid_token: openId, device_id: deviceId }, 'sfu/get');
+}
+
+export interface MemberIds {
+  memberId: string;
+  userId: string;
+  deviceId: string;
+}
+
+/** MSC4195 endpoint: identity is the hash of [user, device, member id]. */
+export function fetchSlotCredentials(serviceBase: string, roomId: string, openId: OpenIdToken, member: MemberIds) {
+  return postAuthorizer(
+    serviceUrl(serviceBase, 'get_token'),
+    {
+      room_id: roomId,
+      slot_id: DEFAULT_SLOT_ID,
+      openid_token: openId,
+      member: { id: member.memberId, claimed_user_id: member.userId, claimed_device_id: member.deviceId },
+    },
+    'get_token',
+  );
+}
+
+/**
+ * For a connection we only subscribe on, our identity does not matter to peers: like Element
+ * Call, try `/get_token` first and fall back to `/sfu/get`, saying so with the refusal's errcode.
+ */
+export async function fetchSubscribeCredentials(
+  serviceBase: string,
+  roomId: string,
+  openId: () => Promise<OpenIdToken>,
+  member: MemberIds,
+  log: Logger,
+): Promise<LiveKitCredentials> {
+  try {
+    return await fetchSlotCredentials(serviceBase, roomId, await openId(), member);
+  } catch (err) {
+    if (!(err instanceof AuthorizerError)) throw err;
+    log.warn(
+      { serviceBase, httpStatus: err.httpStatus, errcode: err.errcode, error: err.message },
+      'authorizer refused /get_token; falling back to the legacy /sfu/get',
+    );
+    return fetchLegacyCredentials(serviceBase, roomId, await openId(), member.deviceId);
+  }
+}
