@@ -76,3 +76,14 @@ export class AuthorizerError extends RecorderError {
     this.body = body;
   }
 }
+
+/** ffmpeg (or another media process) failed; keeps its exit code, signal and last stderr lines. */
+export class MediaError extends RecorderError {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(message: string, exitCode: number | null, signal: string | null, opts: ErrorOptions = {}) {
+    super(message, 'MRR_MEDIA', opts);
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+}

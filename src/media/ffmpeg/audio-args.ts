@@ -1,0 +1,21 @@
+// ffmpeg argument builders (pure): what goes in and what comes out.
+
+export interface PcmFormat {
+  sampleRate: number;
+  channels: number;
+}
+
+export const PCM_48K_MONO: PcmFormat = { sampleRate: 48_000, channels: 1 };
+
+/**
+ * Raw s16le PCM on stdin to Opus in Ogg. Ogg pages are flushed about once a second
+ * (`-page_duration`), so a killed process leaves a file playable up to its last second.
+ */
+export function opusFileArgs(format: PcmFormat, outputPath: string): string[] {
+  return [
+    '-f', 's16le', '-ar', String(format.sampleRate), '-ac', String(format.channels), '-i', 'pipe:0',
+    '-c:a', 'libopus', '-b:a', '64k', '-application', 'audio',
+    '-page_duration', '1000000', '-flush_packets', '1',
+    '-y', outputPath,
+  ];
+}

@@ -1,0 +1,108 @@
+// One LiveKit connection (one SFU) with @livekit/rtc-node: subscribes to every track and hands
+// each remote audio track to the caller as a stream of PCM frames. Knows nothing of Matrix:
+// participants are LiveKit identities.
+import {
+  AudioStream, Room, RoomEvent, TrackKind,
+  type AudioFrame, type E2EEOptions, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
+} from '@livekit/rtc-node';
+import { RecorderError } from '../../errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+
+export interface AudioTrackHandler {
+  (track: { identity: string; trackSid: string; frames: AsyncIterable<AudioFrame> }): void;
+}
+
+export interface SfuConnectionOptions {
+  url: string;
+  jwt: string;
+  log: Logger;
+  /** LiveKit E2EE options, when the call's media is encrypted. */
+  encryption?: E2EEOptions;
+  onAudioTrack: AudioTrackHandler;
+  onParticipantLeft?(identity: string): void;
+  onEncryptionStatus?(identity: string, encrypted: boolean): void;
+  onDisconnected?(reason: string): void;
+}
+
+export const AUDIO_SAMPLE_RATE = 48_000;
+
+export class SfuConnection {
+  readonly room = new Room();
+  readonly #opts: SfuConnectionOptions;
+  readonly #log: Logger;
+  readonly #readers = new Set<ReadableStreamDefaultReader<AudioFrame>>();
+  #closing: Promise<void> | undefined;
+
+  constructor(opts: SfuConnectionOptions) {
+    this.#opts = opts;
+    this.#log = opts.log.child({ module: 'sfu', sfu: opts.url });
+    this.room
+      .on(RoomEvent.TrackSubscribed, (track, publication, participant) => this.#onTrack(track, publication, participant))
+      .on(RoomEvent.TrackSubscriptionFailed, (trackSid, participant, reason) =>
+        this.#log.warn({ trackSid, identity: participant.identity, reason }, 'track subscription failed'),
+      )
+      .on(RoomEvent.ParticipantConnected, (p) => this.#log.info({ identity: p.identity }, 'participant connected'))
+      .on(RoomEvent.ParticipantDisconnected, (p) => {
+        this.#log.info({ identity: p.identity }, 'participant disconnected');
+        opts.onParticipantLeft?.(p.identity);
+      })
+      .on(RoomEvent.ParticipantEncryptionStatusChanged, (encrypted, p) => {
+        this.#log.info({ identity: p.identity, encrypted }, 'participant encryption status');
+        opts.onEncryptionStatus?.(p.identity, encrypted);
+      })
+      .on(RoomEvent.Disconnected, (reason) => {
+        this.#log.warn({ reason }, 'disconnected from the SFU');
+        opts.onDisconnected?.(String(reason));
+      });
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.room.connect(this.#opts.url, this.#opts.jwt, {
+        autoSubscribe: true,
+        dynacast: false,
+        ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
+      });
+    } catch (err) {
+      throw new RecorderError(`could not connect to LiveKit at ${this.#opts.url}: ${(err as Error).message}`, 'MRR_LIVEKIT_CONNECT', {
+        cause: err,
+        userMessage: `I could not connect to the call's LiveKit server at ${this.#opts.url} (${(err as Error).message}).`,
+      });
+    }
+    this.#log.info({ room: this.room.name, identity: this.room.localParticipant?.identity }, 'connected to the SFU');
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      // Ends every frame iterator; the consumers then finish their outputs.
+      for (const reader of this.#readers) {
+        await reader.cancel().catch((err: unknown) => this.#log.debug({ err }, 'audio stream already closed'));
+      }
+      await this.room.disconnect();
+    })();
+    return this.#closing;
+  }
+
+  #onTrack(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
+    this.#log.info({ identity: participant.identity, trackSid: publication.sid, kind: track.kind, source: publication.source }, 'track subscribed');
+    if (track.kind !== TrackKind.KIND_AUDIO) return;
+    const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1 }).getReader();
+    const readers = this.#readers;
+    readers.add(reader);
+    const frames: AsyncIterable<AudioFrame> = {
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return;
+            yield value;
+          }
+        } finally {
+          reader.releaseLock();
+          readers.delete(reader);
+        }
+      },
+    };
+    this.#opts.onAudioTrack({ identity: participant.identity, trackSid: publication.sid ?? track.sid ?? 'unknown', frames });
+  }
+}

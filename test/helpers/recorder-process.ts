@@ -1,0 +1,93 @@
+// Runs matrixrtc-recorder as a real child process (`node src/cli.ts <role>`), as deployed,
+// with a config written for the local stack. Its JSON log lines are collected for assertions.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface RecorderProcess {
+  child: ChildProcess;
+  logs: string[];
+  configPath: string;
+  /** Resolves with the first log line matching, or rejects after `timeoutMs` naming what it waited for. */
+  waitForLog(match: (entry: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: Record<string, unknown>): Promise<RecorderProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'mrr-recorder-'));
+  const configPath = join(dir, 'config.yaml');
+  writeFileSync(configPath, stringify(config));
+  const child = spawn(process.execPath, [join(root, 'src/cli.ts'), role, '--config', configPath], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env },
+  });
+  const logs: string[] = [];
+  const waiters = new Set<() => void>();
+  let buffered = '';
+  const onData = (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) if (line) logs.push(line);
+    for (const check of waiters) check();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const parsed = (line: string): Record<string, unknown> => {
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return { msg: line };
+    }
+  };
+
+  const proc: RecorderProcess = {
+    child,
+    logs,
+    configPath,
+    waitForLog(match, what, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        let seen = 0;
+        const check = () => {
+          for (; seen < logs.length; seen++) {
+            const entry = parsed(logs[seen]!);
+            if (match(entry)) {
+              cleanup();
+              resolve(entry);
+              return;
+            }
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`recorder (${role}) did not log "${what}" within ${timeoutMs} ms. Last lines:\n${logs.slice(-15).join('\n')}`));
+        }, timeoutMs);
+        const onExit = (code: number | null) => {
+          cleanup();
+          reject(new Error(`recorder (${role}) exited with ${code} before logging "${what}". Last lines:\n${logs.slice(-15).join('\n')}`));
+        };
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          child.off('exit', onExit);
+        };
+        waiters.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  return proc;
+}
