@@ -55,7 +55,7 @@ export function sampleConfigYaml(): string {
     for (const k of keys) {
       const indent = open ? '  ' : '#   ';
       out.push(`${indent}# ${k.description}`);
-      const value = k.required ? k.example : k.default;
+      const value = k.required || k.default === undefined ? k.example : k.default;
       const lines = stringify({ [k.path.split('.')[1]!]: value }).trimEnd().split('\n');
       for (const l of lines) out.push(`${indent}${open && !k.required ? '# ' : ''}${l}`);
     }

@@ -49,7 +49,7 @@ export function schemaKeys(): SchemaKey[] {
         default: leaf.default,
         example: leaf.example,
         secret: leaf.secret === true,
-        required: leaf.default === undefined,
+        required: (node.required ?? []).includes(name),
       });
     }
   }

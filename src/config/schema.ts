@@ -114,10 +114,40 @@ export const configSchema = z.strictObject({
       example: 5,
     }),
   }),
+  rtc: section('How the bot joins MatrixRTC calls.', {
+    livekitServiceUrl: key(httpUrl.optional(), {
+      description:
+        'LiveKit authorizer (lk-jwt-service) URL used when the homeserver advertises none, neither through its ' +
+        'MSC4143 transports endpoint nor in `.well-known/matrix/client` `org.matrix.msc4143.rtc_foci`.',
+      example: 'https://rtc.example.org/livekit/jwt',
+    }),
+    delayedLeaveEventDelayMs: key(z.int().min(1000).max(600_000).default(10_000), {
+      description:
+        'Delay of the delayed leave event (MSC4140) kept alive while the bot is in a call: if the worker dies, the ' +
+        "homeserver removes the bot's call membership after this long. Must not exceed the homeserver's max_event_delay_duration.",
+      example: 10_000,
+    }),
+    emptyCallGraceMs: key(z.int().min(0).default(30_000), {
+      description: 'How long the bot stays in a call with no other member before it ends the session.',
+      example: 30_000,
+    }),
+    syncTimeoutMs: key(z.int().min(1000).default(30_000), {
+      description: "How long a session waits for its device's first sync before giving up.",
+      example: 30_000,
+    }),
+  }),
   recording: section('What a recording produces.', {
     defaultKind: key(z.enum(['audio', 'video']).default('audio'), {
       description: 'What `!record` without an argument records.',
       example: 'video',
+    }),
+    outputDir: key(z.string().min(1).default('recordings'), {
+      description: 'Directory where recordings are written (one folder per session). Relative paths are resolved from the working directory.',
+      example: '/data/recordings',
+    }),
+    ffmpegPath: key(z.string().min(1).default('ffmpeg'), {
+      description: 'The ffmpeg executable.',
+      example: '/usr/bin/ffmpeg',
     }),
   }),
   logging: section('Log output (JSON lines on stdout).', {
