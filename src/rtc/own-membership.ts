@@ -1,0 +1,119 @@
+// The bot's own call membership, published by matrix-js-sdk's MatrixRTCSession (the code Element
+// Call runs) with a delayed leave event. What js-sdk only logs is checked here and said loudly:
+// a delayed leave that was not scheduled (e.g. Synapse's 403 for an over-long delay) would leave
+// the bot in the call after a crash.
+import type { MatrixClient } from 'matrix-js-sdk';
+import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
+import { RecorderError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { LivekitTransport } from './transports.ts';
+import type { FocusSelection } from './connection-plan.ts';
+
+export const CALL_MEMBER_EVENT = 'org.matrix.msc3401.call.member';
+
+export interface OwnIdentity {
+  userId: string;
+  deviceId: string;
+  memberId: string;
+}
+
+export interface JoinOptions {
+  transport: LivekitTransport;
+  focusSelection: FocusSelection;
+  encrypted: boolean;
+  delayedLeaveEventDelayMs: number;
+  timeoutMs: number;
+}
+
+/** Joins; resolves once the membership is in the room state, saying whether the delayed leave is scheduled. */
+export async function joinCall(
+  session: MatrixRTCSession,
+  client: MatrixClient,
+  me: OwnIdentity,
+  opts: JoinOptions,
+  log: Logger,
+): Promise<{ delayedLeaveScheduled: boolean }> {
+  const visible = waitForOwnMembership(session, me, opts.timeoutMs);
+  session.joinRTCSession(
+    me,
+    [{ ...opts.transport }],
+    // multi_sfu: publish on our own transport; oldest_membership: js-sdk follows the oldest member.
+    opts.focusSelection === 'multi_sfu' ? { ...opts.transport } : undefined,
+    {
+      manageMediaKeys: opts.encrypted,
+      delayedLeaveEventDelayMs: opts.delayedLeaveEventDelayMs,
+      networkErrorRetryMs: 1000,
+    },
+  );
+  await visible;
+  log.info({ focusSelection: opts.focusSelection, serviceUrl: opts.transport.livekit_service_url }, 'call membership published');
+  return { delayedLeaveScheduled: await delayedLeaveScheduled(client, session.room.roomId, me, log) };
+}
+
+export const NO_DELAYED_LEAVE_MESSAGE =
+  'Warning: the homeserver did not schedule my delayed leave event (MSC4140), so if my worker crashes I will stay ' +
+  "in the call until my membership expires. Check the homeserver's max_event_delay_duration (it must exceed " +
+  'rtc.delayedLeaveEventDelayMs) and the worker log.';
+
+function waitForOwnMembership(session: MatrixRTCSession, me: OwnIdentity, timeoutMs: number): Promise<void> {
+  const mine = () => session.memberships.some((m) => m.userId === me.userId && m.deviceId === me.deviceId);
+  return new Promise((resolve, reject) => {
+    if (mine()) return resolve();
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new RecorderError(`the bot's call membership did not appear within ${timeoutMs} ms`, 'MRR_MEMBERSHIP_TIMEOUT'));
+    }, timeoutMs);
+    const onChange = () => {
+      if (!mine()) return;
+      cleanup();
+      resolve();
+    };
+    const onError = (error: unknown) => {
+      cleanup();
+      reject(membershipError(error));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      session.off(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+      session.off(MatrixRTCSessionEvent.MembershipManagerError, onError);
+    };
+    session.on(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+    session.on(MatrixRTCSessionEvent.MembershipManagerError, onError);
+  });
+}
+
+/** Turns js-sdk's membership manager failure into an error with the Matrix errcode. */
+export function membershipError(error: unknown): RecorderError {
+  const e = error as { errcode?: string; httpStatus?: number; data?: { error?: string }; message?: string };
+  return new RecorderError(`publishing the call membership failed: ${e.errcode ?? ''} ${e.data?.error ?? e.message ?? String(error)}`.trim(), e.errcode ?? 'MRR_MEMBERSHIP', {
+    cause: error,
+    retryable: false,
+    userMessage: `I could not publish my call membership: ${e.errcode ? `${e.errcode} ` : ''}${e.data?.error ?? e.message ?? String(error)}.`,
+  });
+}
+
+interface ListedDelayedEvent {
+  room_id: string;
+  type: string;
+  state_key?: string;
+  delay: number;
+}
+
+async function delayedLeaveScheduled(client: MatrixClient, roomId: string, me: OwnIdentity, log: Logger): Promise<boolean> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    // Synapse answers `delayed_events` (older MSC4140 shape); newer servers and js-sdk's types say `scheduled`.
+    const listed = (await client._unstable_getDelayedEvents('scheduled')) as { scheduled?: ListedDelayedEvent[]; delayed_events?: ListedDelayedEvent[] };
+    const ours = (listed.scheduled ?? listed.delayed_events ?? []).find(
+      (e) => e.room_id === roomId && e.type === CALL_MEMBER_EVENT && typeof e.state_key === 'string' && e.state_key.includes(`_${me.deviceId}_`),
+    );
+    if (ours) {
+      log.info({ delayMs: ours.delay }, 'delayed leave event scheduled');
+      return true;
+    }
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  log.error('the delayed leave event (MSC4140) of the call membership was NOT scheduled: a crash would leave the bot in the call');
+  return false;
+}

@@ -1,0 +1,46 @@
+// The matrix-js-sdk client of one call session: its own device, crypto in memory only.
+import { ClientEvent, createClient, SyncState, type MatrixClient } from 'matrix-js-sdk';
+import { RecorderError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { SessionDevice } from './device.ts';
+import { sdkLogger } from './sdk-logger.ts';
+
+export async function startSessionClient(opts: {
+  homeserverUrl: string;
+  device: SessionDevice;
+  log: Logger;
+  syncTimeoutMs: number;
+  withCrypto: boolean;
+}): Promise<MatrixClient> {
+  const client = createClient({
+    baseUrl: opts.homeserverUrl,
+    accessToken: opts.device.accessToken,
+    userId: opts.device.userId,
+    deviceId: opts.device.deviceId,
+    logger: sdkLogger(opts.log),
+  });
+  // Crypto state lives in memory only: media keys and Olm sessions never reach disk.
+  if (opts.withCrypto) await client.initRustCrypto({ useIndexedDB: false });
+  const prepared = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new RecorderError(`the session device did not finish its first sync within ${opts.syncTimeoutMs} ms`, 'MRR_SYNC_TIMEOUT')),
+      opts.syncTimeoutMs,
+    );
+    const onSync = (state: SyncState) => {
+      if (state === SyncState.Prepared || state === SyncState.Syncing) {
+        clearTimeout(timer);
+        client.off(ClientEvent.Sync, onSync);
+        resolve();
+      }
+    };
+    client.on(ClientEvent.Sync, onSync);
+  });
+  await client.startClient({ initialSyncLimit: 1 });
+  try {
+    await prepared;
+  } catch (err) {
+    client.stopClient();
+    throw err;
+  }
+  return client;
+}

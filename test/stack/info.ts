@@ -1,0 +1,36 @@
+// What a running local stack looks like to tests, the demo and the stack script (stack.json).
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export const CACHE_DIR = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'matrixrtc-recorder');
+export const STATE_DIR = join(CACHE_DIR, 'stack');
+export const STACK_INFO_PATH = join(STATE_DIR, 'stack.json');
+
+export interface SfuInfo {
+  name: string;
+  /** WebSocket URL the authorizer hands out. */
+  livekitUrl: string;
+  /** Base URL of the lk-jwt-service-compatible authorizer (what transports advertise). */
+  authorizerUrl: string;
+  apiKey: string;
+  apiSecret: string;
+}
+
+export interface StackInfo {
+  synapse: { url: string; serverName: string; registrationSharedSecret: string };
+  appservice: { registrationFile: string; bindAddress: string; port: number; url: string; botLocalpart: string };
+  /** sfus[0] is the homeserver's advertised transport; the others exist for multi-SFU calls. */
+  sfus: SfuInfo[];
+  redis: { url: string };
+  ffmpegPath: string;
+  chromiumPath: string;
+}
+
+export function readStackInfo(): StackInfo {
+  try {
+    return JSON.parse(readFileSync(STACK_INFO_PATH, 'utf8')) as StackInfo;
+  } catch (err) {
+    throw new Error(`the local stack is not running (${STACK_INFO_PATH}: ${(err as Error).message}); start it with \`npm run stack -- up\``);
+  }
+}

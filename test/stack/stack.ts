@@ -1,0 +1,156 @@
+// The local MatrixRTC stack on loopback: Synapse, two LiveKit servers each with its own
+// authorizer (for multi-SFU calls), and Redis. `npm run stack -- up|down|status`.
+// Installs on first use (cached by version), writes fresh state per `up`, waits until healthy.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { planStack, PORTS, writeLiveKitConfig, writeRegistration, writeSynapseConfig } from './configs.ts';
+import { STACK_INFO_PATH, STATE_DIR, readStackInfo, type StackInfo } from './info.ts';
+import { installAll, livekitBinary, synapsePython, whichBinary } from './install.ts';
+import { LOG_DIR, runningProcesses, startProcess, stopAll, waitHealthy, type ManagedProcess } from './processes.ts';
+
+const say = (line: string) => console.log(`[stack] ${line}`);
+const authorizerMain = fileURLToPath(new URL('./authorizer/main.ts', import.meta.url));
+
+const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
+
+const redisPong = (port: number) => () =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setTimeout(2_000, () => socket.destroy());
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.destroy();
+      resolve(data.toString().startsWith('+PONG'));
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
+  });
+
+function processesFor(info: StackInfo, synapseConfig: string, livekitConfigs: string[]): ManagedProcess[] {
+  return [
+    { name: 'synapse', command: synapsePython, args: ['-m', 'synapse.app.homeserver', '--config-path', synapseConfig], cwd: join(STATE_DIR, 'synapse') },
+    {
+      name: 'redis',
+      command: whichBinary('redis-server')!,
+      args: ['--port', String(PORTS.redis), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', STATE_DIR],
+    },
+    ...info.sfus.map((sfu, i) => ({ name: `livekit-${sfu.name}`, command: livekitBinary, args: ['--config', livekitConfigs[i]!] })),
+    ...info.sfus.map((sfu, i) => ({
+      name: `authorizer-${sfu.name}`,
+      command: process.execPath,
+      args: [authorizerMain, `--sfu=${sfu.name}`],
+      env: {
+        ...process.env,
+        LIVEKIT_URL: sfu.livekitUrl,
+        LIVEKIT_KEY: sfu.apiKey,
+        LIVEKIT_SECRET: sfu.apiSecret,
+        LIVEKIT_JWT_BIND: `127.0.0.1:${PORTS.sfus[i]!.authorizer}`,
+        LIVEKIT_FULL_ACCESS_HOMESERVERS: '*',
+        MRR_AUTHORIZER_HOMESERVERS: `${info.synapse.serverName}=${info.synapse.url}`,
+      },
+    })),
+  ];
+}
+
+function healthChecks(info: StackInfo): Array<[string, () => Promise<boolean>]> {
+  return [
+    ['synapse', httpOk(`${info.synapse.url}/health`)],
+    ['redis', redisPong(PORTS.redis)],
+    ...info.sfus.map((sfu): [string, () => Promise<boolean>] => [`livekit-${sfu.name}`, httpOk(sfu.livekitUrl.replace(/^ws/, 'http'))]),
+    ...info.sfus.map((sfu): [string, () => Promise<boolean>] => [`authorizer-${sfu.name}`, httpOk(`${sfu.authorizerUrl}/healthz`)]),
+  ];
+}
+
+/** Running and healthy, as described by stack.json. */
+async function isHealthy(): Promise<StackInfo | undefined> {
+  let info: StackInfo;
+  try {
+    info = readStackInfo();
+  } catch {
+    return undefined;
+  }
+  const running = runningProcesses();
+  const checks = healthChecks(info);
+  if (!checks.every(([name]) => running.has(name))) return undefined;
+  const results = await Promise.all(checks.map(([, check]) => check().catch(() => false)));
+  return results.every(Boolean) ? info : undefined;
+}
+
+export async function stopStack(): Promise<void> {
+  await stopAll(say);
+  rmSync(STACK_INFO_PATH, { force: true });
+}
+
+/** Starts the stack unless it already runs healthy; returns what tests need to reach it. */
+export async function ensureStack(): Promise<StackInfo> {
+  const healthy = await isHealthy();
+  if (healthy) return healthy;
+  await stopStack();
+  installAll();
+
+  const started = Date.now();
+  rmSync(STATE_DIR, { recursive: true, force: true });
+  mkdirSync(STATE_DIR, { recursive: true });
+  const info = planStack(STATE_DIR, whichBinary('ffmpeg')!, whichBinary('chromium')!);
+  writeRegistration(info);
+  const synapseConfig = writeSynapseConfig(join(STATE_DIR, 'synapse'), info);
+  const livekitConfigs = info.sfus.map((sfu, i) => writeLiveKitConfig(STATE_DIR, sfu, PORTS.sfus[i]!));
+
+  for (const spec of processesFor(info, synapseConfig, livekitConfigs)) {
+    const pid = startProcess(spec);
+    say(`started ${spec.name} (pid ${pid})`);
+  }
+  const giveUp = new AbortController();
+  try {
+    const times = await Promise.all(
+      healthChecks(info).map(async ([name, check]) => {
+        try {
+          return [name, await waitHealthy(name, check, say, giveUp.signal)] as const;
+        } catch (err) {
+          giveUp.abort(err);
+          throw err;
+        }
+      }),
+    );
+    say(`healthy: ${times.map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+  } catch (err) {
+    await stopAll(say);
+    throw err;
+  }
+  writeFileSync(STACK_INFO_PATH, JSON.stringify(info, null, 2), { mode: 0o600 });
+  say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${LOG_DIR}`);
+  return info;
+}
+
+async function status(): Promise<number> {
+  const running = runningProcesses();
+  const healthy = await isHealthy();
+  if (running.size === 0) say('not running');
+  for (const [name, pid] of running) say(`${name}: running (pid ${pid})`);
+  if (healthy) say(`healthy; Synapse ${healthy.synapse.url}, SFUs ${healthy.sfus.map((s) => s.authorizerUrl).join(' ')}, Redis ${healthy.redis.url}`);
+  return healthy ? 0 : 1;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const command = process.argv[2] ?? 'status';
+  try {
+    if (command === 'up') {
+      const info = await ensureStack();
+      say(`up: Synapse ${info.synapse.url} (server name ${info.synapse.serverName}), Redis ${info.redis.url}`);
+      for (const sfu of info.sfus) say(`SFU ${sfu.name}: LiveKit ${sfu.livekitUrl}, authorizer ${sfu.authorizerUrl}`);
+      say(`details in ${STACK_INFO_PATH}`);
+    } else if (command === 'down') {
+      await stopStack();
+    } else if (command === 'status') {
+      process.exitCode = await status();
+    } else {
+      console.error('usage: npm run stack -- up|down|status');
+      process.exitCode = 2;
+    }
+  } catch (err) {
+    console.error(`[stack] ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}
