@@ -19,7 +19,7 @@ const report = join(mkdtempSync(join(tmpdir(), 'mrr-test-')), 'report.json');
 const vitest = spawnSync(
   process.execPath,
   [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, MRR_STACK_REQUIRED: '1' } },
+  { cwd: root, stdio: 'inherit' },
 );
 
 interface JsonReport { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number; numFailedTestSuites: number }

@@ -1,11 +1,13 @@
 // Runs matrixrtc-recorder as a real child process (`node src/cli.ts <role>`), as deployed,
 // with a config written for the local stack. Its JSON log lines are collected for assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import type { StackInfo } from '../stack/info.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -90,4 +92,22 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
     },
   };
   return proc;
+}
+
+/** A recorder config for the local stack; each call gets its own Redis prefix so runs never share jobs. */
+export function stackRecorderConfig(stack: StackInfo, overrides: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
+  const base: Record<string, Record<string, unknown>> = {
+    homeserver: { url: stack.synapse.url, domain: stack.synapse.serverName },
+    appservice: {
+      registrationFile: stack.appservice.registrationFile,
+      bindAddress: stack.appservice.bindAddress,
+      port: stack.appservice.port,
+      publicUrl: stack.appservice.url,
+    },
+    redis: { url: stack.redis.url, prefix: `mrr-test-${randomBytes(3).toString('hex')}` },
+    recording: { outputDir: mkdtempSync(join(tmpdir(), 'mrr-recordings-')), ffmpegPath: stack.ffmpegPath },
+    logging: { level: 'debug' },
+  };
+  for (const [section, values] of Object.entries(overrides)) base[section] = { ...base[section], ...values };
+  return base;
 }
