@@ -11,6 +11,7 @@ import { stopCommand } from './matrix/commands/stop.ts';
 import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
+import { CallSession } from './session/call-session.ts';
 
 export type Role = 'bridge' | 'worker' | 'all';
 
@@ -58,10 +59,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   log.info('stopped');
 }
 
-function sessionRunner(_config: Config, _registration: Registration, _log: Logger): SessionRunner {
-  return async () => {
-    throw new Error('call sessions are not implemented yet');
-  };
+function sessionRunner(config: Config, registration: Registration, log: Logger): SessionRunner {
+  return (data, ctx) => new CallSession({ config, registration, log }, data, ctx).run();
 }
 
 function waitForShutdownSignal(log: Logger): Promise<void> {

@@ -30,11 +30,11 @@ export function buildRegistration(config: Config, tokens = { as: newToken(), hs:
       rooms: [],
     },
     // Ephemeral events and to-device messages pushed in transactions (MSC2409), with OTK counts
-    // and device lists (MSC3202) and device management without UIA (MSC4190) for call devices.
+    // and device lists (MSC3202). Not MSC4190: it disables m.login.application_service, which
+    // gives each call session its own device.
     receive_ephemeral: true,
     'de.sorunome.msc2409.push_ephemeral': true,
     'org.matrix.msc3202': true,
-    'io.element.msc4190': true,
   };
 }
 

@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.ts';
 import { parseCommandEvent } from './commands/parse.ts';
 import type { CommandRegistry } from './commands/registry.ts';
 import { routeBridgeLibraryLogs } from './library-logs.ts';
-import { isAllowed, userPowerLevel, type PowerLevelsContent } from './permissions.ts';
+import { isAllowed, privilegedCreators, userPowerLevel, type CreateEvent, type PowerLevelsContent } from './permissions.ts';
 
 export interface BridgeDeps {
   config: Config;
@@ -104,7 +104,10 @@ export class RecorderAppservice {
         eventId: event.event_id,
         log,
         reply,
-        senderPowerLevel: async () => userPowerLevel(await this.#powerLevels(roomId), event.sender),
+        senderPowerLevel: async () => {
+          const [levels, create] = await Promise.all([this.#powerLevels(roomId), this.#createEvent(roomId)]);
+          return userPowerLevel(levels, event.sender, privilegedCreators(create));
+        },
       });
     } catch (err) {
       if (!(err instanceof CommandError)) log.error({ err, command: parsed.name }, 'command failed');
@@ -117,6 +120,16 @@ export class RecorderAppservice {
       return (await this.intent.getStateEvent(roomId, 'm.room.power_levels', '')) as PowerLevelsContent;
     } catch (err) {
       throw wrapMatrixError('reading the room power levels', err);
+    }
+  }
+
+  async #createEvent(roomId: string): Promise<CreateEvent> {
+    try {
+      // format=event: the creator is the event's sender, which the content alone does not carry in v12 rooms.
+      const path = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.create/`;
+      return (await this.intent.matrixClient.doRequest('GET', path, { format: 'event' })) as CreateEvent;
+    } catch (err) {
+      throw wrapMatrixError('reading the room creation event', err);
     }
   }
 

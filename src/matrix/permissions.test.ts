@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAllowed, stateEventPowerLevel, userPowerLevel } from './permissions.ts';
+import { isAllowed, privilegedCreators, stateEventPowerLevel, userPowerLevel } from './permissions.ts';
 
 describe('permissions', () => {
   const pl = { users: { '@admin:hs': 100, '@mod:hs': 50 }, users_default: 10, events: { 'org.matrix.msc3401.call.member': 0 }, state_default: 50 };
@@ -25,5 +25,17 @@ describe('permissions', () => {
     expect(isAllowed(['example.org'], '@b:evil.example.org')).toBe(false);
     expect(isAllowed(['example.org:8448'], '@b:example.org:8448')).toBe(true);
     expect(isAllowed([], '@b:example.org')).toBe(false);
+  });
+});
+
+describe('room creators (MSC4289)', () => {
+  it('room versions 12+ give the creators infinite power', () => {
+    const creators = privilegedCreators({ sender: '@c:hs', content: { room_version: '12', additional_creators: ['@d:hs'] } });
+    expect(userPowerLevel({ users_default: 0 }, '@c:hs', creators)).toBe(Infinity);
+    expect(userPowerLevel({ users_default: 0 }, '@d:hs', creators)).toBe(Infinity);
+    expect(userPowerLevel({ users_default: 0 }, '@e:hs', creators)).toBe(0);
+  });
+  it('older room versions do not', () => {
+    expect(privilegedCreators({ sender: '@c:hs', content: { room_version: '10' } }).size).toBe(0);
   });
 });

@@ -9,8 +9,28 @@ export interface PowerLevelsContent {
 const asLevel = (value: unknown, fallback: number) =>
   typeof value === 'number' && Number.isInteger(value) ? value : fallback;
 
-/** A user's power level, per the spec's defaults (room creator handling is the server's job). */
-export function userPowerLevel(content: PowerLevelsContent | undefined, userId: string): number {
+/** The parts of m.room.create that decide who the creators are. */
+export interface CreateEvent {
+  sender: string;
+  content: { room_version?: unknown; additional_creators?: unknown };
+}
+
+/**
+ * Room versions from 12 on (MSC4289) give the creators infinite power, and they are not listed
+ * in m.room.power_levels; older versions treat them like anyone else there.
+ */
+export function privilegedCreators(create: CreateEvent | undefined): Set<string> {
+  if (!create) return new Set();
+  const version = String(create.content.room_version ?? '1');
+  const privileged = version.startsWith('org.matrix.hydra.') || (/^\d+$/.test(version) && Number(version) >= 12);
+  if (!privileged) return new Set();
+  const additional = Array.isArray(create.content.additional_creators) ? create.content.additional_creators.filter((u) => typeof u === 'string') : [];
+  return new Set([create.sender, ...additional]);
+}
+
+/** A user's power level, per the spec's defaults; privileged creators have infinite power. */
+export function userPowerLevel(content: PowerLevelsContent | undefined, userId: string, creators: ReadonlySet<string> = new Set()): number {
+  if (creators.has(userId)) return Infinity;
   if (!content) return 0;
   return asLevel(content.users?.[userId], asLevel(content.users_default, 0));
 }

@@ -2,7 +2,7 @@
 // with a config written for the local stack. Its JSON log lines are collected for assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,8 @@ export interface RecorderProcess {
   child: ChildProcess;
   logs: string[];
   configPath: string;
+  /** Every log line is also appended here, for reading after a failed test. */
+  logPath: string;
   /** Resolves with the first log line matching, or rejects after `timeoutMs` naming what it waited for. */
   waitForLog(match: (entry: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -30,6 +32,7 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
     env: { ...process.env },
   });
   const logs: string[] = [];
+  const logPath = join(dir, 'recorder.log');
   const waiters = new Set<() => void>();
   let buffered = '';
   const onData = (chunk: Buffer) => {
@@ -37,6 +40,7 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
     for (const line of lines) if (line) logs.push(line);
+    appendFileSync(logPath, lines.filter(Boolean).map((l) => `${l}\n`).join(''));
     for (const check of waiters) check();
   };
   child.stdout!.on('data', onData);
@@ -55,6 +59,7 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
     child,
     logs,
     configPath,
+    logPath,
     waitForLog(match, what, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         let seen = 0;
@@ -70,7 +75,7 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`recorder (${role}) did not log "${what}" within ${timeoutMs} ms. Last lines:\n${logs.slice(-15).join('\n')}`));
+          reject(new Error(`recorder (${role}) did not log "${what}" within ${timeoutMs} ms. Log: ${logPath}. Last lines:\n${logs.slice(-15).join('\n')}`));
         }, timeoutMs);
         const onExit = (code: number | null) => {
           cleanup();

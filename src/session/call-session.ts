@@ -1,0 +1,355 @@
+// One call session, from a queued `!record` to leaving the call: the bot's call user gets a
+// device, joins the call through matrix-js-sdk's MatrixRTCSession (as Element Call does),
+// connects to every SFU the members publish on, and hands each received track to the recorder.
+// Every failure ends in one plain sentence to the room and an error for the job.
+import { join } from 'node:path';
+import type { MatrixClient, Room } from 'matrix-js-sdk';
+import { ClientEvent } from 'matrix-js-sdk';
+import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
+import type { Config } from '../config/schema.ts';
+import type { Registration } from '../config/registration.ts';
+import { describeError, RecorderError } from '../errors.ts';
+import type { SessionJobData } from '../jobs/queues.ts';
+import type { SessionContext } from '../jobs/worker.ts';
+import { StopReason } from '../jobs/worker.ts';
+import { safeFileLabel, StemRecorder, type StemFile } from '../media/recording/stem-recorder.ts';
+import type { Logger } from '../observability/logger.ts';
+import { planConnections, type FocusSelection } from '../rtc/connection-plan.ts';
+import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../rtc/device.ts';
+import { CALL_MEMBER_EVENT, joinCall, NO_DELAYED_LEAVE_MESSAGE } from '../rtc/own-membership.ts';
+import { startSessionClient } from '../rtc/session-client.ts';
+import { discoverOwnTransport, type LivekitTransport } from '../rtc/transports.ts';
+import { AppserviceClient, roomPath } from './appservice-client.ts';
+import { callFocusSelection, callMembers, type CallMember } from './call-members.ts';
+import { callUserLocalpart, ensureCallUserInRoom, missingStatePower } from './call-user.ts';
+import type { PowerLevelsContent } from '../matrix/permissions.ts';
+import { formatDuration } from '../matrix/commands/sessions.ts';
+import { MediaConnections } from './media-connections.ts';
+import { RoomNotices } from './room-notices.ts';
+
+export interface CallSessionDeps {
+  config: Config;
+  registration: Registration;
+  log: Logger;
+}
+
+/** Why a session ended, as told to the room. */
+type EndReason = { kind: 'stopped'; by: string } | { kind: 'shutdown' } | { kind: 'call-ended' } | { kind: 'removed' } | { kind: 'failed'; error: unknown };
+
+const describeEnd = (end: EndReason): string => {
+  switch (end.kind) {
+    case 'stopped':
+      return `stopped by ${end.by}`;
+    case 'shutdown':
+      return 'the worker is shutting down';
+    case 'call-ended':
+      return 'nobody else is left in the call';
+    case 'removed':
+      return 'my call membership was removed';
+    case 'failed':
+      return describeError(end.error);
+  }
+};
+
+export class CallSession {
+  readonly #deps: CallSessionDeps;
+  readonly #data: SessionJobData;
+  readonly #ctx: SessionContext;
+  readonly #log: Logger;
+  readonly #as: AppserviceClient;
+  readonly #botUserId: string;
+  readonly #callUserId: string;
+  readonly #notices: RoomNotices;
+  readonly #received = new Map<string, CallMember | undefined>();
+  #firstFrameLogged = false;
+
+  constructor(deps: CallSessionDeps, data: SessionJobData, ctx: SessionContext) {
+    this.#deps = deps;
+    this.#data = data;
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ module: 'call-session' });
+    const { config, registration } = deps;
+    this.#as = new AppserviceClient(config.homeserver.url, registration.as_token);
+    this.#botUserId = `@${registration.sender_localpart}:${config.homeserver.domain}`;
+    this.#callUserId = `@${callUserLocalpart(registration.sender_localpart)}:${config.homeserver.domain}`;
+    this.#notices = new RoomNotices(this.#as, this.#botUserId, data.roomId, data.requestEventId, this.#log);
+  }
+
+  async run(): Promise<void> {
+    try {
+      await this.#run();
+    } catch (err) {
+      this.#log.error({ err }, 'session failed');
+      await this.#notices.send(`I could not record this call: ${describeError(err)}`);
+      throw err;
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { config } = this.#deps;
+    const roomId = this.#data.roomId;
+    await this.#ctx.reportProgress({ phase: 'joining' });
+    await this.#checkCallInRoomState();
+    await ensureCallUserInRoom(this.#as, { botUserId: this.#botUserId, callUserId: this.#callUserId, roomId, displayName: `${config.bot.displayName} (recording)` }, this.#log);
+    await this.#checkMembershipPower();
+
+    const device = await loginSessionDevice(config.homeserver.url, this.#deps.registration.as_token, this.#callUserId, 'matrixrtc-recorder call session');
+    const log = this.#log.child({ deviceId: device.deviceId });
+    let client: MatrixClient | undefined;
+    try {
+      const encrypted = await this.#roomIsEncrypted();
+      client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: encrypted });
+      await this.#inCall(client, device, encrypted, log);
+    } finally {
+      client?.stopClient();
+      await logoutSessionDevice(config.homeserver.url, device).catch((err: unknown) => log.warn({ err }, 'could not log out the session device'));
+    }
+  }
+
+  async #inCall(client: MatrixClient, device: SessionDevice, encrypted: boolean, log: Logger): Promise<void> {
+    const { config } = this.#deps;
+    const room = await waitForRoom(client, this.#data.roomId, config.rtc.syncTimeoutMs);
+    const session = client.matrixRTC.getRoomSession(room);
+    const own = { userId: device.userId, deviceId: device.deviceId, memberId: `${device.userId}:${device.deviceId}` };
+    const members = await waitForMembers(session, own, 5_000);
+    if (members.length === 0) throw noCallError();
+
+    const { transport, source } = await discoverOwnTransport(
+      { rtcTransports: () => client._unstable_getRTCTransports(), clientWellKnown: () => fetchWellKnown(config.homeserver.url) },
+      config.rtc.livekitServiceUrl,
+      log,
+    );
+    const focusSelection = callFocusSelection(oldestMembershipContent(room, members));
+    log.info({ ownTransport: transport.livekit_service_url, source, focusSelection, members: members.length }, 'call found');
+    const ownServiceUrl = ownConnectionUrl(focusSelection, transport, members);
+
+    const { delayedLeaveScheduled } = await joinCall(
+      session,
+      client,
+      own,
+      { transport, focusSelection, encrypted, delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs, timeoutMs: config.rtc.syncTimeoutMs },
+      log,
+    );
+    if (!delayedLeaveScheduled) await this.#notices.send(NO_DELAYED_LEAVE_MESSAGE);
+
+    const stems = new StemRecorder(join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId), {
+      ffmpegPath: config.recording.ffmpegPath,
+      log,
+      onFirstFrame: (file) => this.#onFirstFrame(file),
+    });
+    const ended = new SessionEnd(this.#ctx.signal);
+    const media = new MediaConnections({
+      roomId: this.#data.roomId,
+      own,
+      openIdToken: () => client.getOpenIdToken() as never,
+      log,
+      onAudioTrack: (track) => {
+        const member = this.#memberFor(session, own, track.identity);
+        this.#received.set(track.identity, member);
+        if (!member) log.warn({ identity: track.identity }, 'audio from a LiveKit participant without a call membership');
+        stems.add({ label: member ? `${member.userId}_${member.deviceId}` : track.identity, frames: track.frames });
+        void this.#reportInCall();
+      },
+      onConnectionLost: (serviceUrl, reason) => {
+        if (serviceUrl === ownServiceUrl) ended.end({ kind: 'failed', error: new RecorderError(`lost the SFU connection: ${reason}`, 'MRR_LIVEKIT_LOST') });
+        else log.warn({ serviceUrl, reason }, 'lost a subscribe-only SFU connection');
+      },
+    });
+
+    const joinedAt = Date.now();
+    let end: EndReason | undefined;
+    const watcher = watchCall(session, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
+      void media.apply(planConnections(ownServiceUrl, current)).catch((err: unknown) => log.error({ err }, 'connecting to a new SFU failed'));
+    });
+    try {
+      await media.apply(planConnections(ownServiceUrl, members));
+      await this.#ctx.reportProgress({ phase: 'in-call', joinedAt, participants: [] });
+      await this.#notices.send(
+        `Recording started by ${this.#data.requestedBy}. I am in the call as ${own.userId} and record everyone in it; type !stop to end.`,
+      );
+      end = await ended.promise;
+    } catch (err) {
+      end = { kind: 'failed', error: err };
+    } finally {
+      watcher.dispose();
+      await this.#ctx.reportProgress({ phase: 'stopping', joinedAt });
+      await media.close();
+      // A removed membership has nothing to leave; otherwise leave cleanly (the delayed leave is cancelled).
+      if (end?.kind !== 'removed') {
+        await session.leaveRoomSession(5_000).catch((err: unknown) => log.warn({ err }, 'leaving the call failed; the delayed leave event will remove the membership'));
+      }
+    }
+    const files = await stems.finish();
+    log.info({ end: end.kind, files: files.map((f) => ({ path: f.path, frames: f.frames, error: f.error })) }, 'session ended');
+    if (end.kind === 'failed') throw end.error;
+    await this.#notices.send(summary(end, Date.now() - joinedAt, files));
+  }
+
+  #memberFor(session: MatrixRTCSession, own: { userId: string; deviceId: string }, identity: string): CallMember | undefined {
+    return callMembers(session.memberships, own).find((m) => m.identity === identity);
+  }
+
+  #onFirstFrame(file: StemFile) {
+    if (this.#firstFrameLogged) return;
+    this.#firstFrameLogged = true;
+    this.#log.info({ stem: file.label, msSinceRecord: Date.now() - this.#data.requestedAt }, 'first audio frame decoded');
+  }
+
+  async #reportInCall() {
+    const participants = [...new Set([...this.#received.values()].flatMap((m) => (m ? [m.userId] : [])))];
+    await this.#ctx.reportProgress({ phase: 'in-call', participants }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
+  }
+
+  /** A cheap first look, before the call user joins anything: any non-empty call membership at all? */
+  async #checkCallInRoomState(): Promise<void> {
+    const state = await this.#as.request<Array<{ type: string; content: Record<string, unknown> }>>(
+      'reading room state',
+      'GET',
+      roomPath(this.#data.roomId, 'state'),
+      this.#botUserId,
+    );
+    if (!state.some((e) => e.type === CALL_MEMBER_EVENT && Object.keys(e.content).length > 0)) throw noCallError();
+  }
+
+  async #checkMembershipPower(): Promise<void> {
+    const levels = await this.#as.request<PowerLevelsContent>('reading power levels', 'GET', roomPath(this.#data.roomId, 'state/m.room.power_levels/'), this.#botUserId);
+    const missing = missingStatePower(levels, CALL_MEMBER_EVENT, this.#callUserId);
+    if (!missing) return;
+    throw new RecorderError(`call user lacks power for ${CALL_MEMBER_EVENT}`, 'MRR_NO_CALL_POWER', {
+      retryable: false,
+      userMessage:
+        `my call participant ${this.#callUserId} needs power level ${missing.needed} to send its call membership (${CALL_MEMBER_EVENT}) ` +
+        `in this room but has ${missing.has}. Raise its power level or lower the level needed for that event.`,
+    });
+  }
+
+  async #roomIsEncrypted(): Promise<boolean> {
+    try {
+      await this.#as.request('reading room encryption', 'GET', roomPath(this.#data.roomId, 'state/m.room.encryption/'), this.#botUserId);
+      return true;
+    } catch (err) {
+      if ((err as RecorderError).errcode === 'M_NOT_FOUND') return false;
+      throw err;
+    }
+  }
+}
+
+const noCallError = () =>
+  new RecorderError('no call in progress', 'MRR_NO_CALL', {
+    retryable: false,
+    userMessage: 'there is no call in progress in this room. Start the call first, then type !record.',
+  });
+
+/** Resolves with the first reason the session has to end. */
+class SessionEnd {
+  readonly promise: Promise<EndReason>;
+  end!: (reason: EndReason) => void;
+
+  constructor(signal: AbortSignal) {
+    this.promise = new Promise((resolve) => {
+      this.end = resolve;
+    });
+    const onAbort = () => {
+      const reason = signal.reason as unknown;
+      this.end(reason instanceof StopReason && reason.by !== 'shutdown' ? { kind: 'stopped', by: reason.by } : { kind: 'shutdown' });
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+}
+
+/** Ends the session when nobody else is in the call for `graceMs`, or when our membership disappears. */
+function watchCall(
+  session: MatrixRTCSession,
+  own: { userId: string; deviceId: string },
+  graceMs: number,
+  ended: SessionEnd,
+  log: Logger,
+  onMembers: (members: CallMember[]) => void,
+) {
+  let emptySince: ReturnType<typeof setTimeout> | undefined;
+  const onChange = () => {
+    const members = callMembers(session.memberships, own);
+    const mine = session.memberships.some((m) => m.userId === own.userId && m.deviceId === own.deviceId);
+    log.info({ members: members.map((m) => m.identity), own: mine }, 'call memberships changed');
+    if (!mine) return ended.end({ kind: 'removed' });
+    if (members.length === 0 && !emptySince) {
+      log.info({ graceMs }, 'nobody else is in the call; waiting before leaving');
+      emptySince = setTimeout(() => ended.end({ kind: 'call-ended' }), graceMs);
+    } else if (members.length > 0 && emptySince) {
+      clearTimeout(emptySince);
+      emptySince = undefined;
+    }
+    onMembers(members);
+  };
+  session.on(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+  return {
+    dispose() {
+      clearTimeout(emptySince);
+      session.off(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+    },
+  };
+}
+
+function summary(end: EndReason, durationMs: number, files: StemFile[]): string {
+  const heard = files.filter((f) => f.frames > 0);
+  const who = heard.map((f) => f.label).join(', ') || 'nobody';
+  return `Recording ended (${describeEnd(end)}) after ${formatDuration(durationMs)}. I received audio from ${who}.`;
+}
+
+/** In multi-SFU calls we publish on our own transport; otherwise on the oldest member's SFU. */
+function ownConnectionUrl(selection: FocusSelection, own: LivekitTransport, members: CallMember[]): string {
+  if (selection === 'multi_sfu') return own.livekit_service_url;
+  const oldest = members.reduce((a, b) => (b.createdTs < a.createdTs ? b : a));
+  return oldest.serviceUrl ?? own.livekit_service_url;
+}
+
+function oldestMembershipContent(room: Room, members: CallMember[]): Record<string, unknown> | undefined {
+  const oldest = members.reduce((a, b) => (b.createdTs < a.createdTs ? b : a));
+  const events = room.currentState.getStateEvents(CALL_MEMBER_EVENT);
+  return events.find((e) => e.getSender() === oldest.userId && e.getContent().device_id === oldest.deviceId)?.getContent();
+}
+
+async function fetchWellKnown(homeserverUrl: string): Promise<Record<string, unknown>> {
+  const url = new URL('/.well-known/matrix/client', homeserverUrl);
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`${url} answered HTTP ${response.status}`);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+function waitForRoom(client: MatrixClient, roomId: string, timeoutMs: number): Promise<Room> {
+  const existing = client.getRoom(roomId);
+  if (existing) return Promise.resolve(existing);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off(ClientEvent.Room, onRoom);
+      reject(new RecorderError(`the session device did not see room ${roomId} within ${timeoutMs} ms`, 'MRR_ROOM_TIMEOUT'));
+    }, timeoutMs);
+    const onRoom = (room: Room) => {
+      if (room.roomId !== roomId) return;
+      clearTimeout(timer);
+      client.off(ClientEvent.Room, onRoom);
+      resolve(room);
+    };
+    client.on(ClientEvent.Room, onRoom);
+  });
+}
+
+/** js-sdk parses memberships asynchronously after sync; give it a moment before concluding there is no call. */
+async function waitForMembers(session: MatrixRTCSession, own: { userId: string; deviceId: string }, timeoutMs: number): Promise<CallMember[]> {
+  const current = () => callMembers(session.memberships, own);
+  if (current().length > 0) return current();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    function done() {
+      clearTimeout(timer);
+      session.off(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+      resolve();
+    }
+    const onChange = () => {
+      if (current().length > 0) done();
+    };
+    session.on(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+  });
+  return current();
+}

@@ -1,0 +1,88 @@
+// The LiveKit side of a call session: one SfuConnection per planned SFU (protocol notes §5.3),
+// opened as the plan grows (a member may arrive on a new SFU mid-call), credentials from the
+// authorizer of that SFU, every audio track handed on with the Matrix member it belongs to.
+import type { AudioFrame, E2EEOptions } from '@livekit/rtc-node';
+import type { Logger } from '../observability/logger.ts';
+import type { PlannedConnection } from '../rtc/connection-plan.ts';
+import { fetchLegacyCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
+import { SfuConnection } from '../media/livekit/sfu-connection.ts';
+
+export interface ReceivedAudioTrack {
+  identity: string;
+  trackSid: string;
+  serviceUrl: string;
+  frames: AsyncIterable<AudioFrame>;
+}
+
+export interface MediaConnectionsOptions {
+  roomId: string;
+  own: { userId: string; deviceId: string; memberId: string };
+  openIdToken(): Promise<OpenIdToken>;
+  encryption?: E2EEOptions;
+  log: Logger;
+  onAudioTrack(track: ReceivedAudioTrack): void;
+  onParticipantLeft?(identity: string): void;
+  /** A connection dropped for good: the session decides whether to go on. */
+  onConnectionLost(serviceUrl: string, reason: string): void;
+}
+
+export class MediaConnections {
+  readonly #opts: MediaConnectionsOptions;
+  readonly #connections = new Map<string, SfuConnection>();
+  #closed = false;
+
+  constructor(opts: MediaConnectionsOptions) {
+    this.#opts = opts;
+  }
+
+  get serviceUrls(): string[] {
+    return [...this.#connections.keys()];
+  }
+
+  connection(serviceUrl: string): SfuConnection | undefined {
+    return this.#connections.get(serviceUrl);
+  }
+
+  /** Opens connections for planned SFUs not yet connected. The first failure is thrown with its user message. */
+  async apply(plan: PlannedConnection[]): Promise<void> {
+    for (const planned of plan) {
+      if (this.#closed || this.#connections.has(planned.serviceUrl)) continue;
+      const credentials = await this.#credentials(planned);
+      const log = this.#opts.log.child({ serviceUrl: planned.serviceUrl, livekitRoom: credentials.room });
+      const connection = new SfuConnection({
+        url: credentials.url,
+        jwt: credentials.jwt,
+        log,
+        ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
+        onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
+        onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
+        onDisconnected: (reason) => {
+          if (!this.#closed) this.#opts.onConnectionLost(planned.serviceUrl, reason);
+        },
+      });
+      this.#connections.set(planned.serviceUrl, connection);
+      try {
+        await connection.connect();
+      } catch (err) {
+        this.#connections.delete(planned.serviceUrl);
+        throw err;
+      }
+      log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
+    }
+  }
+
+  #credentials(planned: PlannedConnection): Promise<LiveKitCredentials> {
+    const { roomId, own } = this.#opts;
+    // Our legacy membership makes peers expect `@user:server:DEVICE` where we publish.
+    if (planned.own) return this.#opts.openIdToken().then((token) => fetchLegacyCredentials(planned.serviceUrl, roomId, token, own.deviceId));
+    return fetchSubscribeCredentials(planned.serviceUrl, roomId, () => this.#opts.openIdToken(), own, this.#opts.log);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(
+      [...this.#connections.values()].map((c) => c.close().catch((err: unknown) => this.#opts.log.warn({ err }, 'closing an SFU connection failed'))),
+    );
+    this.#connections.clear();
+  }
+}
