@@ -138,6 +138,7 @@ export class CallSession {
       onFirstFrame: (file) => this.#onFirstFrame(file),
     });
     const ended = new SessionEnd(this.#ctx.signal);
+    const unreachable = new Set<string>();
     const media = new MediaConnections({
       roomId: this.#data.roomId,
       own,
@@ -149,6 +150,14 @@ export class CallSession {
         if (!member) log.warn({ identity: track.identity }, 'audio from a LiveKit participant without a call membership');
         stems.add({ label: member ? `${member.userId}_${member.deviceId}` : track.identity, frames: track.frames });
         void this.#reportInCall();
+      },
+      onConnectFailed: (planned, err) => {
+        log.error({ err, serviceUrl: planned.serviceUrl }, 'could not connect to a member SFU');
+        // Retried at every membership change; the room hears about each SFU once.
+        if (unreachable.has(planned.serviceUrl)) return;
+        unreachable.add(planned.serviceUrl);
+        const who = callMembers(session.memberships, own).filter((m) => planned.identities.includes(m.identity)).map((m) => m.userId);
+        void this.#notices.send(`I cannot receive the media of ${[...new Set(who)].join(', ') || 'some members'}: ${describeError(err)}`);
       },
       onConnectionLost: (serviceUrl, reason) => {
         if (serviceUrl === ownServiceUrl) ended.end({ kind: 'failed', error: new RecorderError(`lost the SFU connection: ${reason}`, 'MRR_LIVEKIT_LOST') });

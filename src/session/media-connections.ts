@@ -24,6 +24,8 @@ export interface MediaConnectionsOptions {
   onParticipantLeft?(identity: string): void;
   /** A connection dropped for good: the session decides whether to go on. */
   onConnectionLost(serviceUrl: string, reason: string): void;
+  /** A subscribe-only connection could not be opened (authorizer or SFU failure). */
+  onConnectFailed(planned: PlannedConnection, error: unknown): void;
 }
 
 export class MediaConnections {
@@ -43,32 +45,45 @@ export class MediaConnections {
     return this.#connections.get(serviceUrl);
   }
 
-  /** Opens connections for planned SFUs not yet connected. The first failure is thrown with its user message. */
+  /**
+   * Opens connections for planned SFUs not yet connected. Failing to open our own connection is
+   * thrown; any other failure is handed to `onConnectFailed` (those members' media is missing,
+   * the others' is still recorded) and retried at the next plan change.
+   */
   async apply(plan: PlannedConnection[]): Promise<void> {
     for (const planned of plan) {
       if (this.#closed || this.#connections.has(planned.serviceUrl)) continue;
-      const credentials = await this.#credentials(planned);
-      const log = this.#opts.log.child({ serviceUrl: planned.serviceUrl, livekitRoom: credentials.room });
-      const connection = new SfuConnection({
-        url: credentials.url,
-        jwt: credentials.jwt,
-        log,
-        ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
-        onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
-        onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
-        onDisconnected: (reason) => {
-          if (!this.#closed) this.#opts.onConnectionLost(planned.serviceUrl, reason);
-        },
-      });
-      this.#connections.set(planned.serviceUrl, connection);
       try {
-        await connection.connect();
+        await this.#open(planned);
       } catch (err) {
-        this.#connections.delete(planned.serviceUrl);
-        throw err;
+        if (planned.own) throw err;
+        this.#opts.onConnectFailed(planned, err);
       }
-      log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
     }
+  }
+
+  async #open(planned: PlannedConnection): Promise<void> {
+    const credentials = await this.#credentials(planned);
+    const log = this.#opts.log.child({ serviceUrl: planned.serviceUrl, livekitRoom: credentials.room });
+    const connection = new SfuConnection({
+      url: credentials.url,
+      jwt: credentials.jwt,
+      log,
+      ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
+      onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
+      onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
+      onDisconnected: (reason) => {
+        if (!this.#closed) this.#opts.onConnectionLost(planned.serviceUrl, reason);
+      },
+    });
+    this.#connections.set(planned.serviceUrl, connection);
+    try {
+      await connection.connect();
+    } catch (err) {
+      this.#connections.delete(planned.serviceUrl);
+      throw err;
+    }
+    log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
   }
 
   #credentials(planned: PlannedConnection): Promise<LiveKitCredentials> {
