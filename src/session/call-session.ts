@@ -12,7 +12,9 @@ import { describeError, RecorderError } from '../errors.ts';
 import type { SessionJobData } from '../jobs/queues.ts';
 import type { SessionContext } from '../jobs/worker.ts';
 import { StopReason } from '../jobs/worker.ts';
-import { safeFileLabel, StemRecorder, type StemFile } from '../media/recording/stem-recorder.ts';
+import type { AudioFrame } from '@livekit/rtc-node';
+import { AudioRecorder, type AudioRecording } from '../media/recording/audio-recorder.ts';
+import { safeFileLabel } from '../media/recording/file-names.ts';
 import type { Logger } from '../observability/logger.ts';
 import { planConnections, type FocusSelection } from '../rtc/connection-plan.ts';
 import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../rtc/device.ts';
@@ -132,11 +134,12 @@ export class CallSession {
     );
     if (!delayedLeaveScheduled) await this.#notices.send(NO_DELAYED_LEAVE_MESSAGE);
 
-    const stems = new StemRecorder(join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId), {
+    const audio = new AudioRecorder({
+      dir: join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId),
       ffmpegPath: config.recording.ffmpegPath,
       log,
-      onFirstFrame: (file) => this.#onFirstFrame(file),
     });
+    audio.start();
     const ended = new SessionEnd(this.#ctx.signal);
     const unreachable = new Set<string>();
     const media = new MediaConnections({
@@ -148,7 +151,8 @@ export class CallSession {
         const member = this.#memberFor(session, own, track.identity);
         this.#received.set(track.identity, member);
         if (!member) log.warn({ identity: track.identity }, 'audio from a LiveKit participant without a call membership');
-        stems.add({ label: member ? `${member.userId}_${member.deviceId}` : track.identity, frames: track.frames });
+        const key = member ? `${member.userId}_${member.deviceId}` : track.identity;
+        audio.addTrack({ key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) }, this.#timeFirstFrame(key, track.frames));
         void this.#reportInCall();
       },
       onConnectFailed: (planned, err) => {
@@ -188,20 +192,29 @@ export class CallSession {
         await session.leaveRoomSession(5_000).catch((err: unknown) => log.warn({ err }, 'leaving the call failed; the delayed leave event will remove the membership'));
       }
     }
-    const files = await stems.finish();
-    log.info({ end: end.kind, files: files.map((f) => ({ path: f.path, frames: f.frames, error: f.error })) }, 'session ended');
+    const recording = await audio.finish();
+    log.info({ end: end.kind, durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'session ended');
     if (end.kind === 'failed') throw end.error;
-    await this.#notices.send(summary(end, Date.now() - joinedAt, files));
+    await this.#notices.send(summary(end, recording));
   }
 
   #memberFor(session: MatrixRTCSession, own: { userId: string; deviceId: string }, identity: string): CallMember | undefined {
     return callMembers(session.memberships, own).find((m) => m.identity === identity);
   }
 
-  #onFirstFrame(file: StemFile) {
-    if (this.#firstFrameLogged) return;
-    this.#firstFrameLogged = true;
-    this.#log.info({ stem: file.label, msSinceRecord: Date.now() - this.#data.requestedAt }, 'first audio frame decoded');
+  /** Logs when the session's first decoded audio frame arrives, measured from the `!record`. */
+  #timeFirstFrame(speaker: string, frames: AsyncIterable<AudioFrame>): AsyncIterable<AudioFrame> {
+    if (this.#firstFrameLogged) return frames;
+    const session = this;
+    return (async function* () {
+      for await (const frame of frames) {
+        if (!session.#firstFrameLogged) {
+          session.#firstFrameLogged = true;
+          session.#log.info({ speaker, msSinceRecord: Date.now() - session.#data.requestedAt }, 'first audio frame decoded');
+        }
+        yield frame;
+      }
+    })();
   }
 
   async #reportInCall() {
@@ -300,10 +313,10 @@ function watchCall(
   };
 }
 
-function summary(end: EndReason, durationMs: number, files: StemFile[]): string {
-  const heard = files.filter((f) => f.frames > 0);
-  const who = heard.map((f) => f.label).join(', ') || 'nobody';
-  return `Recording ended (${describeEnd(end)}) after ${formatDuration(durationMs)}. I received audio from ${who}.`;
+function summary(end: EndReason, recording: AudioRecording): string {
+  const heard = recording.stems.filter((s) => s.audioChunks > 0).map((s) => s.speaker.userId ?? s.speaker.key);
+  const who = [...new Set(heard)].join(', ') || 'nobody';
+  return `Recording ended (${describeEnd(end)}) after ${formatDuration(recording.durationMs)}. I received audio from ${who}.`;
 }
 
 /** In multi-SFU calls we publish on our own transport; otherwise on the oldest member's SFU. */

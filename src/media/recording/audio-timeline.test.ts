@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { chunksDue, CHUNK_SAMPLES, JitterBuffer, mixChunks } from './audio-timeline.ts';
+
+const filled = (n: number, value: number) => new Int16Array(n).fill(value);
+
+describe('JitterBuffer', () => {
+  it('stays silent until the prebuffer is full, then plays in order', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 40, maxBufferMs: 400 });
+    buffer.push(filled(960, 1));
+    expect(buffer.take(CHUNK_SAMPLES)).toBeUndefined();
+    buffer.push(filled(960, 2));
+    expect(buffer.take(CHUNK_SAMPLES)![0]).toBe(1);
+    expect(buffer.take(CHUNK_SAMPLES)![0]).toBe(2);
+  });
+
+  it('goes silent when it runs dry and counts the underrun', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 400 });
+    buffer.push(filled(960, 5));
+    expect(buffer.take(960)).toBeDefined();
+    expect(buffer.take(960)).toBeUndefined();
+    expect(buffer.stats.underruns).toBe(1);
+  });
+
+  it('splits and joins frames of other sizes (10 ms frames into 20 ms chunks)', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 0, maxBufferMs: 400 });
+    buffer.push(filled(480, 1));
+    buffer.push(filled(480, 2));
+    const chunk = buffer.take(960)!;
+    expect([chunk[0], chunk[479], chunk[480], chunk[959]]).toEqual([1, 1, 2, 2]);
+  });
+
+  it('drops the oldest audio when a burst exceeds the maximum', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 100 });
+    for (let i = 0; i < 6; i++) buffer.push(filled(960, i));
+    expect(buffer.bufferedSamples).toBe(960);
+    expect(buffer.stats.droppedSamples).toBe(5 * 960);
+    expect(buffer.take(960)![0]).toBe(5);
+  });
+});
+
+describe('mixChunks', () => {
+  it('sums with saturation and treats missing chunks as silence', () => {
+    const mixed = mixChunks([filled(4, 30000), filled(4, 10000), undefined], 4);
+    expect(mixed[0]).toBe(32767);
+    expect(mixChunks([filled(4, -20000), filled(4, -20000)], 4)[0]).toBe(-32768);
+    expect(mixChunks([undefined], 4)[0]).toBe(0);
+  });
+});
+
+describe('chunksDue', () => {
+  it('catches up after a late timer', () => {
+    expect(chunksDue(0, 19, 0)).toBe(0);
+    expect(chunksDue(0, 100, 2)).toBe(3);
+    expect(chunksDue(0, 100, 9)).toBe(0);
+  });
+});

@@ -1,0 +1,114 @@
+// One clock for every audio output of a recording. Each received track pushes PCM into its own
+// jitter buffer; every tick the timeline takes one chunk from each buffer (silence where a track
+// has nothing: before a late join, after a leave, across a mute or a network gap) and hands the
+// aligned chunks to the outputs. Because all outputs advance on the same tick, stems stay
+// time-aligned with each other and with the mix, whatever the arrival jitter.
+
+export const SAMPLE_RATE = 48_000;
+export const CHUNK_MS = 20;
+export const CHUNK_SAMPLES = (SAMPLE_RATE * CHUNK_MS) / 1000;
+
+export interface TimelineOptions {
+  /** Audio held back before a new track starts playing out, to absorb arrival jitter. */
+  prebufferMs: number;
+  /** A buffer holding more than this (bursts, clock drift) drops its oldest audio down to the prebuffer. */
+  maxBufferMs: number;
+}
+
+export const DEFAULT_TIMELINE: TimelineOptions = { prebufferMs: 60, maxBufferMs: 400 };
+
+export interface TrackStats {
+  receivedSamples: number;
+  droppedSamples: number;
+  underruns: number;
+}
+
+/** PCM of one track waiting to be played out, mono s16 at SAMPLE_RATE. */
+export class JitterBuffer {
+  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, underruns: 0 };
+  #chunks: Int16Array[] = [];
+  #offset = 0;
+  #buffered = 0;
+  #playing = false;
+  readonly #prebuffer: number;
+  readonly #max: number;
+
+  constructor(opts: TimelineOptions = DEFAULT_TIMELINE) {
+    this.#prebuffer = (opts.prebufferMs * SAMPLE_RATE) / 1000;
+    this.#max = (opts.maxBufferMs * SAMPLE_RATE) / 1000;
+  }
+
+  get bufferedSamples(): number {
+    return this.#buffered;
+  }
+
+  push(samples: Int16Array): void {
+    this.#chunks.push(samples);
+    this.#buffered += samples.length;
+    this.stats.receivedSamples += samples.length;
+    if (this.#buffered > this.#max) this.#drop(this.#buffered - this.#prebuffer);
+  }
+
+  /** The next `n` samples, or undefined when the track has nothing to play (silence). */
+  take(n: number): Int16Array | undefined {
+    if (!this.#playing) {
+      if (this.#buffered < this.#prebuffer) return undefined;
+      this.#playing = true;
+    }
+    if (this.#buffered === 0) {
+      // Ran dry: wait for a fresh prebuffer so a resumed stream is not chopped into bits.
+      this.#playing = false;
+      this.stats.underruns++;
+      return undefined;
+    }
+    const out = new Int16Array(n);
+    let filled = 0;
+    while (filled < n && this.#chunks.length > 0) {
+      const head = this.#chunks[0]!;
+      const count = Math.min(n - filled, head.length - this.#offset);
+      out.set(head.subarray(this.#offset, this.#offset + count), filled);
+      filled += count;
+      this.#offset += count;
+      if (this.#offset === head.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+    }
+    this.#buffered -= filled;
+    return out; // a short final chunk is padded with zeros
+  }
+
+  #drop(n: number): void {
+    let left = n;
+    while (left > 0 && this.#chunks.length > 0) {
+      const head = this.#chunks[0]!;
+      const count = Math.min(left, head.length - this.#offset);
+      this.#offset += count;
+      left -= count;
+      if (this.#offset === head.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+    }
+    this.#buffered -= n - left;
+    this.stats.droppedSamples += n - left;
+  }
+}
+
+/** Sums chunks with saturation into one mono chunk. */
+export function mixChunks(chunks: Array<Int16Array | undefined>, n = CHUNK_SAMPLES): Int16Array {
+  const sum = new Int32Array(n);
+  for (const chunk of chunks) {
+    if (!chunk) continue;
+    for (let i = 0; i < n; i++) sum[i]! += chunk[i] ?? 0;
+  }
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.max(-32768, Math.min(32767, sum[i]!));
+  return out;
+}
+
+/**
+ * How many chunks are due at `nowMs` for a timeline that started at `startMs` and has
+ * emitted `emitted` chunks: timer callbacks come late and uneven; the count catches up.
+ */
+export const chunksDue = (startMs: number, nowMs: number, emitted: number) => Math.max(0, Math.floor((nowMs - startMs) / CHUNK_MS) - emitted);
