@@ -2,6 +2,7 @@
 // docs/configuration.md and config/config.sample.yaml are generated from this file
 // (`npm run docs`), and the logger's redaction list comes from the keys marked `secret`.
 import { z } from 'zod';
+import { validatePathTemplate } from '../delivery/storage-sink.ts';
 
 export interface KeyMeta {
   description: string;
@@ -149,6 +150,40 @@ export const configSchema = z.strictObject({
       description: 'The ffmpeg executable.',
       example: '/usr/bin/ffmpeg',
     }),
+    maxDurationMs: key(z.int().min(10_000).default(4 * 3600_000), {
+      description: 'A recording ends by itself after this long, whoever is still in the call.',
+      example: 7_200_000,
+    }),
+    uploadToRoom: key(z.boolean().default(true), {
+      description:
+        'Upload the finished files into the room (as encrypted attachments in end-to-end encrypted rooms), with a summary message.',
+      example: true,
+    }),
+  }),
+  storage: section('An archive copy of every finished recording, besides the upload to the room.', {
+    directory: key(z.string().min(1).optional(), {
+      description: 'Directory that receives a copy of each finished recording and its manifest. Unset: no archive copy.',
+      example: '/archive/recordings',
+    }),
+    pathTemplate: key(
+      z
+        .string()
+        .min(1)
+        .default('{year}/{month}/{room}/{date}_{time}_{session}')
+        .check((ctx) => {
+          try {
+            validatePathTemplate(ctx.value);
+          } catch (err) {
+            ctx.issues.push({ code: 'custom', message: (err as Error).message.replace(/^storage\.pathTemplate: /, ''), input: ctx.value });
+          }
+        }),
+      {
+        description:
+          'Folder of a recording below `directory`. Placeholders: {room} {session} {date} {time} {year} {month} {day} (UTC). ' +
+          'Each value is made file-name safe, so a room ID cannot add path segments.',
+        example: '{room}/{date}_{session}',
+      },
+    ),
   }),
   logging: section('Log output (JSON lines on stdout).', {
     level: key(z.enum(logLevels).default('info'), {

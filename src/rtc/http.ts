@@ -4,7 +4,14 @@ import { MatrixApiError, RecorderError } from '../errors.ts';
 export async function matrixRequest<T>(
   what: string,
   url: string,
-  init: { method?: string; accessToken?: string; body?: unknown; timeoutMs?: number } = {},
+  init: {
+    method?: string;
+    accessToken?: string;
+    body?: unknown;
+    /** A streamed body (uploads) instead of JSON. */
+    rawBody?: { body: ReadableStream; contentType: string; length: number };
+    timeoutMs?: number;
+  } = {},
 ): Promise<T> {
   let response: Response;
   try {
@@ -13,10 +20,12 @@ export async function matrixRequest<T>(
       headers: {
         ...(init.accessToken ? { Authorization: `Bearer ${init.accessToken}` } : {}),
         ...(init.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        ...(init.rawBody ? { 'Content-Type': init.rawBody.contentType, 'Content-Length': String(init.rawBody.length) } : {}),
       },
-      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+      body: init.rawBody ? init.rawBody.body : init.body !== undefined ? JSON.stringify(init.body) : undefined,
+      ...(init.rawBody ? { duplex: 'half' } : {}),
       signal: AbortSignal.timeout(init.timeoutMs ?? 15_000),
-    });
+    } as RequestInit);
   } catch (err) {
     throw new RecorderError(`${what} failed: ${(err as Error).message}`, 'MRR_HTTP', { cause: err });
   }

@@ -13,7 +13,11 @@ import type { SessionJobData } from '../jobs/queues.ts';
 import type { SessionContext } from '../jobs/worker.ts';
 import { StopReason } from '../jobs/worker.ts';
 import type { AudioFrame } from '@livekit/rtc-node';
-import { AudioRecorder, type AudioRecording } from '../media/recording/audio-recorder.ts';
+import { AudioRecorder } from '../media/recording/audio-recorder.ts';
+import { LocalDirectorySink, type StorageSink } from '../delivery/storage-sink.ts';
+import { deliverRecording, summaryText } from './delivery.ts';
+import { ParticipantLog } from './participant-log.ts';
+import { hostname } from 'node:os';
 import { safeFileLabel } from '../media/recording/file-names.ts';
 import type { Logger } from '../observability/logger.ts';
 import { planConnections, type FocusSelection } from '../rtc/connection-plan.ts';
@@ -36,7 +40,13 @@ export interface CallSessionDeps {
 }
 
 /** Why a session ended, as told to the room. */
-type EndReason = { kind: 'stopped'; by: string } | { kind: 'shutdown' } | { kind: 'call-ended' } | { kind: 'removed' } | { kind: 'failed'; error: unknown };
+type EndReason =
+  | { kind: 'stopped'; by: string }
+  | { kind: 'shutdown' }
+  | { kind: 'call-ended' }
+  | { kind: 'removed' }
+  | { kind: 'max-duration'; ms: number }
+  | { kind: 'failed'; error: unknown };
 
 const describeEnd = (end: EndReason): string => {
   switch (end.kind) {
@@ -48,6 +58,8 @@ const describeEnd = (end: EndReason): string => {
       return 'nobody else is left in the call';
     case 'removed':
       return 'my call membership was removed';
+    case 'max-duration':
+      return `the maximum duration of ${formatDuration(end.ms)} was reached`;
     case 'failed':
       return describeError(end.error);
   }
@@ -64,6 +76,7 @@ export class CallSession {
   readonly #notices: RoomNotices;
   readonly #received = new Map<string, CallMember | undefined>();
   #firstFrameLogged = false;
+  readonly #sink: StorageSink | undefined;
 
   constructor(deps: CallSessionDeps, data: SessionJobData, ctx: SessionContext) {
     this.#deps = deps;
@@ -74,6 +87,7 @@ export class CallSession {
     this.#as = new AppserviceClient(config.homeserver.url, registration.as_token);
     this.#botUserId = `@${registration.sender_localpart}:${config.homeserver.domain}`;
     this.#callUserId = `@${callUserLocalpart(registration.sender_localpart)}:${config.homeserver.domain}`;
+    this.#sink = config.storage.directory ? new LocalDirectorySink(config.storage.directory, config.storage.pathTemplate) : undefined;
     this.#notices = new RoomNotices(this.#as, this.#botUserId, data.roomId, data.requestEventId, this.#log);
   }
 
@@ -134,13 +148,13 @@ export class CallSession {
     );
     if (!delayedLeaveScheduled) await this.#notices.send(NO_DELAYED_LEAVE_MESSAGE);
 
-    const audio = new AudioRecorder({
-      dir: join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId),
-      ffmpegPath: config.recording.ffmpegPath,
-      log,
-    });
+    const dir = join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId, `segment-${this.#ctx.recovery}`);
+    const audio = new AudioRecorder({ dir, ffmpegPath: config.recording.ffmpegPath, log });
     audio.start();
+    const participants = new ParticipantLog(audio.startedAt);
+    participants.update(members);
     const ended = new SessionEnd(this.#ctx.signal);
+    const maxDuration = setTimeout(() => ended.end({ kind: 'max-duration', ms: config.recording.maxDurationMs }), config.recording.maxDurationMs);
     const unreachable = new Set<string>();
     const media = new MediaConnections({
       roomId: this.#data.roomId,
@@ -172,6 +186,7 @@ export class CallSession {
     const joinedAt = Date.now();
     let end: EndReason | undefined;
     const watcher = watchCall(session, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
+      participants.update(current);
       void media.apply(planConnections(ownServiceUrl, current)).catch((err: unknown) => log.error({ err }, 'connecting to a new SFU failed'));
     });
     try {
@@ -184,6 +199,7 @@ export class CallSession {
     } catch (err) {
       end = { kind: 'failed', error: err };
     } finally {
+      clearTimeout(maxDuration);
       watcher.dispose();
       await this.#ctx.reportProgress({ phase: 'stopping', joinedAt });
       await media.close();
@@ -192,10 +208,40 @@ export class CallSession {
         await session.leaveRoomSession(5_000).catch((err: unknown) => log.warn({ err }, 'leaving the call failed; the delayed leave event will remove the membership'));
       }
     }
+    participants.update([]);
     const recording = await audio.finish();
-    log.info({ end: end.kind, durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'session ended');
+    log.info({ end: end.kind, durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'recording finished');
+    // What was recorded is delivered even when the session failed midway.
+    const report = await deliverRecording({
+      dir,
+      recording,
+      manifest: {
+        version: 1,
+        roomId: this.#data.roomId,
+        sessionId: this.#ctx.jobId,
+        requestedBy: this.#data.requestedBy,
+        kind: this.#data.kind,
+        startedAt: new Date(recording.startedAt).toISOString(),
+        endedAt: new Date(recording.startedAt + recording.durationMs).toISOString(),
+        endReason: describeEnd(end),
+      },
+      segment: {
+        index: this.#ctx.recovery,
+        startedAt: new Date(recording.startedAt).toISOString(),
+        endedAt: new Date(recording.startedAt + recording.durationMs).toISOString(),
+        durationMs: recording.durationMs,
+        worker: `${hostname()}:${process.pid}`,
+        participants: participants.spans(),
+      },
+      ...(config.recording.uploadToRoom
+        ? { upload: { client, homeserverUrl: config.homeserver.url, accessToken: device.accessToken, encrypted } }
+        : {}),
+      ...(this.#sink ? { sink: this.#sink } : {}),
+      log,
+    });
+    log.info({ manifest: report.manifestPath, stored: report.stored.length, uploads: report.uploads, problems: report.problems }, 'session ended');
     if (end.kind === 'failed') throw end.error;
-    await this.#notices.send(summary(end, recording));
+    await this.#notices.send(summaryText(describeEnd(end), report));
   }
 
   #memberFor(session: MatrixRTCSession, own: { userId: string; deviceId: string }, identity: string): CallMember | undefined {
@@ -311,12 +357,6 @@ function watchCall(
       session.off(MatrixRTCSessionEvent.MembershipsChanged, onChange);
     },
   };
-}
-
-function summary(end: EndReason, recording: AudioRecording): string {
-  const heard = recording.stems.filter((s) => s.audioChunks > 0).map((s) => s.speaker.userId ?? s.speaker.key);
-  const who = [...new Set(heard)].join(', ') || 'nobody';
-  return `Recording ended (${describeEnd(end)}) after ${formatDuration(recording.durationMs)}. I received audio from ${who}.`;
 }
 
 /** In multi-SFU calls we publish on our own transport; otherwise on the oldest member's SFU. */

@@ -1,0 +1,99 @@
+// Puts finished files into the room: uploaded to the homeserver's media repository (encrypted
+// as Matrix attachments in E2EE rooms) and posted as events by the session's own client, which
+// encrypts the events themselves in E2EE rooms. Files over the homeserver's upload limit are
+// skipped with the reason, never truncated.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Readable } from 'node:stream';
+import type { MatrixClient } from 'matrix-js-sdk';
+import type { Logger } from '../observability/logger.ts';
+import { matrixRequest } from '../rtc/http.ts';
+import { attachmentEncryptor } from './attachment-crypto.ts';
+
+export interface RoomFile {
+  path: string;
+  mimetype: string;
+  msgtype: 'm.audio' | 'm.video' | 'm.file';
+  durationMs?: number;
+}
+
+export type UploadOutcome =
+  | { path: string; uploaded: true; bytes: number; eventId: string }
+  | { path: string; uploaded: false; bytes: number; reason: string };
+
+export interface RoomUploadOptions {
+  client: MatrixClient;
+  homeserverUrl: string;
+  accessToken: string;
+  roomId: string;
+  encrypted: boolean;
+  log: Logger;
+}
+
+/** The homeserver's upload limit in bytes, when it states one. */
+async function uploadLimit(opts: RoomUploadOptions): Promise<number | undefined> {
+  try {
+    const config = await matrixRequest<{ 'm.upload.size'?: number }>('reading the media config', `${opts.homeserverUrl}/_matrix/client/v1/media/config`, {
+      accessToken: opts.accessToken,
+    });
+    return config['m.upload.size'];
+  } catch (err) {
+    opts.log.warn({ err }, 'could not read the media upload limit; uploading without checking it');
+    return undefined;
+  }
+}
+
+async function upload(opts: RoomUploadOptions, file: RoomFile, bytes: number) {
+  const name = basename(file.path);
+  const encryptor = opts.encrypted ? attachmentEncryptor() : undefined;
+  const source = createReadStream(file.path);
+  const body = Readable.toWeb(encryptor ? source.pipe(encryptor.stream) : source) as ReadableStream;
+  const { content_uri } = await matrixRequest<{ content_uri: string }>(
+    `uploading ${name}`,
+    `${opts.homeserverUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`,
+    {
+      method: 'POST',
+      accessToken: opts.accessToken,
+      rawBody: { body, contentType: encryptor ? 'application/octet-stream' : file.mimetype, length: bytes },
+      timeoutMs: 600_000,
+    },
+  );
+  const info = { mimetype: file.mimetype, size: bytes, ...(file.durationMs !== undefined ? { duration: file.durationMs } : {}) };
+  return {
+    msgtype: file.msgtype,
+    body: name,
+    filename: name,
+    info,
+    ...(encryptor ? { file: encryptor.file(content_uri) } : { url: content_uri }),
+  };
+}
+
+export async function uploadToRoom(opts: RoomUploadOptions, files: RoomFile[]): Promise<UploadOutcome[]> {
+  const limit = await uploadLimit(opts);
+  const outcomes: UploadOutcome[] = [];
+  for (const file of files) {
+    const { size: bytes } = await stat(file.path);
+    if (limit !== undefined && bytes > limit) {
+      outcomes.push({ path: file.path, uploaded: false, bytes, reason: `it is ${formatBytes(bytes)}, over this homeserver's upload limit of ${formatBytes(limit)}` });
+      continue;
+    }
+    try {
+      const content = await upload(opts, file, bytes);
+      const { event_id } = await opts.client.sendMessage(opts.roomId, content as never);
+      outcomes.push({ path: file.path, uploaded: true, bytes, eventId: event_id });
+      opts.log.info({ file: file.path, bytes, encrypted: opts.encrypted }, 'uploaded to the room');
+    } catch (err) {
+      opts.log.error({ err, file: file.path }, 'upload to the room failed');
+      outcomes.push({ path: file.path, uploaded: false, bytes, reason: (err as Error).message });
+    }
+  }
+  return outcomes;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}

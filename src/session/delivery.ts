@@ -1,0 +1,93 @@
+// The end of a recording: a manifest beside the files, an archive copy in the storage sink, the
+// files uploaded into the room, and one summary message saying what went where.
+import type { MatrixClient } from 'matrix-js-sdk';
+import { formatBytes, uploadToRoom, type RoomFile, type UploadOutcome } from '../delivery/room-upload.ts';
+import type { StorageSink, StoredFile } from '../delivery/storage-sink.ts';
+import { formatDuration } from '../matrix/commands/sessions.ts';
+import type { AudioRecording } from '../media/recording/audio-recorder.ts';
+import { describeFile, writeManifest, type Manifest, type ManifestSegment } from '../media/recording/manifest.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export interface DeliveryInput {
+  dir: string;
+  recording: AudioRecording;
+  manifest: Omit<Manifest, 'files' | 'segments'>;
+  segment: ManifestSegment;
+  upload?: { client: MatrixClient; homeserverUrl: string; accessToken: string; encrypted: boolean };
+  sink?: StorageSink;
+  log: Logger;
+}
+
+export interface DeliveryReport {
+  manifestPath: string;
+  manifest: Manifest;
+  stored: StoredFile[];
+  uploads: UploadOutcome[];
+  problems: string[];
+}
+
+export async function deliverRecording(input: DeliveryInput): Promise<DeliveryReport> {
+  const { recording, segment } = input;
+  const problems: string[] = [];
+  const files = [
+    await describeFile(recording.mixed.path, { kind: 'mixed', segment: segment.index, durationMs: recording.mixed.durationMs, ...errorOf(recording.mixed) }),
+    ...(await Promise.all(
+      recording.stems.map((stem) =>
+        describeFile(stem.path, {
+          kind: 'stem',
+          segment: segment.index,
+          durationMs: stem.durationMs,
+          ...(stem.speaker.userId ? { userId: stem.speaker.userId } : {}),
+          ...(stem.speaker.deviceId ? { deviceId: stem.speaker.deviceId } : {}),
+          ...errorOf(stem),
+        }),
+      ),
+    )),
+  ];
+  for (const f of files) if (f.error) problems.push(`${f.name}: ${f.error}`);
+  const manifest: Manifest = { ...input.manifest, segments: [segment], files };
+  const manifestPath = await writeManifest(input.dir, manifest);
+  const paths = [recording.mixed.path, ...recording.stems.map((s) => s.path), manifestPath];
+
+  let stored: StoredFile[] = [];
+  if (input.sink) {
+    try {
+      stored = await input.sink.store(paths, { roomId: manifest.roomId, sessionId: manifest.sessionId, startedAt: Date.parse(manifest.startedAt) });
+      input.log.info({ sink: input.sink.name, location: stored[0]?.location }, 'archived the recording');
+    } catch (err) {
+      input.log.error({ err, sink: input.sink.name }, 'archiving the recording failed');
+      problems.push(`archiving failed: ${(err as Error).message}`);
+    }
+  }
+
+  let uploads: UploadOutcome[] = [];
+  if (input.upload) {
+    const roomFiles: RoomFile[] = [
+      { path: recording.mixed.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: recording.mixed.durationMs },
+      ...recording.stems.map((s): RoomFile => ({ path: s.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: s.durationMs })),
+      { path: manifestPath, mimetype: 'application/json', msgtype: 'm.file' },
+    ];
+    uploads = await uploadToRoom({ ...input.upload, roomId: manifest.roomId, log: input.log }, roomFiles);
+    for (const u of uploads) if (!u.uploaded) problems.push(`${u.path.split('/').pop()} was not uploaded: ${u.reason}`);
+  }
+  return { manifestPath, manifest, stored, uploads, problems };
+}
+
+const errorOf = (file: { error?: string }) => (file.error ? { error: file.error } : {});
+
+/** The message that closes a session in the room. */
+export function summaryText(endReason: string, report: DeliveryReport): string {
+  const { manifest } = report;
+  const durationMs = manifest.segments.reduce((sum, s) => sum + s.durationMs, 0);
+  const people = [...new Set(manifest.segments.flatMap((s) => s.participants.map((p) => p.userId)))];
+  const totalBytes = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
+  const stems = manifest.files.filter((f) => f.kind === 'stem').length;
+  const lines = [
+    `Recording ended (${endReason}) after ${formatDuration(durationMs)}.`,
+    `Participants: ${people.join(', ') || 'nobody'}.`,
+    `Files: mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
+  ];
+  if (report.stored.length > 0) lines.push(`Archived to ${report.stored[0]!.location.replace(/\/[^/]+$/, '')}.`);
+  if (report.problems.length > 0) lines.push(`Problems: ${report.problems.join('; ')}.`);
+  return lines.join('\n');
+}
