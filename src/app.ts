@@ -1,3 +1,4 @@
+import { dispose as disposeLiveKit } from '@livekit/rtc-node';
 import type { Config } from './config/schema.ts';
 import { loadRegistration, type Registration } from './config/registration.ts';
 import type { Logger } from './observability/logger.ts';
@@ -56,6 +57,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   for (const item of running.reverse()) {
     await item.close().catch((err: unknown) => log.error({ err, item: item.name }, 'error while closing'));
   }
+  await disposeLiveKit().catch((err: unknown) => log.warn({ err }, 'releasing LiveKit native resources failed'));
   log.info('stopped');
 }
 

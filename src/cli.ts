@@ -74,9 +74,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    if (code !== 0) process.exit(code);
-  },
+  // Exit explicitly: after an orderly shutdown, native handles of @livekit/rtc-node and
+  // matrix-js-sdk timers of ended sessions would otherwise keep the process alive.
+  (code) => process.exit(code),
   (err: unknown) => {
     const message = err instanceof ConfigError ? `Configuration error: ${err.message}` : String((err as Error)?.stack ?? err);
     process.stderr.write(`${message}\n`);

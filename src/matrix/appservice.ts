@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
 import { CommandError, describeError, MatrixApiError, RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { matrixRequest } from '../rtc/http.ts';
 import { parseCommandEvent } from './commands/parse.ts';
 import type { CommandRegistry } from './commands/registry.ts';
 import { routeBridgeLibraryLogs } from './library-logs.ts';
@@ -50,10 +51,43 @@ export class RecorderAppservice {
     const { bindAddress, port } = this.#deps.config.appservice;
     await this.#bridge.initialise();
     await this.#bridge.listen(port, bindAddress);
+    this.#servePing();
     await this.intent.ensureProfile(this.#deps.config.bot.displayName).catch((err: unknown) => {
       this.#log.warn({ err }, 'could not set the bot display name');
     });
     this.#log.info({ botUserId: this.botUserId, bindAddress, port }, 'appservice listening');
+    await this.#pingHomeserver();
+  }
+
+  /** The appservice side of MSC2659 (the library serves transactions only): 200 for the homeserver. */
+  #servePing(): void {
+    const hsToken = this.#deps.registration.hs_token;
+    this.#bridge.appService.expressApp.post('/_matrix/app/v1/ping', (req, res) => {
+      if (req.headers.authorization !== `Bearer ${hsToken}`) {
+        res.status(403).json({ errcode: 'M_FORBIDDEN', error: 'Bad hs_token' });
+        return;
+      }
+      res.status(200).json({});
+    });
+  }
+
+  /**
+   * MSC2659 ping: proves the homeserver reaches our URL, and makes Synapse retry at once the
+   * transactions it held back while we were down (otherwise it waits out its backoff, up to 512 s).
+   */
+  async #pingHomeserver(): Promise<void> {
+    const { url } = this.#deps.config.homeserver;
+    const path = `/_matrix/client/v1/appservice/${encodeURIComponent(this.#deps.registration.id)}/ping`;
+    try {
+      const result = await matrixRequest<{ duration_ms?: number }>('pinging the appservice through the homeserver', `${url.replace(/\/+$/, '')}${path}`, {
+        method: 'POST',
+        accessToken: this.#deps.registration.as_token,
+        body: { transaction_id: `mrr-ping-${Date.now()}` },
+      });
+      this.#log.info({ durationMs: result.duration_ms }, 'the homeserver reaches the appservice');
+    } catch (err) {
+      this.#log.error({ err }, 'the homeserver could not reach the appservice (check appservice.publicUrl and the registration url)');
+    }
   }
 
   async stop(): Promise<void> {

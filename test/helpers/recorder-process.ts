@@ -46,6 +46,10 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Never outlive the test process (a leftover would hold the appservice port).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
 
   const parsed = (line: string): Record<string, unknown> => {
     try {
@@ -93,7 +97,14 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
     },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      // A process that does not finish its shutdown in 20 s is a failure to see, not to wait on.
+      const timer = setTimeout(() => {
+        logs.push(`[test] recorder did not exit 20 s after ${signal}; killing it`);
+        child.kill('SIGKILL');
+      }, 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
   };
   return proc;

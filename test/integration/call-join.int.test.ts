@@ -1,0 +1,160 @@
+// Issue 4 on the real stack: the bot joins an (unencrypted) call like an Element Call peer,
+// hears a peer's tone, leaves on !stop, and its membership goes away by itself after a crash.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { dispose } from '@livekit/rtc-node';
+import { RoomServiceClient } from 'livekit-server-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeToPcm } from '../helpers/audio-files.ts';
+import { dominantFrequency, toneSnrDb } from '../helpers/fft.ts';
+import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
+import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
+import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
+import { readStackInfo } from '../stack/info.ts';
+
+const stack = readStackInfo();
+const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
+const callUserId = `@${stack.appservice.botLocalpart}-call:${stack.synapse.serverName}`;
+const CALL_MEMBER = 'org.matrix.msc3401.call.member';
+
+let bot: RecorderProcess;
+let outputDir: string;
+const peers: RtcPeer[] = [];
+
+beforeAll(async () => {
+  const config = stackRecorderConfig(stack, { rtc: { emptyCallGraceMs: 5_000, delayedLeaveEventDelayMs: 5_000 }, recording: { uploadToRoom: false } });
+  outputDir = (config.recording as { outputDir: string }).outputDir;
+  bot = await startRecorder('all', config);
+  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
+});
+afterAll(async () => {
+  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
+  await bot?.stop();
+  await dispose();
+});
+
+const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
+  client.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
+
+async function callRoomWithPeer(toneHz: number, sfuIndex = 0) {
+  const alice = new TestClient(await registerUser(stack, 'alice'));
+  const roomId = await createCallRoom(alice);
+  await inviteBot(alice, roomId, botUserId);
+  const peer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz, sfu: stack.sfus[sfuIndex]! });
+  peers.push(peer);
+  return { alice, roomId, peer };
+}
+
+const botMemberships = async (client: TestClient, roomId: string) =>
+  (await client.roomState(roomId)).filter((e) => e.type === CALL_MEMBER && e.sender === callUserId && Object.keys(e.content).length > 0);
+
+/** The stems of the newest session directory for a room. */
+function stemsOf(roomDirPattern: string): string[] {
+  const roomDir = readdirSync(outputDir).find((d) => d.includes(roomDirPattern))!;
+  const job = readdirSync(join(outputDir, roomDir))[0]!;
+  const segment = join(outputDir, roomDir, job, 'segment-0');
+  return readdirSync(segment).filter((f) => f.startsWith('stem-')).map((f) => join(segment, f));
+}
+
+describe('joining a call', () => {
+  it('publishes a membership like the peer, appears in LiveKit, hears the tone, leaves on !stop', async () => {
+    const { alice, roomId, peer } = await callRoomWithPeer(440);
+    await alice.sendText(roomId, '!record');
+    await botSays(alice, roomId, /^Recording started by/, 'the start notice');
+
+    const [mine] = await botMemberships(alice, roomId);
+    const peerEvent = (await alice.roomState(roomId)).find((e) => e.type === CALL_MEMBER && e.sender === alice.user.userId)!;
+    expect(mine, 'bot membership').toBeDefined();
+    expect(Object.keys(mine!.content).sort()).toEqual(Object.keys(peerEvent.content).sort());
+    expect(mine!.content).toMatchObject({ application: 'm.call', call_id: peerEvent.content.call_id, scope: 'm.room', focus_active: { type: 'livekit', focus_selection: 'multi_sfu' } });
+    expect((mine!.content.foci_preferred as Array<{ livekit_service_url: string }>)[0]!.livekit_service_url).toBe(stack.sfus[0]!.authorizerUrl);
+
+    const sfu = stack.sfus[0]!;
+    const rooms = new RoomServiceClient(sfu.livekitUrl.replace(/^ws/, 'http'), sfu.apiKey, sfu.apiSecret);
+    const deviceId = String(mine!.content.device_id);
+    await waitFor(
+      async () => ((await rooms.listParticipants(peer.livekitRoom)).some((p) => p.identity === `${callUserId}:${deviceId}`) ? true : undefined),
+      'the bot as a LiveKit participant',
+      15_000,
+    );
+    await new Promise((r) => setTimeout(r, 4_000));
+    await alice.sendText(roomId, '!stop');
+    await botSays(alice, roomId, /^Recording ended \(stopped by/, 'the end summary');
+    expect(await botMemberships(alice, roomId)).toEqual([]);
+
+    const [stem] = stemsOf(roomId.slice(1, 10));
+    const pcm = decodeToPcm(stem!).subarray(48_000); // skip the first second (joining)
+    expect(pcm.length).toBeGreaterThan(48_000);
+    expect(Math.abs(dominantFrequency(pcm, 48_000) - 440)).toBeLessThan(5);
+    expect(toneSnrDb(pcm, 48_000, 440)).toBeGreaterThan(20);
+    const first = bot.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; msSinceRecord?: number }).find((e) => e.msg === 'first audio frame decoded');
+    console.log(`[measure] !record to first decoded audio frame: ${first?.msSinceRecord} ms`);
+  });
+
+  it('multi-SFU: hears a peer on each SFU, each on its own stem', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const bob = new TestClient(await registerUser(stack, 'bob'));
+    const roomId = await createCallRoom(alice, { invite: [bob.user.userId] });
+    await joinRoom(bob, roomId);
+    await inviteBot(alice, roomId, botUserId);
+    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, sfu: stack.sfus[0]! }));
+    peers.push(await startRtcPeer({ stack, roomId, user: bob.user, toneHz: 660, sfu: stack.sfus[1]! }));
+    await alice.sendText(roomId, '!record');
+    await botSays(alice, roomId, /^Recording started by/, 'the start notice');
+    await new Promise((r) => setTimeout(r, 5_000));
+    await alice.sendText(roomId, '!stop');
+    await botSays(alice, roomId, /^Recording ended/, 'the end summary');
+
+    const stems = stemsOf(roomId.slice(1, 10));
+    expect(stems).toHaveLength(2);
+    for (const [user, hz] of [[alice.user.userId, 440], [bob.user.userId, 660]] as const) {
+      const stem = stems.find((p) => p.includes(user.slice(1, 12)))!;
+      const pcm = decodeToPcm(stem).subarray(48_000);
+      expect(Math.abs(dominantFrequency(pcm, 48_000) - hz), `${user} stem`).toBeLessThan(5);
+    }
+  });
+
+  it('tells the user when a member SFU authorizer is down, and records the rest', async () => {
+    const { alice, roomId } = await callRoomWithPeer(440);
+    // A member whose advertised authorizer does not answer (nothing listens on that port).
+    const dead = 'http://127.0.0.1:9';
+    const bob = new TestClient(await registerUser(stack, 'bob'));
+    await alice.invite(roomId, bob.user.userId);
+    await joinRoom(bob, roomId);
+    const transport = { type: 'livekit', livekit_service_url: dead, livekit_alias: roomId };
+    await bob.request('PUT', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/${CALL_MEMBER}/_${bob.user.userId}_${bob.user.deviceId}_m.call`, {
+      application: 'm.call', call_id: '', scope: 'm.room', device_id: bob.user.deviceId, expires: 3_600_000,
+      foci_preferred: [transport], focus_active: { type: 'livekit', focus_selection: 'multi_sfu' },
+      'm.call.intent': 'audio', created_ts: Date.now(),
+    });
+    await alice.sendText(roomId, '!record');
+    const notice = await botSays(alice, roomId, /cannot receive the media of/, 'the unreachable-authorizer notice');
+    expect(String(notice.content.body)).toContain(bob.user.userId);
+    expect(String(notice.content.body)).toContain(dead);
+    await alice.sendText(roomId, '!stop');
+    await botSays(alice, roomId, /^Recording ended/, 'the end summary');
+  });
+
+  it('after kill -9 of the worker, the delayed leave event removes its membership', async () => {
+    // Its own bridge and worker, so that the worker killed is surely the one in the call.
+    await bot.stop();
+    const config = stackRecorderConfig(stack, { rtc: { delayedLeaveEventDelayMs: 5_000 }, recording: { uploadToRoom: false } });
+    bot = await startRecorder('bridge', config);
+    const worker = await startRecorder('worker', config);
+    await bot.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
+    await worker.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
+
+    const { alice, roomId } = await callRoomWithPeer(440);
+    await alice.sendText(roomId, '!record');
+    await botSays(alice, roomId, /^Recording started by/, 'the start notice');
+    expect(await botMemberships(alice, roomId)).toHaveLength(1);
+    const killedAt = Date.now();
+    await worker.stop('SIGKILL');
+    await waitFor(async () => ((await botMemberships(alice, roomId)).length === 0 ? true : undefined), 'the membership to disappear', 30_000, 200);
+    const gone = Date.now() - killedAt;
+    console.log(`[measure] membership removed ${gone} ms after kill -9 (delayed leave 5000 ms)`);
+    // The delay runs from the last heartbeat before the kill, so it ends within the delay (plus sync slack).
+    expect(gone).toBeLessThan(5_000 + 3_000);
+  });
+});
