@@ -13,6 +13,8 @@ import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
 import { CallSession } from './session/call-session.ts';
+import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
+import { routeSdkGlobalLogger } from './rtc/sdk-logger.ts';
 
 export type Role = 'bridge' | 'worker' | 'all';
 
@@ -46,6 +48,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     running.push({ name: 'appservice', close: () => appservice.stop() });
   }
   if (role === 'worker' || role === 'all') {
+    routeSdkGlobalLogger(sdkGlobalLogger, log);
     const redis = createRedis(config.redis.url, 'worker', log);
     running.push({ name: 'redis (worker)', close: async () => void (await redis.quit()) });
     const worker = new SessionWorker(redis, sessionRunner(config, registration, log), { prefix: config.redis.prefix, ...config.jobs }, log);

@@ -7,12 +7,15 @@ import { createClient, type MatrixClient, type Room as MatrixRoom } from 'matrix
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { routeSdkGlobalLogger, sdkLogger as clientLogger } from '../../src/rtc/sdk-logger.ts';
 import { type TestUser, waitFor } from '../helpers/matrix.ts';
 import type { SfuInfo, StackInfo } from '../stack/info.ts';
 import { TONE_FRAME, TONE_RATE, toneGenerator } from './tone.ts';
 
-// js-sdk logs every sync at info level; tests need only its warnings.
-(sdkLogger as unknown as { setLevel(level: string): void }).setLevel('warn');
+// js-sdk logs every sync and membership step; test output keeps only its errors.
+const quiet = pino({ level: 'error' });
+routeSdkGlobalLogger(sdkLogger, quiet);
 
 export interface RtcPeerOptions {
   stack: StackInfo;
@@ -39,7 +42,7 @@ export interface RtcPeer {
 }
 
 async function startClient(user: TestUser, roomId: string): Promise<{ client: MatrixClient; room: MatrixRoom }> {
-  const client = createClient({ baseUrl: user.homeserverUrl, accessToken: user.accessToken, userId: user.userId, deviceId: user.deviceId });
+  const client = createClient({ baseUrl: user.homeserverUrl, accessToken: user.accessToken, userId: user.userId, deviceId: user.deviceId, logger: clientLogger(quiet) });
   await client.startClient({ initialSyncLimit: 1 });
   const room = await waitFor(async () => client.getRoom(roomId) ?? undefined, `${user.userId} to see ${roomId}`, 20_000, 100);
   return { client, room };
