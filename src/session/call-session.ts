@@ -31,6 +31,9 @@ import { callUserLocalpart, ensureCallUserInRoom, missingStatePower } from './ca
 import type { PowerLevelsContent } from '../matrix/permissions.ts';
 import { formatDuration } from '../matrix/commands/sessions.ts';
 import { MediaConnections } from './media-connections.ts';
+import { MediaKeys } from './media-keys.ts';
+import { DecryptionReports } from './decryption-reports.ts';
+import { elementCallE2eeOptions } from '../media/livekit/participant-keys.ts';
 import { RoomNotices } from './room-notices.ts';
 
 export interface CallSessionDeps {
@@ -139,6 +142,14 @@ export class CallSession {
     log.info({ ownTransport: transport.livekit_service_url, source, focusSelection, members: members.length }, 'call found');
     const ownServiceUrl = ownConnectionUrl(focusSelection, transport, members);
 
+    // Media keys come from js-sdk's key exchange (Olm to-device), per sender identity and index.
+    const mediaKeys = encrypted ? new MediaKeys() : undefined;
+    const onKey = (key: Uint8Array, index: number, _member: unknown, identity: string) => {
+      if (identity === `${own.userId}:${own.deviceId}`) return; // our own key: for publishing, later
+      log.info({ identity, index }, 'media key received');
+      mediaKeys?.set(identity, index, key);
+    };
+    if (mediaKeys) session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey);
     const { delayedLeaveScheduled } = await joinCall(
       session,
       client,
@@ -156,11 +167,20 @@ export class CallSession {
     const ended = new SessionEnd(this.#ctx.signal);
     const maxDuration = setTimeout(() => ended.end({ kind: 'max-duration', ms: config.recording.maxDurationMs }), config.recording.maxDurationMs);
     const unreachable = new Set<string>();
+    const decryption = new DecryptionReports(
+      (identity) => {
+        const m = this.#memberFor(session, own, identity);
+        return m ? `${m.userId} (device ${m.deviceId})` : identity;
+      },
+      (text) => void this.#notices.send(text),
+      log,
+    );
     const media = new MediaConnections({
       roomId: this.#data.roomId,
       own,
       openIdToken: () => client.getOpenIdToken() as never,
       log,
+      ...(mediaKeys ? { encryption: elementCallE2eeOptions(), mediaKeys, onE2eeState: (identity, state) => decryption.update(identity, state) } : {}),
       onAudioTrack: (track) => {
         const member = this.#memberFor(session, own, track.identity);
         this.#received.set(track.identity, member);
@@ -201,6 +221,8 @@ export class CallSession {
     } finally {
       clearTimeout(maxDuration);
       watcher.dispose();
+      decryption.dispose();
+      session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey);
       await this.#ctx.reportProgress({ phase: 'stopping', joinedAt });
       await media.close();
       // A removed membership has nothing to leave; otherwise leave cleanly (the delayed leave is cancelled).
@@ -209,6 +231,8 @@ export class CallSession {
       }
     }
     participants.update([]);
+    if (mediaKeys) log.info({ keys: mediaKeys.describe(), e2ee: Object.fromEntries(decryption.states) }, 'media keys and E2EE states at the end');
+    mediaKeys?.clear();
     const recording = await audio.finish();
     log.info({ end: end.kind, durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'recording finished');
     // What was recorded is delivered even when the session failed midway.

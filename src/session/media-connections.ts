@@ -6,6 +6,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { PlannedConnection } from '../rtc/connection-plan.ts';
 import { fetchLegacyCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
 import { SfuConnection } from '../media/livekit/sfu-connection.ts';
+import { setParticipantKey, type E2eeState } from '../media/livekit/participant-keys.ts';
+import type { MediaKeys } from './media-keys.ts';
 
 export interface ReceivedAudioTrack {
   identity: string;
@@ -24,6 +26,9 @@ export interface MediaConnectionsOptions {
   onParticipantLeft?(identity: string): void;
   /** A connection dropped for good: the session decides whether to go on. */
   onConnectionLost(serviceUrl: string, reason: string): void;
+  /** Members' media keys (E2EE calls): applied to every connection as it opens. */
+  mediaKeys?: MediaKeys;
+  onE2eeState?(identity: string, state: E2eeState): void;
   /** A subscribe-only connection could not be opened (authorizer or SFU failure). */
   onConnectFailed(planned: PlannedConnection, error: unknown): void;
 }
@@ -32,6 +37,7 @@ export class MediaConnections {
   readonly #opts: MediaConnectionsOptions;
   readonly #connections = new Map<string, SfuConnection>();
   #closed = false;
+  readonly #detach: Array<() => void> = [];
 
   constructor(opts: MediaConnectionsOptions) {
     this.#opts = opts;
@@ -72,6 +78,7 @@ export class MediaConnections {
       ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
       onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
+      onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
       onDisconnected: (reason) => {
         if (!this.#closed) this.#opts.onConnectionLost(planned.serviceUrl, reason);
       },
@@ -82,6 +89,16 @@ export class MediaConnections {
     } catch (err) {
       this.#connections.delete(planned.serviceUrl);
       throw err;
+    }
+    if (this.#opts.mediaKeys) {
+      const detach = this.#opts.mediaKeys.attach((identity, index, key) => {
+        try {
+          setParticipantKey(connection.room, identity, index, key);
+        } catch (err) {
+          log.error({ err, identity, index }, 'could not set a media key');
+        }
+      });
+      this.#detach.push(detach);
     }
     log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
   }
@@ -95,6 +112,7 @@ export class MediaConnections {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const detach of this.#detach) detach();
     await Promise.all(
       [...this.#connections.values()].map((c) => c.close().catch((err: unknown) => this.#opts.log.warn({ err }, 'closing an SFU connection failed'))),
     );

@@ -6,7 +6,9 @@ import { AudioFrame, AudioSource, LocalAudioTrack, Room, TrackPublishOptions, Tr
 import { createClient, type MatrixClient, type Room as MatrixRoom } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { elementCallE2eeOptions, setParticipantKey } from '../../src/media/livekit/participant-keys.ts';
 import { pino } from 'pino';
 import { routeSdkGlobalLogger, sdkLogger as clientLogger } from '../../src/rtc/sdk-logger.ts';
 import { type TestUser, waitFor } from '../helpers/matrix.ts';
@@ -26,6 +28,11 @@ export interface RtcPeerOptions {
   sfu?: SfuInfo;
   /** Delay of the peer's delayed leave event (MSC4140). */
   delayedLeaveMs?: number;
+  /**
+   * E2EE media: 'keys' exchanges media keys through js-sdk as Element Call does (the room must
+   * be encrypted); 'withheld' encrypts with a key it never sends to anyone.
+   */
+  e2ee?: 'keys' | 'withheld';
 }
 
 export interface RtcPeer {
@@ -41,8 +48,9 @@ export interface RtcPeer {
   abandon(): Promise<void>;
 }
 
-async function startClient(user: TestUser, roomId: string): Promise<{ client: MatrixClient; room: MatrixRoom }> {
+async function startClient(user: TestUser, roomId: string, crypto: boolean): Promise<{ client: MatrixClient; room: MatrixRoom }> {
   const client = createClient({ baseUrl: user.homeserverUrl, accessToken: user.accessToken, userId: user.userId, deviceId: user.deviceId, logger: clientLogger(quiet) });
+  if (crypto) await client.initRustCrypto({ useIndexedDB: false });
   await client.startClient({ initialSyncLimit: 1 });
   const room = await waitFor(async () => client.getRoom(roomId) ?? undefined, `${user.userId} to see ${roomId}`, 20_000, 100);
   return { client, room };
@@ -50,7 +58,7 @@ async function startClient(user: TestUser, roomId: string): Promise<{ client: Ma
 
 export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   const sfu = opts.sfu ?? opts.stack.sfus[0]!;
-  const { client, room } = await startClient(opts.user, opts.roomId);
+  const { client, room } = await startClient(opts.user, opts.roomId, opts.e2ee === 'keys');
   const session = client.matrixRTC.getRoomSession(room);
   const transport = { type: 'livekit', livekit_service_url: sfu.authorizerUrl, livekit_alias: opts.roomId };
   const own = { userId: opts.user.userId, deviceId: opts.user.deviceId, memberId: `${opts.user.userId}:${opts.user.deviceId}` };
@@ -63,7 +71,18 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
     };
     session.on(MatrixRTCSessionEvent.MembershipsChanged, check);
   });
-  session.joinRTCSession(own, [transport], transport, { delayedLeaveEventDelayMs: opts.delayedLeaveMs ?? 10_000 });
+  // Our own media key, once js-sdk has made it (or a key nobody else gets, for 'withheld').
+  const ownIdentity = `${own.userId}:${own.deviceId}`;
+  let ownKey: { index: number; key: Uint8Array } | undefined = opts.e2ee === 'withheld' ? { index: 0, key: randomBytes(16) } : undefined;
+  let lk: Room | undefined;
+  if (opts.e2ee === 'keys') {
+    session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, (key, index, _member, identity) => {
+      if (identity !== ownIdentity) return;
+      ownKey = { index, key };
+      if (lk) setParticipantKey(lk, ownIdentity, index, key);
+    });
+  }
+  session.joinRTCSession(own, [transport], transport, { delayedLeaveEventDelayMs: opts.delayedLeaveMs ?? 10_000, manageMediaKeys: opts.e2ee === 'keys' });
   await Promise.race([joined, sleep(20_000).then(() => Promise.reject(new Error(`${own.userId}: membership not visible after 20 s`)))]);
 
   const openId = await client.getOpenIdToken();
@@ -75,8 +94,9 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   const { url, jwt } = (await response.json()) as { url: string; jwt: string };
   const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sub: string; video: { room: string } };
 
-  const lk = new Room();
-  await lk.connect(url, jwt, { autoSubscribe: false, dynacast: false });
+  lk = new Room();
+  await lk.connect(url, jwt, { autoSubscribe: false, dynacast: false, ...(opts.e2ee ? { encryption: elementCallE2eeOptions() } : {}) });
+  if (ownKey) setParticipantKey(lk, ownIdentity, ownKey.index, ownKey.key);
   const source = new AudioSource(TONE_RATE, 1, 200);
   const track = LocalAudioTrack.createAudioTrack('microphone', source);
   await lk.localParticipant!.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }));
@@ -91,7 +111,7 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   const closeMedia = async () => {
     running = false;
     await pump;
-    await lk.disconnect();
+    await lk!.disconnect();
     await source.close();
   };
   return {

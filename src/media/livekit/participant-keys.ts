@@ -6,7 +6,7 @@
 // set through the public API. This module sends the same FFI request with the bytes, through the
 // FFI client rtc-node itself uses (a process-wide singleton it keeps on globalThis).
 import { E2eeRequest, EncryptionType, KeyDerivationFunction, SetKeyRequest } from '@livekit/rtc-ffi-bindings';
-import type { E2EEOptions, Room } from '@livekit/rtc-node';
+import { AudioFrame, type E2EEOptions, type Room } from '@livekit/rtc-node';
 
 /** Element Call's raw keys are 16 random bytes, imported as HKDF material. */
 export const MEDIA_KEY_BYTES = 16;
@@ -36,9 +36,11 @@ interface FfiClientLike {
 }
 
 function ffiClient(): FfiClientLike {
-  const client = (globalThis as { _ffiClientInstance?: FfiClientLike })._ffiClientInstance;
-  if (!client) throw new Error('the @livekit/rtc-node FFI client is not initialised (create a Room first)');
-  return client;
+  const holder = globalThis as { _ffiClientInstance?: FfiClientLike };
+  // rtc-node creates its client lazily; describing a frame is the lightest public call that does.
+  if (!holder._ffiClientInstance) new AudioFrame(new Int16Array(1), 48_000, 1, 1).protoInfo();
+  if (!holder._ffiClientInstance) throw new Error('the @livekit/rtc-node FFI client could not be created');
+  return holder._ffiClientInstance;
 }
 
 /** Sets `key` for `identity` at `index` in the room's key provider (the room must use E2EE). */
@@ -56,4 +58,47 @@ export function setParticipantKey(room: Room, identity: string, index: number, k
       }),
     },
   });
+}
+
+/** What rtc-node's frame cryptors report per participant (livekit.proto.EncryptionState). */
+export type E2eeState = 'new' | 'ok' | 'encryption-failed' | 'decryption-failed' | 'missing-key' | 'key-ratcheted' | 'internal-error';
+const STATE_NAMES: E2eeState[] = ['new', 'ok', 'encryption-failed', 'decryption-failed', 'missing-key', 'key-ratcheted', 'internal-error'];
+
+interface FfiEventSource {
+  on(event: 'ffi_event', listener: (event: FfiEventShape) => void): void;
+  off(event: 'ffi_event', listener: (event: FfiEventShape) => void): void;
+}
+interface FfiEventShape {
+  message: { case?: string; value?: { roomHandle?: bigint; message?: { case?: string; value?: { participantIdentity?: string; state?: number } } } };
+}
+
+/**
+ * Per-participant E2EE states of a room. rtc-node 1.1.0 drops these FFI events except for
+ * internal errors, so a participant whose frames cannot be decrypted would just be silent;
+ * listening on the FFI client makes the failure visible. Start watching before `connect()`:
+ * the first state of a participant already publishing arrives while the connection is made,
+ * before the room handle is known, so events are held until `bind` names the room.
+ */
+export function watchE2eeStates(): { bind(room: Room, onState: (identity: string, state: E2eeState) => void): void; stop(): void } {
+  const source = ffiClient() as unknown as FfiEventSource;
+  const held: Array<{ handle: bigint; identity: string; state: E2eeState }> = [];
+  let bound: { handle: bigint; onState: (identity: string, state: E2eeState) => void } | undefined;
+  const listener = (event: FfiEventShape) => {
+    const roomEvent = event.message;
+    const inner = roomEvent.value?.message;
+    if (roomEvent.case !== 'roomEvent' || inner?.case !== 'e2eeStateChanged' || !inner.value?.participantIdentity) return;
+    const entry = { handle: roomEvent.value!.roomHandle ?? -1n, identity: inner.value.participantIdentity, state: STATE_NAMES[inner.value.state ?? 0] ?? 'internal-error' };
+    if (!bound) held.push(entry);
+    else if (entry.handle === bound.handle) bound.onState(entry.identity, entry.state);
+  };
+  source.on('ffi_event', listener);
+  return {
+    bind(room, onState) {
+      const handle = (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider?.roomHandle;
+      if (handle === undefined) return;
+      bound = { handle, onState };
+      for (const entry of held.splice(0)) if (entry.handle === handle) onState(entry.identity, entry.state);
+    },
+    stop: () => source.off('ffi_event', listener),
+  };
 }

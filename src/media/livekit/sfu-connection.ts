@@ -6,6 +6,7 @@ import {
   type AudioFrame, type E2EEOptions, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
 } from '@livekit/rtc-node';
 import { RecorderError } from '../../errors.ts';
+import { watchE2eeStates, type E2eeState } from './participant-keys.ts';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface AudioTrackHandler {
@@ -21,6 +22,8 @@ export interface SfuConnectionOptions {
   onAudioTrack: AudioTrackHandler;
   onParticipantLeft?(identity: string): void;
   onEncryptionStatus?(identity: string, encrypted: boolean): void;
+  /** Per-participant frame decryption state (E2EE rooms only). */
+  onE2eeState?(identity: string, state: E2eeState): void;
   onDisconnected?(reason: string): void;
 }
 
@@ -32,6 +35,7 @@ export class SfuConnection {
   readonly #log: Logger;
   readonly #readers = new Set<ReadableStreamDefaultReader<AudioFrame>>();
   #closing: Promise<void> | undefined;
+  #unwatchE2ee: () => void = () => undefined;
 
   constructor(opts: SfuConnectionOptions) {
     this.#opts = opts;
@@ -57,6 +61,8 @@ export class SfuConnection {
   }
 
   async connect(): Promise<void> {
+    const e2ee = this.#opts.encryption ? watchE2eeStates() : undefined;
+    if (e2ee) this.#unwatchE2ee = e2ee.stop;
     try {
       await this.room.connect(this.#opts.url, this.#opts.jwt, {
         autoSubscribe: true,
@@ -64,16 +70,22 @@ export class SfuConnection {
         ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
       });
     } catch (err) {
+      e2ee?.stop();
       throw new RecorderError(`could not connect to LiveKit at ${this.#opts.url}: ${(err as Error).message}`, 'MRR_LIVEKIT_CONNECT', {
         cause: err,
         userMessage: `I could not connect to the call's LiveKit server at ${this.#opts.url} (${(err as Error).message}).`,
       });
     }
     this.#log.info({ room: this.room.name, identity: this.room.localParticipant?.identity }, 'connected to the SFU');
+    e2ee?.bind(this.room, (identity, state) => {
+      this.#log.info({ identity, e2ee: state }, 'participant E2EE state');
+      this.#opts.onE2eeState?.(identity, state);
+    });
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#unwatchE2ee();
       // Ends every frame iterator; the consumers then finish their outputs.
       for (const reader of this.#readers) {
         await reader.cancel().catch((err: unknown) => this.#log.debug({ err }, 'audio stream already closed'));
