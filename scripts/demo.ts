@@ -1,7 +1,9 @@
 // `npm run demo`: the main job on the embedded local stack. Starts the stack (installing it on
 // first use) and the bot as a real process; a user creates a room and invites the bot, which
-// answers !help; a simulated Element Call peer joins a call in that room playing a 440 Hz tone;
-// !record makes the bot join the call, !stop ends it, and the demo shows what the bot heard.
+// answers !help; two simulated Element Call peers join a call in that room, end-to-end encrypted
+// unless --plain is given: one in Node (rtc-node) playing 440 Hz, one in headless Chromium
+// (livekit-client) playing 660 Hz. !record makes the bot join the call and receive their media
+// keys, !stop ends it, and the demo shows what the bot heard in each file.
 import { dispose } from '@livekit/rtc-node';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,11 +11,13 @@ import { decodeToPcm } from '../test/helpers/audio-files.ts';
 import { dominantFrequency, toneSnrDb } from '../test/helpers/fft.ts';
 import { registerUser, TestClient } from '../test/helpers/matrix.ts';
 import { startRecorder, stackRecorderConfig } from '../test/helpers/recorder-process.ts';
-import { createCallRoom, inviteBot } from '../test/helpers/rooms.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../test/helpers/rooms.ts';
+import { startBrowserPeer } from '../test/peers/browser-peer.ts';
 import { startRtcPeer } from '../test/peers/rtc-peer.ts';
 import { ensureStack } from '../test/stack/stack.ts';
 
-const TONE_HZ = 440;
+const TONES = { alice: 440, bob: 660 };
+const encrypted = !process.argv.includes('--plain');
 const say = (line: string) => console.log(`[demo] ${line}`);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -31,9 +35,11 @@ const botSays = (alice: TestClient, roomId: string, pattern: RegExp, what: strin
 try {
   await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
   const alice = new TestClient(await registerUser(stack, 'alice'));
-  say(`registered ${alice.user.userId}`);
-  const roomId = await createCallRoom(alice, { name: 'matrixrtc-recorder demo' });
-  say(`created room ${roomId}; inviting ${botUserId}`);
+  const bob = new TestClient(await registerUser(stack, 'bob'));
+  say(`registered ${alice.user.userId} and ${bob.user.userId}`);
+  const roomId = await createCallRoom(alice, { name: 'matrixrtc-recorder demo', encrypted, invite: [bob.user.userId] });
+  await joinRoom(bob, roomId);
+  say(`created ${encrypted ? 'an end-to-end encrypted' : 'an unencrypted'} room ${roomId}; inviting ${botUserId}`);
   await inviteBot(alice, roomId, botUserId);
   say(`the bot joined (${elapsed()})`);
 
@@ -42,8 +48,11 @@ try {
   say('!help answered:');
   console.log(String(help.content.body).replace(/^/gm, '    '));
 
-  say(`a simulated Element Call peer (${alice.user.userId}) joins a call in the room, playing a ${TONE_HZ} Hz tone`);
-  const peer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: TONE_HZ });
+  const e2ee = encrypted ? ('keys' as const) : undefined;
+  say(`${alice.user.userId} joins the call from Node (rtc-node), playing ${TONES.alice} Hz${encrypted ? '; media keys over Olm' : ''}`);
+  const alicePeer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: TONES.alice, ...(e2ee ? { e2ee } : {}) });
+  say(`${bob.user.userId} joins the call from headless Chromium (livekit-client), playing ${TONES.bob} Hz`);
+  const bobPeer = await startBrowserPeer({ stack, roomId, user: bob.user, toneHz: TONES.bob, chromiumPath: stack.chromiumPath, ...(e2ee ? { e2ee } : {}) });
   await alice.sendText(roomId, '!record');
   say('sent !record');
   console.log(`    ${String((await botSays(alice, roomId, /^Recording started/, 'the start notice')).content.body)}`);
@@ -51,7 +60,7 @@ try {
   await new Promise((r) => setTimeout(r, 5_000));
   await alice.sendText(roomId, '!stop');
   console.log(`    ${String((await botSays(alice, roomId, /^Recording ended/, 'the end summary')).content.body).replace(/\n/g, '\n    ')}`);
-  await peer.stop();
+  await Promise.all([alicePeer.stop(), bobPeer.stop()]);
 
   const session = (dir: string): string => join(dir, readdirSync(dir)[0]!);
   const segment = join(session(join(outputDir, readdirSync(outputDir)[0]!)), 'segment-0');
@@ -64,7 +73,9 @@ try {
       continue;
     }
     const pcm = decodeToPcm(path, stack.ffmpegPath).subarray(48_000);
-    console.log(`${line}: ${(pcm.length / 48_000 + 1).toFixed(1)} s, strongest frequency ${dominantFrequency(pcm, 48_000).toFixed(1)} Hz, tone ${toneSnrDb(pcm, 48_000, TONE_HZ).toFixed(1)} dB above the rest`);
+    // Each tone's power against everything else: a stem holds one tone, the mix both (about 0 dB each).
+    const tones = Object.values(TONES).map((hz) => `${hz} Hz ${toneSnrDb(pcm, 48_000, hz).toFixed(1)} dB`);
+    console.log(`${line}: ${(pcm.length / 48_000 + 1).toFixed(1)} s, strongest ${dominantFrequency(pcm, 48_000).toFixed(0)} Hz; tone over the rest: ${tones.join(', ')}`);
   }
   const first = bot.logs.filter((l) => l.includes('first audio frame decoded')).map((l) => JSON.parse(l) as { msSinceRecord: number })[0];
   if (first) say(`time from !record to the first decoded audio frame: ${first.msSinceRecord} ms`);

@@ -5,7 +5,7 @@
 // although the protobuf message has a required `key` field, so per-participant keys cannot be
 // set through the public API. This module sends the same FFI request with the bytes, through the
 // FFI client rtc-node itself uses (a process-wide singleton it keeps on globalThis).
-import { E2eeRequest, EncryptionType, KeyDerivationFunction, SetKeyRequest } from '@livekit/rtc-ffi-bindings';
+import { E2eeRequest, EncryptionType, FrameCryptorSetKeyIndexRequest, KeyDerivationFunction, SetKeyRequest } from '@livekit/rtc-ffi-bindings';
 import { AudioFrame, type E2EEOptions, type Room } from '@livekit/rtc-node';
 
 /** Element Call's raw keys are 16 random bytes, imported as HKDF material. */
@@ -47,17 +47,39 @@ function ffiClient(): FfiClientLike {
 export function setParticipantKey(room: Room, identity: string, index: number, key: Uint8Array): void {
   if (key.length !== MEDIA_KEY_BYTES) throw new Error(`a media key must be ${MEDIA_KEY_BYTES} bytes, got ${key.length}`);
   if (!Number.isInteger(index) || index < 0 || index >= KEY_RING_SIZE) throw new Error(`key index ${index} is outside 0..${KEY_RING_SIZE - 1}`);
-  const provider = (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider;
-  if (!provider?.roomHandle) throw new Error('the room has no E2EE key provider (connect with encryption options first)');
   ffiClient().request({
     message: {
       case: 'e2ee',
       value: new E2eeRequest({
-        roomHandle: provider.roomHandle,
+        roomHandle: roomHandleOf(room),
         message: { case: 'setKey', value: new SetKeyRequest({ participantIdentity: identity, keyIndex: index, key: Uint8Array.from(key) }) },
       }),
     },
   });
+}
+
+/**
+ * Makes our sender encrypt `trackSid` with the key at `index` (after a key rotation).
+ * rtc-node 1.1.0 `FrameCryptor.setKeyIndex` has the same defect as `setKey`: it leaves out the
+ * required `track_sid` of the FFI request, which then fails to encode.
+ */
+export function useSenderKeyIndex(room: Room, identity: string, trackSid: string, index: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= KEY_RING_SIZE) throw new Error(`key index ${index} is outside 0..${KEY_RING_SIZE - 1}`);
+  ffiClient().request({
+    message: {
+      case: 'e2ee',
+      value: new E2eeRequest({
+        roomHandle: roomHandleOf(room),
+        message: { case: 'cryptorSetKeyIndex', value: new FrameCryptorSetKeyIndexRequest({ participantIdentity: identity, trackSid, keyIndex: index }) },
+      }),
+    },
+  });
+}
+
+function roomHandleOf(room: Room): bigint {
+  const handle = (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider?.roomHandle;
+  if (handle === undefined) throw new Error('the room has no E2EE key provider (connect with encryption options first)');
+  return handle;
 }
 
 /** What rtc-node's frame cryptors report per participant (livekit.proto.EncryptionState). */
@@ -95,7 +117,7 @@ export function watchE2eeStates(): { bind(room: Room, onState: (identity: string
   return {
     bind(room, onState) {
       const handle = (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider?.roomHandle;
-      if (handle === undefined) return;
+      if (handle === undefined) return; // not an E2EE room
       bound = { handle, onState };
       for (const entry of held.splice(0)) if (entry.handle === handle) onState(entry.identity, entry.state);
     },

@@ -1,0 +1,129 @@
+// The Matrix side of a simulated Element Call peer: matrix-js-sdk's MatrixRTCSession publishes
+// the call membership (legacy state event with a delayed leave, as Element Call's compatibility
+// mode does) and, in E2EE calls, makes, sends and rotates the peer's media key over Olm
+// to-device messages; the authorizer's /sfu/get gives the LiveKit credentials. The media side
+// (rtc-node or a browser) is the caller's.
+import { createClient, type MatrixClient, type Room as MatrixRoom } from 'matrix-js-sdk';
+import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
+import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { routeSdkGlobalLogger, sdkLogger as clientLogger } from '../../src/rtc/sdk-logger.ts';
+import { type TestUser, waitFor } from '../helpers/matrix.ts';
+import type { SfuInfo, StackInfo } from '../stack/info.ts';
+
+// js-sdk logs every sync and membership step; test output keeps only its errors.
+const quiet = pino({ level: 'error' });
+routeSdkGlobalLogger(sdkLogger, quiet);
+
+export interface CallMemberOptions {
+  stack: StackInfo;
+  roomId: string;
+  /** A user already joined to the room; a new one must be invited and joined by the caller. */
+  user: TestUser;
+  sfu?: SfuInfo;
+  /** Delay of the peer's delayed leave event (MSC4140). */
+  delayedLeaveMs?: number;
+  /**
+   * E2EE media: 'keys' exchanges media keys through js-sdk as Element Call does (the room must
+   * be encrypted); 'withheld' encrypts with a key it never sends to anyone.
+   */
+  e2ee?: 'keys' | 'withheld';
+}
+
+export interface OwnKey {
+  index: number;
+  key: Uint8Array;
+}
+
+export interface CallMember {
+  client: MatrixClient;
+  session: MatrixRTCSession;
+  sfu: SfuInfo;
+  /** `@user:server:DEVICE`, the LiveKit identity the legacy /sfu/get hands out. */
+  identity: string;
+  livekitRoom: string;
+  livekit: { url: string; jwt: string };
+  /** Calls `use` with the current own key (if any) and with every later one (rotations). */
+  onOwnKey(use: (key: OwnKey) => void): void;
+  /** Media keys other members sent us, per identity (E2EE 'keys' only). */
+  onMemberKey(use: (identity: string, key: OwnKey) => void): void;
+  /** Every own key so far, for checks that they leak nowhere. */
+  ownKeys(): Uint8Array[];
+  /** Leaves the MatrixRTC session (membership removed) and stops the client. */
+  leave(): Promise<void>;
+  /** Stops the client without leaving, like a crashed client. */
+  abandon(): void;
+}
+
+async function startClient(user: TestUser, roomId: string, crypto: boolean): Promise<{ client: MatrixClient; room: MatrixRoom }> {
+  const client = createClient({ baseUrl: user.homeserverUrl, accessToken: user.accessToken, userId: user.userId, deviceId: user.deviceId, logger: clientLogger(quiet) });
+  if (crypto) await client.initRustCrypto({ useIndexedDB: false });
+  await client.startClient({ initialSyncLimit: 1 });
+  const room = await waitFor(async () => client.getRoom(roomId) ?? undefined, `${user.userId} to see ${roomId}`, 20_000, 100);
+  return { client, room };
+}
+
+export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMember> {
+  const sfu = opts.sfu ?? opts.stack.sfus[0]!;
+  const { client, room } = await startClient(opts.user, opts.roomId, opts.e2ee === 'keys');
+  const session = client.matrixRTC.getRoomSession(room);
+  const transport = { type: 'livekit', livekit_service_url: sfu.authorizerUrl, livekit_alias: opts.roomId };
+  const own = { userId: opts.user.userId, deviceId: opts.user.deviceId, memberId: `${opts.user.userId}:${opts.user.deviceId}` };
+  const ownIdentity = `${own.userId}:${own.deviceId}`;
+
+  const keys: OwnKey[] = opts.e2ee === 'withheld' ? [{ index: 0, key: randomBytes(16) }] : [];
+  const ownListeners: Array<(key: OwnKey) => void> = [];
+  const memberListeners: Array<(identity: string, key: OwnKey) => void> = [];
+  if (opts.e2ee === 'keys') {
+    session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, (key, index, _member, identity) => {
+      const entry = { index, key: Uint8Array.from(key) };
+      if (identity !== ownIdentity) return memberListeners.forEach((use) => use(identity, entry));
+      keys.push(entry);
+      ownListeners.forEach((use) => use(entry));
+    });
+  }
+  const joined = waitFor(async () => (session.memberships.some((m) => m.userId === own.userId && m.deviceId === own.deviceId) ? true : undefined), `${own.userId}'s membership`, 20_000, 50);
+  session.joinRTCSession(own, [transport], transport, { delayedLeaveEventDelayMs: opts.delayedLeaveMs ?? 10_000, manageMediaKeys: opts.e2ee === 'keys' });
+  await joined;
+
+  const openId = await client.getOpenIdToken();
+  const response = await fetch(`${sfu.authorizerUrl}/sfu/get`, {
+    method: 'POST',
+    body: JSON.stringify({ room: opts.roomId, openid_token: openId, device_id: opts.user.deviceId }),
+  });
+  if (!response.ok) throw new Error(`peer /sfu/get -> ${response.status} ${await response.text()}`);
+  const { url, jwt } = (await response.json()) as { url: string; jwt: string };
+  const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sub: string; video: { room: string } };
+
+  return {
+    client,
+    session,
+    sfu,
+    identity: claims.sub,
+    livekitRoom: claims.video.room,
+    livekit: { url, jwt },
+    onOwnKey(use) {
+      ownListeners.push(use);
+      const current = keys.at(-1);
+      if (current) use(current);
+    },
+    onMemberKey(use) {
+      memberListeners.push(use);
+    },
+    ownKeys: () => keys.map((k) => k.key),
+    async leave() {
+      await Promise.race([session.leaveRoomSession(5_000), sleep(6_000)]);
+      client.stopClient();
+    },
+    abandon() {
+      client.stopClient();
+    },
+  };
+}
+
+/** Waits until `session` shows a membership of `userId` (or its absence, with present=false). */
+export function waitForMembership(session: MatrixRTCSession, userId: string, present = true, timeoutMs = 30_000) {
+  return waitFor(async () => (session.memberships.some((m) => m.userId === userId) === present ? true : undefined), `${userId} ${present ? 'in' : 'out of'} the call`, timeoutMs, 100);
+}
