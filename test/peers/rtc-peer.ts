@@ -8,7 +8,12 @@ import { TONE_FRAME, TONE_RATE, toneGenerator } from './tone.ts';
 
 export interface RtcPeerOptions extends CallMemberOptions {
   toneHz: number;
+  /** Start silent (digital zeros) until setTone(true); default: the tone plays from the start. */
+  silent?: boolean;
 }
+
+/** The source's queue: captureFrame blocks while it is full, so a frame leaves this much later. */
+const SOURCE_QUEUE_MS = 50;
 
 export interface RtcPeer extends Pick<CallMember, 'client' | 'session' | 'sfu' | 'identity' | 'livekitRoom' | 'ownKeys'> {
   user: CallMemberOptions['user'];
@@ -16,13 +21,15 @@ export interface RtcPeer extends Pick<CallMember, 'client' | 'session' | 'sfu' |
   stop(): Promise<void>;
   /** Ends the process's part abruptly: no leave event, like a crashed client. */
   abandon(): Promise<void>;
+  /** Switches the tone on or off; returns the wall-clock time (ms) the change leaves the peer. */
+  setTone(on: boolean): number;
 }
 
 export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   const member = await joinCallAsMember(opts);
   const lk = new Room();
   await lk.connect(member.livekit.url, member.livekit.jwt, { autoSubscribe: false, dynacast: false, ...(opts.e2ee ? { encryption: elementCallE2eeOptions() } : {}) });
-  const source = new AudioSource(TONE_RATE, 1, 200);
+  const source = new AudioSource(TONE_RATE, 1, SOURCE_QUEUE_MS);
   const track = LocalAudioTrack.createAudioTrack('microphone', source);
   const { sid: trackSid } = await lk.localParticipant!.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }));
   if (!trackSid) throw new Error('the published track has no sid');
@@ -35,9 +42,11 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
 
   // Real-time tone: captureFrame applies backpressure through the small queue.
   let running = true;
+  let toneOn = !opts.silent;
   const next = toneGenerator(opts.toneHz);
+  const silence = new Int16Array(TONE_FRAME);
   const pump = (async () => {
-    while (running) await source.captureFrame(new AudioFrame(next(), TONE_RATE, 1, TONE_FRAME));
+    while (running) await source.captureFrame(new AudioFrame(toneOn ? next() : silence, TONE_RATE, 1, TONE_FRAME));
   })().catch(() => undefined);
 
   const closeMedia = async () => {
@@ -61,6 +70,10 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
     async abandon() {
       await closeMedia();
       member.abandon();
+    },
+    setTone(on) {
+      toneOn = on;
+      return Date.now() + SOURCE_QUEUE_MS;
     },
   };
 }

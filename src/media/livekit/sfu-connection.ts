@@ -2,12 +2,17 @@
 // each remote audio track to the caller as a stream of PCM frames. Knows nothing of Matrix:
 // participants are LiveKit identities.
 import {
-  AudioStream, Room, RoomEvent, TrackKind,
-  type AudioFrame, type E2EEOptions, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
+  AudioFrame, AudioStream, Room, RoomEvent, TrackKind,
+  type E2EEOptions, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
 } from '@livekit/rtc-node';
 import { RecorderError } from '../../errors.ts';
 import { watchE2eeStates, type E2eeState } from './participant-keys.ts';
 import type { Logger } from '../../observability/logger.ts';
+
+/** Cryptor states in which the frames handed to the decoder were really decrypted. */
+const DECRYPTED = new Set<E2eeState>(['ok', 'key-ratcheted']);
+/** Longer than the receive jitter buffer holds (undecrypted packets decode to ~150 ms of noise). */
+const E2EE_SETTLE_MS = 300;
 
 export interface AudioTrackHandler {
   (track: { identity: string; trackSid: string; frames: AsyncIterable<AudioFrame> }): void;
@@ -34,6 +39,7 @@ export class SfuConnection {
   readonly #opts: SfuConnectionOptions;
   readonly #log: Logger;
   readonly #readers = new Set<ReadableStreamDefaultReader<AudioFrame>>();
+  readonly #e2eeStates = new Map<string, E2eeState>();
   #closing: Promise<void> | undefined;
   #unwatchE2ee: () => void = () => undefined;
 
@@ -79,6 +85,7 @@ export class SfuConnection {
     this.#log.info({ room: this.room.name, identity: this.room.localParticipant?.identity }, 'connected to the SFU');
     e2ee?.bind(this.room, (identity, state) => {
       this.#log.info({ identity, e2ee: state }, 'participant E2EE state');
+      this.#e2eeStates.set(identity, state);
       this.#opts.onE2eeState?.(identity, state);
     });
   }
@@ -101,13 +108,33 @@ export class SfuConnection {
     const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1 }).getReader();
     const readers = this.#readers;
     readers.add(reader);
+    const decrypted = this.#opts.encryption ? () => DECRYPTED.has(this.#e2eeStates.get(participant.identity) ?? 'new') : () => true;
+    // The state turns 'ok' when a packet decrypts, but audio decoded from the undecrypted packets
+    // before it is still in the receiver's jitter buffer: wait that out too.
+    let decryptedSince: number | undefined;
+    const decodable = () => {
+      if (!decrypted()) decryptedSince = undefined;
+      else decryptedSince ??= Date.now();
+      return decryptedSince !== undefined && (!this.#opts.encryption || Date.now() - decryptedSince >= E2EE_SETTLE_MS);
+    };
+    const log = this.#log.child({ identity: participant.identity, trackSid: publication.sid });
     const frames: AsyncIterable<AudioFrame> = {
       async *[Symbol.asyncIterator]() {
+        let muted = 0;
         try {
           for (;;) {
             const { done, value } = await reader.read();
             if (done) return;
-            yield value;
+            if (decodable()) {
+              if (muted) log.info({ mutedFrames: muted }, 'frames decrypt now; recording this track again');
+              muted = 0;
+              yield value;
+              continue;
+            }
+            // libwebrtc hands frames it has no key for to the decoder as they are (there is no
+            // FFI option to drop them): decoded ciphertext is loud noise, so record silence instead.
+            if (muted++ === 0) log.warn('frames arrive that are not decrypted; recording silence for this track until they are');
+            yield new AudioFrame(new Int16Array(value.data.length), value.sampleRate, value.channels, value.samplesPerChannel);
           }
         } finally {
           reader.releaseLock();

@@ -158,7 +158,10 @@ export class AudioRecorder {
   }
 
   #tick(): void {
-    const due = chunksDue(this.#startedAt, this.#now(), this.#emitted);
+    // Audio waits a prebuffer in its jitter buffer before it plays out, so the chunk written at
+    // offset t is emitted at t + prebuffer: audio heard at wall time W lands at W - startedAt.
+    const { prebufferMs } = this.#opts.timeline ?? DEFAULT_TIMELINE;
+    const due = chunksDue(this.#startedAt + prebufferMs, this.#now(), this.#emitted);
     for (let i = 0; i < due; i++) this.#emitChunk();
   }
 
@@ -185,6 +188,9 @@ export class AudioRecorder {
     clearInterval(this.#timer);
     this.#tick();
     await Promise.all(this.#pumps);
+    // What still waits in the prebuffers was heard before the stop: play it out.
+    const { prebufferMs } = this.#opts.timeline ?? DEFAULT_TIMELINE;
+    for (let i = 0; i < prebufferMs / CHUNK_MS; i++) this.#emitChunk();
     const mixed = await this.#mixed!.finish();
     const stems = await Promise.all(
       [...this.#speakers.values()].map(async (state): Promise<StemResult> => ({

@@ -1,0 +1,157 @@
+// Issue 6 on the real stack, in an E2EE room: three speakers with different tones join and leave
+// at known times; the mix holds each tone in its windows, each stem only its speaker, aligned to
+// the recording's start; the files' durations match the manifest; the attachment posted into the
+// room downloads and decrypts to the bytes of the stored file.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dispose } from '@livekit/rtc-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decryptAttachment, type EncryptedFile } from '../../src/delivery/attachment-crypto.ts';
+import type { Manifest } from '../../src/media/recording/manifest.ts';
+import { decodeToPcm, probeDuration } from '../helpers/audio-files.ts';
+import { toneSnrDb } from '../helpers/fft.ts';
+import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
+import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
+import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
+import { readStackInfo } from '../stack/info.ts';
+
+const stack = readStackInfo();
+const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
+const TONES = { alice: 440, bob: 660, carol: 880 } as const;
+let bot: RecorderProcess;
+let outputDir: string;
+const peers: RtcPeer[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  const config = stackRecorderConfig(stack);
+  outputDir = (config.recording as { outputDir: string }).outputDir;
+  bot = await startRecorder('all', config);
+  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
+});
+afterAll(async () => {
+  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
+  await bot?.stop();
+  await dispose();
+});
+
+/** Offset (ms from the start of the PCM) of the first 20 ms window holding the tone, or -1. */
+function onsetMs(pcm: Int16Array, fromMs = 0): number {
+  for (let i = Math.floor(fromMs / 20); (i + 1) * 960 <= pcm.length; i++) if (rmsOf(pcm.subarray(i * 960, (i + 1) * 960)) > 1000) return i * 20;
+  return -1;
+}
+/** Offset of the first silent 20 ms window after `fromMs`, or -1. */
+function offsetMs(pcm: Int16Array, fromMs: number): number {
+  for (let i = Math.floor(fromMs / 20); (i + 1) * 960 <= pcm.length; i++) if (rmsOf(pcm.subarray(i * 960, (i + 1) * 960)) < 100) return i * 20;
+  return -1;
+}
+const rmsOf = (s: Int16Array) => Math.sqrt(s.reduce((a, v) => a + v * v, 0) / s.length);
+/** The PCM between two offsets (ms). */
+const slice = (pcm: Int16Array, fromMs: number, toMs: number) => pcm.subarray((fromMs * 48) | 0, (toMs * 48) | 0);
+
+describe('recording', () => {
+  it('three speakers joining and leaving: tones in their windows, stems aligned, durations right, attachment decrypts to the stored bytes', async () => {
+    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map(async (n) => new TestClient(await registerUser(stack, n))));
+    const roomId = await createCallRoom(alice!, { encrypted: true, invite: [bob!.user.userId, carol!.user.userId] });
+    await Promise.all([joinRoom(bob!, roomId), joinRoom(carol!, roomId)]);
+    await inviteBot(alice!, roomId, botUserId);
+    const alicePeer = await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', silent: true });
+    peers.push(alicePeer);
+
+    await alice!.sendText(roomId, '!record');
+    await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording started/.test(String(e.content.body)), 'the start notice', 30_000);
+    // Tone switches happen a second or more after each peer is in the call, so that they measure
+    // the recorder's alignment and not how long a subscription takes.
+    await sleep(1_000);
+    const aliceOn = alicePeer.setTone(true);
+    const bobPeer = await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys', silent: true });
+    peers.push(bobPeer);
+    await sleep(2_000);
+    const bobOn = bobPeer.setTone(true);
+    const carolPeer = await startRtcPeer({ stack, roomId, user: carol!.user, toneHz: TONES.carol, e2ee: 'keys', silent: true });
+    peers.push(carolPeer);
+    await sleep(2_000);
+    const carolOn = carolPeer.setTone(true);
+    await sleep(2_000);
+    const bobOff = bobPeer.setTone(false);
+    await sleep(500);
+    await bobPeer.stop();
+    await sleep(2_500);
+    const stopSentAt = Date.now();
+    await alice!.sendText(roomId, '!stop');
+    await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
+
+    const roomDir = join(outputDir, readdirSync(outputDir)[0]!);
+    const segment = join(roomDir, readdirSync(roomDir)[0]!, 'segment-0');
+    const manifest = JSON.parse(readFileSync(join(segment, 'manifest.json'), 'utf8')) as Manifest;
+    const start = Date.parse(manifest.startedAt);
+    const stemOf = (userId: string) => manifest.files.find((f) => f.kind === 'stem' && f.userId === userId)!;
+    const pcmOf = (name: string) => decodeToPcm(join(segment, name), stack.ffmpegPath);
+
+    // Each stem: its tone starts (and bob's stops) where the peer switched it, on the recording's clock.
+    const expected = { alice: aliceOn - start, bob: bobOn - start, carol: carolOn - start, bobOff: bobOff - start };
+    const stems = { alice: pcmOf(stemOf(alice!.user.userId).name), bob: pcmOf(stemOf(bob!.user.userId).name), carol: pcmOf(stemOf(carol!.user.userId).name) };
+    const measured = { alice: onsetMs(stems.alice), bob: onsetMs(stems.bob), carol: onsetMs(stems.carol), bobOff: offsetMs(stems.bob, expected.bob + 500) };
+    console.log(`[measure] tone switches, expected vs in the stems (ms from start): ${JSON.stringify(expected)} vs ${JSON.stringify(measured)}`);
+    for (const k of Object.keys(expected) as Array<keyof typeof expected>) expect(Math.abs(measured[k] - expected[k]), `${k} offset`).toBeLessThan(100);
+    // A stem holds only its speaker: while they play, every other tone is at least 40 dB below
+    // their own; before they play, silence.
+    const stopAt = stopSentAt - start;
+    const playing = { alice: [expected.alice, stopAt], bob: [expected.bob, expected.bobOff], carol: [expected.carol, stopAt] } as const;
+    for (const [name, pcm] of Object.entries(stems) as Array<[keyof typeof TONES, Int16Array]>) {
+      const [from, to] = playing[name];
+      const own = slice(pcm, from + 200, to - 200);
+      for (const other of Object.values(TONES).filter((t) => t !== TONES[name])) expect(toneSnrDb(own, 48_000, other), `${other} Hz in ${name}'s stem`).toBeLessThan(-40);
+      expect(rmsOf(slice(pcm, 0, from - 100)), `${name}'s stem before they play`).toBeLessThan(100);
+    }
+
+    // The mix, in windows away from the switches: exactly the tones that were playing.
+    const mixed = pcmOf(manifest.files.find((f) => f.kind === 'mixed')!.name);
+    const phases = [
+      { from: expected.alice + 200, to: expected.bob - 200, playing: ['alice'] },
+      { from: expected.bob + 200, to: expected.carol - 200, playing: ['alice', 'bob'] },
+      { from: expected.carol + 200, to: expected.bobOff - 200, playing: ['alice', 'bob', 'carol'] },
+      { from: expected.bobOff + 200, to: stopAt - 200, playing: ['alice', 'carol'] },
+    ];
+    for (const phase of phases) {
+      const window = slice(mixed, phase.from, phase.to);
+      const levels = Object.fromEntries(Object.entries(TONES).map(([name, hz]) => [name, toneSnrDb(window, 48_000, hz)]));
+      console.log(`[measure] mix ${phase.from}-${phase.to} ms: ${Object.entries(levels).map(([n, db]) => `${n} ${db.toFixed(1)} dB`).join(', ')}`);
+      // Playing tones share the power (-3 dB for one of two, -3..-6 dB for one of three); absent ones sit far below.
+      for (const [name, db] of Object.entries(levels)) {
+        if (phase.playing.includes(name)) expect(db, `${name} in ${phase.playing.join('+')}`).toBeGreaterThan(-10);
+        else expect(db, `${name} absent from ${phase.playing.join('+')}`).toBeLessThan(-30);
+      }
+    }
+
+    // Durations: each file as long as the segment, which lasted until the !stop.
+    const segmentMs = manifest.segments[0]!.durationMs;
+    expect(Math.abs(segmentMs - (stopSentAt - start))).toBeLessThan(1_000);
+    for (const file of manifest.files) {
+      if (!file.name.endsWith('.ogg')) continue;
+      const probed = probeDuration(join(segment, file.name)) * 1000;
+      expect(Math.abs(probed - segmentMs), `${file.name}: ${probed} ms in the file, ${segmentMs} ms in the manifest`).toBeLessThan(500);
+    }
+    const bobSpan = manifest.segments[0]!.participants.find((p) => p.userId === bob!.user.userId)!;
+    expect(bobSpan.leftMs).toBeGreaterThan(bobSpan.joinedMs);
+
+    // The room got the mix as an encrypted attachment: alice's own client decrypts the event,
+    // downloads the ciphertext and decrypts it to the exact bytes of the stored file.
+    const mixName = manifest.files.find((f) => f.kind === 'mixed')!.name;
+    const room = alicePeer.client.getRoom(roomId)!;
+    const event = await waitFor(
+      async () => room.getLiveTimeline().getEvents().find((e) => e.getSender()?.startsWith(`@${stack.appservice.botLocalpart}-call:`) && e.getContent().body === mixName),
+      'the mix in the room',
+      30_000,
+      200,
+    );
+    expect(event.isEncrypted()).toBe(true);
+    const file = event.getContent().file as EncryptedFile;
+    const [server, mediaId] = file.url.slice('mxc://'.length).split('/');
+    const response = await fetch(`${stack.synapse.url}/_matrix/client/v1/media/download/${server}/${mediaId}`, { headers: { authorization: `Bearer ${alice!.user.accessToken}` } });
+    expect(response.status).toBe(200);
+    const ciphertext = Buffer.from(await response.arrayBuffer());
+    expect(decryptAttachment(ciphertext, file).equals(readFileSync(join(segment, mixName)))).toBe(true);
+  });
+});
