@@ -31,6 +31,16 @@ export interface SessionProgress {
   worker?: string;
 }
 
+/** One segment of a session: what a recovering worker needs to list its predecessors' files. */
+export interface SegmentRecord {
+  index: number;
+  startedAt: string;
+  /** host:pid of the worker that recorded it. */
+  worker: string;
+  /** Where its files are, on that worker's storage. */
+  dir: string;
+}
+
 export interface StopRequest {
   jobId: string;
   by: string;
@@ -42,6 +52,8 @@ export const redisKeys = (prefix: string) => ({
   activeSession: (roomId: string) => `${prefix}:active:${roomId}`,
   /** A stop request that outlives a worker crash: a recovered job sees it. */
   stopRequest: (jobId: string) => `${prefix}:stop:${jobId}`,
+  /** The segments a session has started so far (one more after each crash recovery). */
+  segments: (jobId: string) => `${prefix}:segments:${jobId}`,
   /** Pub/sub channel on which stop requests reach whichever worker owns the job. */
   controlChannel: `${prefix}:control`,
 });

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { releaseRoom } from './producer.ts';
-import { redisKeys, SESSION_QUEUE, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
+import { redisKeys, SESSION_QUEUE, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
 
 export interface SessionContext {
   jobId: string;
@@ -14,7 +14,12 @@ export interface SessionContext {
   signal: AbortSignal;
   log: Logger;
   reportProgress(progress: SessionProgress): Promise<void>;
+  /** The session's segments, kept in Redis so that a recovering worker can list earlier ones. */
+  segments: { add(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
 }
+
+/** Segment lists outlive a crashed worker by this long, then Redis drops them. */
+const SEGMENTS_TTL_S = 7 * 24 * 3600;
 
 /** Runs one call session to its end; resolves when the session is over. */
 export type SessionRunner = (data: SessionJobData, ctx: SessionContext) => Promise<void>;
@@ -105,6 +110,12 @@ export class SessionWorker {
         signal: controller.signal,
         log,
         reportProgress: (progress) => job.updateProgress({ ...progress, worker: `${hostname()}:${process.pid}` }),
+        segments: {
+          add: async (segment) => {
+            await this.#redis.multi().rpush(this.#keys.segments(jobId), JSON.stringify(segment)).expire(this.#keys.segments(jobId), SEGMENTS_TTL_S).exec();
+          },
+          all: async () => (await this.#redis.lrange(this.#keys.segments(jobId), 0, -1)).map((entry) => JSON.parse(entry) as SegmentRecord),
+        },
       });
     } catch (err) {
       if (err instanceof RecorderError && !err.retryable) throw new UnrecoverableError(err.message);
@@ -113,7 +124,7 @@ export class SessionWorker {
       // SIGTERM ends sessions like !stop does (files finished, call left), so the room is free again.
       this.#running.delete(jobId);
       await releaseRoom(this.#redis, this.#keys.activeSession(data.roomId), jobId);
-      await this.#redis.del(this.#keys.stopRequest(jobId));
+      await this.#redis.del(this.#keys.stopRequest(jobId), this.#keys.segments(jobId));
     }
   }
 

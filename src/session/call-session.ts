@@ -2,7 +2,7 @@
 // device, joins the call through matrix-js-sdk's MatrixRTCSession (as Element Call does),
 // connects to every SFU the members publish on, and hands each received track to the recorder.
 // Every failure ends in one plain sentence to the room and an error for the job.
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { MatrixClient, Room } from 'matrix-js-sdk';
 import { ClientEvent } from 'matrix-js-sdk';
 import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
@@ -33,6 +33,7 @@ import { formatDuration } from '../matrix/commands/sessions.ts';
 import { MediaConnections } from './media-connections.ts';
 import { MediaKeys } from './media-keys.ts';
 import { DecryptionReports } from './decryption-reports.ts';
+import { describeEarlierSegments } from './earlier-segments.ts';
 import { elementCallE2eeOptions } from '../media/livekit/participant-keys.ts';
 import { RoomNotices } from './room-notices.ts';
 
@@ -162,6 +163,8 @@ export class CallSession {
     const dir = join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId, `segment-${this.#ctx.recovery}`);
     const audio = new AudioRecorder({ dir, ffmpegPath: config.recording.ffmpegPath, log });
     audio.start();
+    const worker = `${hostname()}:${process.pid}`;
+    await this.#ctx.segments.add({ index: this.#ctx.recovery, startedAt: new Date(audio.startedAt).toISOString(), worker, dir });
     const participants = new ParticipantLog(audio.startedAt);
     participants.update(members);
     const ended = new SessionEnd(this.#ctx.signal);
@@ -213,7 +216,9 @@ export class CallSession {
       await media.apply(planConnections(ownServiceUrl, members));
       await this.#ctx.reportProgress({ phase: 'in-call', joinedAt, participants: [] });
       await this.#notices.send(
-        `Recording started by ${this.#data.requestedBy}. I am in the call as ${own.userId} and record everyone in it; type !stop to end.`,
+        this.#ctx.recovery === 0
+          ? `Recording started by ${this.#data.requestedBy}. I am in the call as ${own.userId} and record everyone in it; type !stop to end.`
+          : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${this.#ctx.recovery + 1}). Type !stop to end.`,
       );
       end = await ended.promise;
     } catch (err) {
@@ -249,12 +254,14 @@ export class CallSession {
         endedAt: new Date(recording.startedAt + recording.durationMs).toISOString(),
         endReason: describeEnd(end),
       },
+      earlier: await describeEarlierSegments(await this.#ctx.segments.all(), this.#ctx.recovery, log),
       segment: {
         index: this.#ctx.recovery,
+        dir: basename(dir),
         startedAt: new Date(recording.startedAt).toISOString(),
         endedAt: new Date(recording.startedAt + recording.durationMs).toISOString(),
         durationMs: recording.durationMs,
-        worker: `${hostname()}:${process.pid}`,
+        worker,
         participants: participants.spans(),
       },
       ...(config.recording.uploadToRoom

@@ -5,7 +5,7 @@ import { formatBytes, uploadToRoom, type RoomFile, type UploadOutcome } from '..
 import type { StorageSink, StoredFile } from '../delivery/storage-sink.ts';
 import { formatDuration } from '../matrix/commands/sessions.ts';
 import type { AudioRecording } from '../media/recording/audio-recorder.ts';
-import { describeFile, writeManifest, type Manifest, type ManifestSegment } from '../media/recording/manifest.ts';
+import { describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestSegment } from '../media/recording/manifest.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export interface DeliveryInput {
@@ -13,6 +13,8 @@ export interface DeliveryInput {
   recording: AudioRecording;
   manifest: Omit<Manifest, 'files' | 'segments'>;
   segment: ManifestSegment;
+  /** Segments recorded before a crash recovery, and their files (listed, not uploaded again). */
+  earlier?: { segments: ManifestSegment[]; files: ManifestFile[] };
   upload?: { client: MatrixClient; homeserverUrl: string; accessToken: string; encrypted: boolean };
   sink?: StorageSink;
   log: Logger;
@@ -45,7 +47,13 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
     )),
   ];
   for (const f of files) if (f.error) problems.push(`${f.name}: ${f.error}`);
-  const manifest: Manifest = { ...input.manifest, segments: [segment], files };
+  const earlier = input.earlier ?? { segments: [], files: [] };
+  const manifest: Manifest = {
+    ...input.manifest,
+    startedAt: earlier.segments[0]?.startedAt ?? input.manifest.startedAt,
+    segments: [...earlier.segments, segment],
+    files: [...earlier.files, ...files],
+  };
   const manifestPath = await writeManifest(input.dir, manifest);
   const paths = [recording.mixed.path, ...recording.stems.map((s) => s.path), manifestPath];
 

@@ -28,11 +28,15 @@ export interface ManifestFile {
 
 export interface ManifestSegment {
   index: number;
+  /** The segment's directory beside the others (`segment-N`): its files are there. */
+  dir: string;
   startedAt: string;
-  endedAt: string;
+  /** Absent for a segment whose worker died: its files end where the crash cut them. */
+  endedAt?: string;
   durationMs: number;
   worker: string;
   participants: ParticipantSpan[];
+  interrupted?: true;
 }
 
 export interface Manifest {

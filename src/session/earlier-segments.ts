@@ -1,0 +1,46 @@
+// A recovered session's manifest lists the segments recorded before the crash. Their files are
+// described from this worker's storage when it can see them (one machine, or a shared volume);
+// otherwise the segment is listed with the worker that holds its files.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SegmentRecord } from '../jobs/queues.ts';
+import { describeFile, type ManifestFile, type ManifestSegment } from '../media/recording/manifest.ts';
+import { oggOpusDurationMs } from '../media/recording/ogg-duration.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export async function describeEarlierSegments(
+  records: SegmentRecord[],
+  currentIndex: number,
+  log: Logger,
+): Promise<{ segments: ManifestSegment[]; files: ManifestFile[] }> {
+  const segments: ManifestSegment[] = [];
+  const files: ManifestFile[] = [];
+  for (const record of records.filter((r) => r.index < currentIndex).sort((a, b) => a.index - b.index)) {
+    const segmentFiles: ManifestFile[] = [];
+    if (existsSync(record.dir)) {
+      for (const name of readdirSync(record.dir).filter((n) => n.endsWith('.ogg')).sort()) {
+        const path = join(record.dir, name);
+        try {
+          const durationMs = await oggOpusDurationMs(path);
+          segmentFiles.push(await describeFile(path, { kind: name === 'mixed.ogg' ? 'mixed' : 'stem', segment: record.index, durationMs }));
+        } catch (err) {
+          log.warn({ err, path }, 'a file of an interrupted segment is unreadable');
+          segmentFiles.push(await describeFile(path, { kind: 'stem', segment: record.index, durationMs: 0, error: (err as Error).message }));
+        }
+      }
+    } else {
+      log.warn({ segment: record.index, dir: record.dir, worker: record.worker }, 'the files of an earlier segment are not on this worker; listing the segment only');
+    }
+    segments.push({
+      index: record.index,
+      dir: record.dir.split(/[\\/]/).pop()!,
+      startedAt: record.startedAt,
+      durationMs: Math.max(0, ...segmentFiles.map((f) => f.durationMs)),
+      worker: record.worker,
+      participants: [],
+      interrupted: true,
+    });
+    files.push(...segmentFiles);
+  }
+  return { segments, files };
+}
