@@ -1,0 +1,89 @@
+// `npm run bench`: what recording costs on the local stack. Runs the recorder as its own process,
+// puts N simulated Element Call peers (E2EE, one tone each) into a call, records for a fixed
+// time, and reports the recorder's CPU seconds per recorded participant-minute (its own and its
+// ffmpeg children's) and the peak resident memory of the recorder and its ffmpeg processes.
+// Bounded: one recording of --seconds (default 30) with --peers (default 3); stops by itself.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dispose } from '@livekit/rtc-node';
+import { parseArgs } from 'node:util';
+import { registerUser, TestClient } from '../test/helpers/matrix.ts';
+import { startRecorder, stackRecorderConfig } from '../test/helpers/recorder-process.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../test/helpers/rooms.ts';
+import { startRtcPeer, type RtcPeer } from '../test/peers/rtc-peer.ts';
+import { ensureStack } from '../test/stack/stack.ts';
+
+const { values } = parseArgs({ options: { peers: { type: 'string', default: '3' }, seconds: { type: 'string', default: '30' } } });
+const peerCount = Math.min(8, Math.max(1, Number(values.peers)));
+const seconds = Math.min(600, Math.max(5, Number(values.seconds)));
+const say = (line: string) => console.log(`[bench] ${line}`);
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** utime+stime of a process, plus those of its children it has reaped (ffmpeg after it exits). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+  return (utime! + stime! + cutime! + cstime!) / TICKS_PER_S;
+}
+
+/** Resident memory (KiB) of a process and its direct children. */
+function treeRssKiB(pid: number): number {
+  const rss = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+  let total = rss(pid);
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    for (const child of children) {
+      try {
+        total += rss(Number(child));
+      } catch {
+        // the child exited between the listing and the read
+      }
+    }
+  }
+  return total;
+}
+
+say(`starting the local stack; recording ${peerCount} E2EE participants for ${seconds} s`);
+const stack = await ensureStack();
+const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
+const bot = await startRecorder('all', stackRecorderConfig(stack, { logging: { level: 'info' }, recording: { uploadToRoom: false } }));
+const peers: RtcPeer[] = [];
+try {
+  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
+  const pid = bot.child.pid!;
+  const users = await Promise.all(Array.from({ length: peerCount }, (_, i) => registerUser(stack, `bench${i}`)));
+  const owner = new TestClient(users[0]!);
+  const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
+  await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
+  await inviteBot(owner, roomId, botUserId);
+  for (const [i, user] of users.entries()) peers.push(await startRtcPeer({ stack, roomId, user, toneHz: 300 + 100 * i, e2ee: 'keys' }));
+  const botSays = (pattern: RegExp, what: string) => owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 60_000);
+
+  const idleCpu = cpuSeconds(pid);
+  const idleRss = treeRssKiB(pid);
+  let peakRss = idleRss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssKiB(pid))), 250);
+  await owner.sendText(roomId, '!record');
+  await botSays(/^Recording started/, 'the start notice');
+  const startedAt = Date.now();
+  say(`recording; sampling the recorder's memory every 250 ms`);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await owner.sendText(roomId, '!stop');
+  await botSays(/^Recording ended/, 'the end summary');
+  const recordedS = (Date.now() - startedAt) / 1000;
+  clearInterval(sampler);
+  const cpu = cpuSeconds(pid) - idleCpu;
+  const participantMinutes = (peerCount * recordedS) / 60;
+  say(`recorded ${peerCount} participants for ${recordedS.toFixed(1)} s (${participantMinutes.toFixed(2)} participant-minutes)`);
+  say(`audio: ${(cpu / participantMinutes).toFixed(2)} CPU-s per participant-minute (${cpu.toFixed(1)} CPU-s in all, recorder + ffmpeg)`);
+  say(`memory: peak ${(peakRss / 1024).toFixed(0)} MiB resident (recorder + ffmpeg), ${(idleRss / 1024).toFixed(0)} MiB before the call`);
+} finally {
+  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
+  await bot.stop();
+  await dispose();
+}
