@@ -154,6 +154,18 @@ export const configSchema = z.strictObject({
       description: 'A recording ends by itself after this long, whoever is still in the call.',
       example: 7_200_000,
     }),
+    videoWidth: key(z.int().min(160).max(3840).multipleOf(2).default(1280), {
+      description: 'Width in pixels of the composite video (`!record video`): a grid with one tile per call member.',
+      example: 1280,
+    }),
+    videoHeight: key(z.int().min(90).max(2160).multipleOf(2).default(720), {
+      description: 'Height in pixels of the composite video.',
+      example: 720,
+    }),
+    videoFps: key(z.int().min(1).max(60).default(15), {
+      description: 'Frames per second of the composite video.',
+      example: 15,
+    }),
     uploadToRoom: key(z.boolean().default(true), {
       description:
         'Upload the finished files into the room (as encrypted attachments in end-to-end encrypted rooms), with a summary message.',

@@ -14,6 +14,8 @@ import type { SessionContext } from '../jobs/worker.ts';
 import { StopReason } from '../jobs/worker.ts';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { AudioRecorder } from '../media/recording/audio-recorder.ts';
+import { VideoRecorder } from '../media/recording/video-recorder.ts';
+import type { I420 } from '../media/video/grid.ts';
 import { LocalDirectorySink, type StorageSink } from '../delivery/storage-sink.ts';
 import { deliverRecording, summaryText } from './delivery.ts';
 import { ParticipantLog } from './participant-log.ts';
@@ -161,8 +163,14 @@ export class CallSession {
     if (!delayedLeaveScheduled) await this.#notices.send(NO_DELAYED_LEAVE_MESSAGE);
 
     const dir = join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId, `segment-${this.#ctx.recovery}`);
-    const audio = new AudioRecorder({ dir, ffmpegPath: config.recording.ffmpegPath, log });
+    const video =
+      this.#data.kind === 'video'
+        ? new VideoRecorder({ dir, ffmpegPath: config.recording.ffmpegPath, log, format: { width: config.recording.videoWidth, height: config.recording.videoHeight, fps: config.recording.videoFps } })
+        : undefined;
+    const audio = new AudioRecorder({ dir, ffmpegPath: config.recording.ffmpegPath, log, ...(video ? { onMixed: (chunk: Int16Array) => video.writeAudio(chunk) } : {}) });
     audio.start();
+    video?.start(audio.startedAt);
+    video?.setMembers(members.map(memberKey));
     const worker = `${hostname()}:${process.pid}`;
     await this.#ctx.segments.add({ index: this.#ctx.recovery, startedAt: new Date(audio.startedAt).toISOString(), worker, dir });
     const participants = new ParticipantLog(audio.startedAt);
@@ -188,10 +196,18 @@ export class CallSession {
         const member = this.#memberFor(session, own, track.identity);
         this.#received.set(track.identity, member);
         if (!member) log.warn({ identity: track.identity }, 'audio from a LiveKit participant without a call membership');
-        const key = member ? `${member.userId}_${member.deviceId}` : track.identity;
+        const key = member ? memberKey(member) : track.identity;
         audio.addTrack({ key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) }, this.#timeFirstFrame(key, track.frames));
         void this.#reportInCall();
       },
+      ...(video
+        ? {
+            onVideoTrack: (track: { identity: string; frames: AsyncIterable<I420> }) => {
+              const member = this.#memberFor(session, own, track.identity);
+              video.addTrack(member ? memberKey(member) : track.identity, track.frames);
+            },
+          }
+        : {}),
       onConnectFailed: (planned, err) => {
         log.error({ err, serviceUrl: planned.serviceUrl }, 'could not connect to a member SFU');
         // Retried at every membership change; the room hears about each SFU once.
@@ -210,6 +226,7 @@ export class CallSession {
     let end: EndReason | undefined;
     const watcher = watchCall(session, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
       participants.update(current);
+      video?.setMembers(current.map(memberKey));
       void media.apply(planConnections(ownServiceUrl, current)).catch((err: unknown) => log.error({ err }, 'connecting to a new SFU failed'));
     });
     try {
@@ -239,6 +256,7 @@ export class CallSession {
     if (mediaKeys) log.info({ keys: mediaKeys.describe(), e2ee: Object.fromEntries(decryption.states) }, 'media keys and E2EE states at the end');
     mediaKeys?.clear();
     const recording = await audio.finish();
+    const videoResult = await video?.finish(recording.durationMs);
     log.info({ end: end.kind, durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'recording finished');
     // What was recorded is delivered even when the session failed midway.
     const report = await deliverRecording({
@@ -254,6 +272,7 @@ export class CallSession {
         endedAt: new Date(recording.startedAt + recording.durationMs).toISOString(),
         endReason: describeEnd(end),
       },
+      ...(videoResult ? { video: videoResult } : {}),
       earlier: await describeEarlierSegments(await this.#ctx.segments.all(), this.#ctx.recovery, log),
       segment: {
         index: this.#ctx.recovery,
@@ -332,6 +351,9 @@ export class CallSession {
     }
   }
 }
+
+/** A member's key in file names and video tiles: one per Matrix device. */
+const memberKey = (member: CallMember) => `${member.userId}_${member.deviceId}`;
 
 const noCallError = () =>
   new RecorderError('no call in progress', 'MRR_NO_CALL', {

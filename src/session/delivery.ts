@@ -5,6 +5,7 @@ import { formatBytes, uploadToRoom, type RoomFile, type UploadOutcome } from '..
 import type { StorageSink, StoredFile } from '../delivery/storage-sink.ts';
 import { formatDuration } from '../matrix/commands/sessions.ts';
 import type { AudioRecording } from '../media/recording/audio-recorder.ts';
+import type { VideoResult } from '../media/recording/video-recorder.ts';
 import { describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestSegment } from '../media/recording/manifest.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -13,6 +14,8 @@ export interface DeliveryInput {
   recording: AudioRecording;
   manifest: Omit<Manifest, 'files' | 'segments'>;
   segment: ManifestSegment;
+  /** The composite video of a video recording. */
+  video?: VideoResult;
   /** Segments recorded before a crash recovery, and their files (listed, not uploaded again). */
   earlier?: { segments: ManifestSegment[]; files: ManifestFile[] };
   upload?: { client: MatrixClient; homeserverUrl: string; accessToken: string; encrypted: boolean };
@@ -31,7 +34,9 @@ export interface DeliveryReport {
 export async function deliverRecording(input: DeliveryInput): Promise<DeliveryReport> {
   const { recording, segment } = input;
   const problems: string[] = [];
+  const video = input.video;
   const files = [
+    ...(video ? [await describeFile(video.path, { kind: 'video', segment: segment.index, durationMs: video.durationMs, ...errorOf(video) })] : []),
     await describeFile(recording.mixed.path, { kind: 'mixed', segment: segment.index, durationMs: recording.mixed.durationMs, ...errorOf(recording.mixed) }),
     ...(await Promise.all(
       recording.stems.map((stem) =>
@@ -55,7 +60,7 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
     files: [...earlier.files, ...files],
   };
   const manifestPath = await writeManifest(input.dir, manifest);
-  const paths = [recording.mixed.path, ...recording.stems.map((s) => s.path), manifestPath];
+  const paths = [...(video ? [video.path] : []), recording.mixed.path, ...recording.stems.map((s) => s.path), manifestPath];
 
   let stored: StoredFile[] = [];
   if (input.sink) {
@@ -71,6 +76,7 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
   let uploads: UploadOutcome[] = [];
   if (input.upload) {
     const roomFiles: RoomFile[] = [
+      ...(video ? [{ path: video.path, mimetype: 'video/x-matroska', msgtype: 'm.video' as const, durationMs: video.durationMs }] : []),
       { path: recording.mixed.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: recording.mixed.durationMs },
       ...recording.stems.map((s): RoomFile => ({ path: s.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: s.durationMs })),
       { path: manifestPath, mimetype: 'application/json', msgtype: 'm.file' },
@@ -93,7 +99,7 @@ export function summaryText(endReason: string, report: DeliveryReport): string {
   const lines = [
     `Recording ended (${endReason}) after ${formatDuration(durationMs)}.`,
     `Participants: ${people.join(', ') || 'nobody'}.`,
-    `Files: mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
+    `Files: ${manifest.files.some((f) => f.kind === 'video') ? 'composite video, ' : ''}mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
   ];
   if (report.stored.length > 0) lines.push(`Archived to ${report.stored[0]!.location.replace(/\/[^/]+$/, '')}.`);
   if (report.problems.length > 0) lines.push(`Problems: ${report.problems.join('; ')}.`);

@@ -5,7 +5,7 @@ import type { AudioFrame, E2EEOptions } from '@livekit/rtc-node';
 import type { Logger } from '../observability/logger.ts';
 import type { PlannedConnection } from '../rtc/connection-plan.ts';
 import { fetchLegacyCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
-import { SfuConnection } from '../media/livekit/sfu-connection.ts';
+import { SfuConnection, type I420Frame } from '../media/livekit/sfu-connection.ts';
 import { setParticipantKey, type E2eeState } from '../media/livekit/participant-keys.ts';
 import type { MediaKeys } from './media-keys.ts';
 
@@ -23,6 +23,8 @@ export interface MediaConnectionsOptions {
   encryption?: E2EEOptions;
   log: Logger;
   onAudioTrack(track: ReceivedAudioTrack): void;
+  /** Given for video recordings: every video track, as I420 frames. */
+  onVideoTrack?(track: { identity: string; trackSid: string; frames: AsyncIterable<I420Frame> }): void;
   onParticipantLeft?(identity: string): void;
   /** A connection dropped for good: the session decides whether to go on. */
   onConnectionLost(serviceUrl: string, reason: string): void;
@@ -77,6 +79,7 @@ export class MediaConnections {
       log,
       ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
       onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
+      ...(this.#opts.onVideoTrack ? { onVideoTrack: this.#opts.onVideoTrack } : {}),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
       onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
       onDisconnected: (reason) => {

@@ -2,6 +2,7 @@
 // at known times; the mix holds each tone in its windows, each stem only its speaker, aligned to
 // the recording's start; the files' durations match the manifest; the attachment posted into the
 // room downloads and decrypts to the bytes of the stored file.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dispose } from '@livekit/rtc-node';
@@ -82,7 +83,7 @@ describe('recording', () => {
     await alice!.sendText(roomId, '!stop');
     await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
 
-    const roomDir = join(outputDir, readdirSync(outputDir)[0]!);
+    const roomDir = join(outputDir, readdirSync(outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
     const segment = join(roomDir, readdirSync(roomDir)[0]!, 'segment-0');
     const manifest = JSON.parse(readFileSync(join(segment, 'manifest.json'), 'utf8')) as Manifest;
     const start = Date.parse(manifest.startedAt);
@@ -153,5 +154,52 @@ describe('recording', () => {
     expect(response.status).toBe(200);
     const ciphertext = Buffer.from(await response.arrayBuffer());
     expect(decryptAttachment(ciphertext, file).equals(readFileSync(join(segment, mixName)))).toBe(true);
+  });
+  it('video: a grid of the members (a camera and a black tile for an audio-only member) with the mixed audio, at the configured size and rate', async () => {
+    const [alice, bob] = await Promise.all(['alice', 'bob'].map(async (n) => new TestClient(await registerUser(stack, n))));
+    const roomId = await createCallRoom(alice!, { encrypted: true, invite: [bob!.user.userId] });
+    await joinRoom(bob!, roomId);
+    await inviteBot(alice!, roomId, botUserId);
+    // Red in limited-range BT.601: Y 81, U 90, V 240.
+    peers.push(await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] } }));
+    peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys' }));
+
+    await alice!.sendText(roomId, '!record video');
+    await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording started/.test(String(e.content.body)), 'the start notice', 30_000);
+    await sleep(6_000);
+    await alice!.sendText(roomId, '!stop');
+    const summary = await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
+    expect(String(summary.content.body)).toContain('composite video');
+
+    const roomDir = join(outputDir, readdirSync(outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
+    const segment = join(roomDir, readdirSync(roomDir)[0]!, 'segment-0');
+    const manifest = JSON.parse(readFileSync(join(segment, 'manifest.json'), 'utf8')) as Manifest;
+    const entry = manifest.files.find((f) => f.kind === 'video')!;
+    const path = join(segment, entry.name);
+    const probe = JSON.parse(
+      execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames:format=duration', '-of', 'json', path], { encoding: 'utf8' }),
+    ) as { streams: Array<{ codec_type: string; codec_name: string; width?: number; height?: number; nb_read_frames?: string }>; format: { duration: string } };
+    const videoStream = probe.streams.find((s) => s.codec_type === 'video')!;
+    const duration = Number(probe.format.duration);
+    const frames = Number(videoStream.nb_read_frames);
+    console.log(`[measure] video: ${videoStream.codec_name} ${videoStream.width}x${videoStream.height}, ${frames} frames in ${duration.toFixed(2)} s (expected ${(duration * 15).toFixed(0)} at 15 fps); manifest ${entry.durationMs} ms`);
+    expect([videoStream.codec_name, videoStream.width, videoStream.height]).toEqual(['h264', 1280, 720]);
+    expect(probe.streams.map((s) => s.codec_type).sort()).toEqual(['audio', 'video']);
+    expect(Math.abs(frames - duration * 15) / (duration * 15)).toBeLessThan(0.02);
+    expect(Math.abs(duration * 1000 - manifest.segments[0]!.durationMs)).toBeLessThan(500);
+
+    // A picture from the middle: one tile red (the camera), the other black (audio only).
+    const yuv = execFileSync(stack.ffmpegPath, ['-v', 'error', '-ss', '4', '-i', path, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], { maxBuffer: 1 << 24 });
+    const tileCentres = [320, 960].map((x) => ({ y: yuv[360 * 1280 + x]!, v: yuv[1280 * 720 * 1.25 + 180 * 640 + x / 2]! }));
+    console.log(`[measure] video tiles at 4 s (Y, V): ${tileCentres.map((t) => `${t.y}, ${t.v}`).join(' | ')}`);
+    const [red, black] = tileCentres[0]!.v > 200 ? tileCentres : [tileCentres[1]!, tileCentres[0]!];
+    expect(Math.abs(red!.y - 81)).toBeLessThan(10);
+    expect(Math.abs(red!.v - 240)).toBeLessThan(10);
+    expect(black!.y).toBeLessThan(24);
+
+    // Its soundtrack is the mix: both tones.
+    const sound = decodeToPcm(path, stack.ffmpegPath).subarray(48_000);
+    expect(toneSnrDb(sound, 48_000, TONES.alice)).toBeGreaterThan(-10);
+    expect(toneSnrDb(sound, 48_000, TONES.bob)).toBeGreaterThan(-10);
   });
 });

@@ -1,7 +1,7 @@
 // A simulated Element Call peer in Node: the Matrix side from call-member.ts, and
 // @livekit/rtc-node publishing a microphone track that carries a known sine tone in real time,
 // encrypted per participant the way Element Call's key provider does.
-import { AudioFrame, AudioSource, LocalAudioTrack, Room, TrackPublishOptions, TrackSource } from '@livekit/rtc-node';
+import { AudioFrame, AudioSource, LocalAudioTrack, LocalVideoTrack, Room, TrackPublishOptions, TrackSource, VideoBufferType, VideoFrame, VideoSource } from '@livekit/rtc-node';
 import { elementCallE2eeOptions, setParticipantKey, useSenderKeyIndex } from '../../src/media/livekit/participant-keys.ts';
 import { type CallMember, type CallMemberOptions, joinCallAsMember } from './call-member.ts';
 import { TONE_FRAME, TONE_RATE, toneGenerator } from './tone.ts';
@@ -10,6 +10,8 @@ export interface RtcPeerOptions extends CallMemberOptions {
   toneHz: number;
   /** Start silent (digital zeros) until setTone(true); default: the tone plays from the start. */
   silent?: boolean;
+  /** Also publish a camera track: a solid colour (limited-range Y, U, V) at this size and rate. */
+  video?: { width: number; height: number; fps: number; yuv: [number, number, number] };
 }
 
 /** The source's queue: captureFrame blocks while it is full, so a frame leaves this much later. */
@@ -35,9 +37,23 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   if (!trackSid) throw new Error('the published track has no sid');
   // The sender's cryptor exists once the track is published: set each own key and point the
   // sender at its index, as Element Call does on every rotation.
+  const trackSids = [trackSid];
+  let camera: ReturnType<typeof setInterval> | undefined;
+  if (opts.video) {
+    const { width, height, fps, yuv } = opts.video;
+    const videoSource = new VideoSource(width, height);
+    const data = new Uint8Array(width * height * 1.5);
+    data.fill(yuv[0], 0, width * height);
+    data.fill(yuv[1], width * height, width * height * 1.25);
+    data.fill(yuv[2], width * height * 1.25);
+    const frame = new VideoFrame(data, width, height, VideoBufferType.I420);
+    const published = await lk.localParticipant!.publishTrack(LocalVideoTrack.createVideoTrack('camera', videoSource), new TrackPublishOptions({ source: TrackSource.SOURCE_CAMERA }));
+    if (published.sid) trackSids.push(published.sid);
+    camera = setInterval(() => videoSource.captureFrame(frame), 1000 / fps);
+  }
   member.onOwnKey(({ index, key }) => {
     setParticipantKey(lk, member.identity, index, key);
-    useSenderKeyIndex(lk, member.identity, trackSid, index);
+    for (const sid of trackSids) useSenderKeyIndex(lk, member.identity, sid, index);
   });
 
   // Real-time tone: captureFrame applies backpressure through the small queue.
@@ -51,6 +67,7 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
 
   const closeMedia = async () => {
     running = false;
+    clearInterval(camera);
     await pump;
     await lk.disconnect();
     await source.close();

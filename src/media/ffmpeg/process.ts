@@ -1,35 +1,43 @@
-// The one place that spawns ffmpeg. Frames go in through stdin (never temporary raw files);
-// stderr is kept (last lines) so a crash is reported with ffmpeg's own words.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+// The one place that spawns ffmpeg. Frames go in through pipes (never temporary raw files):
+// stdin is `pipe:0`, further inputs are `pipe:3`, `pipe:4`, ...; stderr is kept (last lines) so a
+// crash is reported with ffmpeg's own words.
+import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { MediaError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface FfmpegProcess {
-  /** Writes raw bytes to ffmpeg's stdin, waiting when the pipe is full. */
-  write(chunk: Uint8Array): Promise<void>;
-  /** Ends stdin and waits for ffmpeg to finish the file. */
+  /** Writes raw bytes to an input pipe (0: stdin), waiting when the pipe is full. */
+  write(chunk: Uint8Array, input?: number): Promise<void>;
+  /** Ends every input pipe and waits for ffmpeg to finish the file. */
   finish(): Promise<void>;
   /** Resolves or rejects when ffmpeg exits. */
   readonly exited: Promise<void>;
 }
 
-export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg'): FfmpegProcess {
-  const child: ChildProcessWithoutNullStreams = spawn(ffmpegPath, ['-hide_banner', '-loglevel', 'warning', '-nostdin', ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
+/** The ffmpeg input URL of input pipe `n` (0 is stdin; fds 1 and 2 are ffmpeg's own output). */
+export const inputPipe = (n: number) => (n === 0 ? 'pipe:0' : `pipe:${n + 2}`);
+
+export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', inputs = 1): FfmpegProcess {
+  const child = spawn(ffmpegPath, ['-hide_banner', '-loglevel', 'warning', '-nostdin', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe', ...Array.from({ length: inputs - 1 }, () => 'pipe' as const)],
   });
+  const pipes = [child.stdin!, ...child.stdio.slice(3).map((s) => s as Writable)];
   const stderr: string[] = [];
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => {
     for (const line of text.split('\n')) if (line.trim()) stderr.push(line.trim());
     if (stderr.length > 20) stderr.splice(0, stderr.length - 20);
   });
-  child.stdout.resume();
+  child.stdout!.resume();
   let stdinClosed = false;
-  child.stdin.on('error', (err) => {
-    stdinClosed = true;
-    log.debug({ err: err.message }, 'ffmpeg stdin closed');
-  });
+  for (const pipe of pipes) {
+    pipe.on('error', (err) => {
+      stdinClosed = true;
+      log.debug({ err: err.message }, 'ffmpeg input pipe closed');
+    });
+  }
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', (err) => reject(new MediaError(`ffmpeg could not start: ${err.message}`, null, null, { cause: err })));
     child.once('exit', (code, signal) => {
@@ -42,12 +50,13 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg'):
 
   return {
     exited,
-    async write(chunk) {
+    async write(chunk, input = 0) {
       if (stdinClosed) throw new MediaError(`ffmpeg is no longer running: ${stderr.slice(-3).join(' | ')}`, child.exitCode, child.signalCode);
-      if (!child.stdin.write(chunk)) await Promise.race([once(child.stdin, 'drain'), exited]);
+      const pipe = pipes[input]!;
+      if (!pipe.write(chunk)) await Promise.race([once(pipe, 'drain'), exited]);
     },
     async finish() {
-      if (!stdinClosed) child.stdin.end();
+      if (!stdinClosed) for (const pipe of pipes) pipe.end();
       await exited;
     },
   };

@@ -2,7 +2,7 @@
 // each remote audio track to the caller as a stream of PCM frames. Knows nothing of Matrix:
 // participants are LiveKit identities.
 import {
-  AudioFrame, AudioStream, Room, RoomEvent, TrackKind,
+  AudioFrame, AudioStream, Room, RoomEvent, TrackKind, VideoBufferType, VideoStream, type VideoFrameEvent,
   type E2EEOptions, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
 } from '@livekit/rtc-node';
 import { RecorderError } from '../../errors.ts';
@@ -18,6 +18,17 @@ export interface AudioTrackHandler {
   (track: { identity: string; trackSid: string; frames: AsyncIterable<AudioFrame> }): void;
 }
 
+/** A received video frame as I420 (planes Y, U, V back to back). */
+export interface I420Frame {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface VideoTrackHandler {
+  (track: { identity: string; trackSid: string; frames: AsyncIterable<I420Frame> }): void;
+}
+
 export interface SfuConnectionOptions {
   url: string;
   jwt: string;
@@ -25,6 +36,8 @@ export interface SfuConnectionOptions {
   /** LiveKit E2EE options, when the call's media is encrypted. */
   encryption?: E2EEOptions;
   onAudioTrack: AudioTrackHandler;
+  /** Video tracks are decoded only when this is given (video recordings). */
+  onVideoTrack?: VideoTrackHandler;
   onParticipantLeft?(identity: string): void;
   onEncryptionStatus?(identity: string, encrypted: boolean): void;
   /** Per-participant frame decryption state (E2EE rooms only). */
@@ -38,7 +51,7 @@ export class SfuConnection {
   readonly room = new Room();
   readonly #opts: SfuConnectionOptions;
   readonly #log: Logger;
-  readonly #readers = new Set<ReadableStreamDefaultReader<AudioFrame>>();
+  readonly #readers = new Set<ReadableStreamDefaultReader<unknown>>();
   readonly #e2eeStates = new Map<string, E2eeState>();
   #closing: Promise<void> | undefined;
   #unwatchE2ee: () => void = () => undefined;
@@ -104,21 +117,46 @@ export class SfuConnection {
 
   #onTrack(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
     this.#log.info({ identity: participant.identity, trackSid: publication.sid, kind: track.kind, source: publication.source }, 'track subscribed');
-    if (track.kind !== TrackKind.KIND_AUDIO) return;
-    const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1 }).getReader();
+    const identity = participant.identity;
+    const trackSid = publication.sid ?? track.sid ?? 'unknown';
+    const log = this.#log.child({ identity, trackSid });
+    if (track.kind === TrackKind.KIND_AUDIO) {
+      const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1 }).getReader();
+      // Decoded ciphertext is loud noise: record silence of the same length instead.
+      const silence = (frame: AudioFrame) => new AudioFrame(new Int16Array(frame.data.length), frame.sampleRate, frame.channels, frame.samplesPerChannel);
+      this.#opts.onAudioTrack({ identity, trackSid, frames: this.#decryptedFrames(reader, identity, log, silence) });
+    } else if (track.kind === TrackKind.KIND_VIDEO && this.#opts.onVideoTrack) {
+      const reader = new VideoStream(track).getReader();
+      const i420 = async function* (events: AsyncIterable<VideoFrameEvent | undefined>) {
+        for await (const event of events) {
+          if (!event) continue; // undecrypted: the tile keeps its last good picture
+          const frame = event.frame.type === VideoBufferType.I420 ? event.frame : event.frame.convert(VideoBufferType.I420);
+          yield { width: frame.width, height: frame.height, data: frame.data };
+        }
+      };
+      this.#opts.onVideoTrack({ identity, trackSid, frames: i420(this.#decryptedFrames(reader, identity, log, () => undefined)) });
+    }
+  }
+
+  /**
+   * A track's frames, with those that were not really decrypted replaced by `substitute`.
+   * libwebrtc hands frames it has no key for to the decoder as they are (the FFI has no option
+   * to drop them), and its state turns 'ok' when a packet decrypts while what was decoded from
+   * the packets before still sits in the receive jitter buffer: that is waited out too.
+   */
+  #decryptedFrames<T, S>(reader: ReadableStreamDefaultReader<T>, identity: string, log: Logger, substitute: (frame: T) => S): AsyncIterable<T | S> {
     const readers = this.#readers;
     readers.add(reader);
-    const decrypted = this.#opts.encryption ? () => DECRYPTED.has(this.#e2eeStates.get(participant.identity) ?? 'new') : () => true;
-    // The state turns 'ok' when a packet decrypts, but audio decoded from the undecrypted packets
-    // before it is still in the receiver's jitter buffer: wait that out too.
+    const encrypted = Boolean(this.#opts.encryption);
+    const states = this.#e2eeStates;
     let decryptedSince: number | undefined;
     const decodable = () => {
-      if (!decrypted()) decryptedSince = undefined;
+      if (!encrypted) return true;
+      if (!DECRYPTED.has(states.get(identity) ?? 'new')) decryptedSince = undefined;
       else decryptedSince ??= Date.now();
-      return decryptedSince !== undefined && (!this.#opts.encryption || Date.now() - decryptedSince >= E2EE_SETTLE_MS);
+      return decryptedSince !== undefined && Date.now() - decryptedSince >= E2EE_SETTLE_MS;
     };
-    const log = this.#log.child({ identity: participant.identity, trackSid: publication.sid });
-    const frames: AsyncIterable<AudioFrame> = {
+    return {
       async *[Symbol.asyncIterator]() {
         let muted = 0;
         try {
@@ -131,10 +169,8 @@ export class SfuConnection {
               yield value;
               continue;
             }
-            // libwebrtc hands frames it has no key for to the decoder as they are (there is no
-            // FFI option to drop them): decoded ciphertext is loud noise, so record silence instead.
-            if (muted++ === 0) log.warn('frames arrive that are not decrypted; recording silence for this track until they are');
-            yield new AudioFrame(new Int16Array(value.data.length), value.sampleRate, value.channels, value.samplesPerChannel);
+            if (muted++ === 0) log.warn('frames arrive that are not decrypted; leaving them out of the recording until they are');
+            yield substitute(value);
           }
         } finally {
           reader.releaseLock();
@@ -142,6 +178,5 @@ export class SfuConnection {
         }
       },
     };
-    this.#opts.onAudioTrack({ identity: participant.identity, trackSid: publication.sid ?? track.sid ?? 'unknown', frames });
   }
 }

@@ -89,6 +89,8 @@ export interface AudioRecorderOptions {
   ffmpegPath: string;
   log: Logger;
   timeline?: TimelineOptions;
+  /** Receives every mixed chunk as it is written (the composite video's soundtrack). */
+  onMixed?(chunk: Int16Array): void;
   /** Called once per speaker when its first audio is written. */
   onFirstAudio?(speaker: Speaker, offsetMs: number): void;
   now?: () => number;
@@ -179,7 +181,9 @@ export class AudioRecorder {
         }
       }
     }
-    this.#mixed!.write(mixChunks(chunks));
+    const mixed = mixChunks(chunks);
+    this.#mixed!.write(mixed);
+    this.#opts.onMixed?.(mixed);
     this.#emitted++;
   }
 
