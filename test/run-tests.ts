@@ -22,7 +22,13 @@ const vitest = spawnSync(
   { cwd: root, stdio: 'inherit' },
 );
 
-interface JsonReport { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number; numFailedTestSuites: number }
+interface JsonReport {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: Array<{ status: string; assertionResults: Array<{ status: string }> }>;
+}
 let summary: JsonReport | undefined;
 try {
   summary = JSON.parse(readFileSync(report, 'utf8')) as JsonReport;
@@ -30,8 +36,9 @@ try {
   console.error('[test] vitest wrote no report; counting the run as failed');
 }
 const passed = summary?.numPassedTests ?? 0;
-// A suite that fails to load has no failed tests of its own; count it so it cannot pass silently.
-const failed = summary ? summary.numFailedTests + summary.numFailedTestSuites : 1;
+// A file that fails to load (or in a hook) has no failed test of its own; count it so it cannot pass silently.
+const brokenFiles = summary?.testResults.filter((f) => f.status === 'failed' && !f.assertionResults.some((t) => t.status === 'failed')).length ?? 0;
+const failed = summary ? summary.numFailedTests + brokenFiles : 1;
 const skipped = (summary?.numPendingTests ?? 0) + (summary?.numTodoTests ?? 0);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(vitest.status === 0 && failed === 0 ? 0 : 1);

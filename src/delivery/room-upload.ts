@@ -10,6 +10,7 @@ import type { MatrixClient } from 'matrix-js-sdk';
 import type { Logger } from '../observability/logger.ts';
 import { matrixRequest } from '../rtc/http.ts';
 import { attachmentEncryptor } from './attachment-crypto.ts';
+import { formatBytes } from '../format.ts';
 
 export interface RoomFile {
   path: string;
@@ -89,11 +90,4 @@ export async function uploadToRoom(opts: RoomUploadOptions, files: RoomFile[]): 
     }
   }
   return outcomes;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -27,6 +27,8 @@ export interface SessionProgress {
   joinedAt?: number;
   /** Matrix user IDs of the call members the bot currently receives. */
   participants?: string[];
+  /** Bytes written so far (all files of the current segment). */
+  bytes?: number;
   /** Worker host:pid that runs the session, for operators. */
   worker?: string;
 }

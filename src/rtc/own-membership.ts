@@ -42,6 +42,9 @@ export async function joinCall(
     {
       manageMediaKeys: opts.encrypted,
       delayedLeaveEventDelayMs: opts.delayedLeaveEventDelayMs,
+      // js-sdk's default restart interval (5 s) equals short delays: a restart arriving a few ms
+      // late finds the leave already sent. Restart three times per delay, at most every 5 s.
+      delayedLeaveEventRestartMs: Math.min(5_000, Math.floor(opts.delayedLeaveEventDelayMs / 3)),
       networkErrorRetryMs: 1000,
     },
   );

@@ -2,6 +2,7 @@
 // device, joins the call through matrix-js-sdk's MatrixRTCSession (as Element Call does),
 // connects to every SFU the members publish on, and hands each received track to the recorder.
 // Every failure ends in one plain sentence to the room and an error for the job.
+import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { MatrixClient, Room } from 'matrix-js-sdk';
 import { ClientEvent } from 'matrix-js-sdk';
@@ -9,7 +10,7 @@ import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/
 import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
 import { describeError, RecorderError } from '../errors.ts';
-import type { SessionJobData } from '../jobs/queues.ts';
+import type { SessionJobData, SessionProgress } from '../jobs/queues.ts';
 import type { SessionContext } from '../jobs/worker.ts';
 import { StopReason } from '../jobs/worker.ts';
 import type { AudioFrame } from '@livekit/rtc-node';
@@ -31,7 +32,7 @@ import { AppserviceClient, roomPath } from './appservice-client.ts';
 import { callFocusSelection, callMembers, type CallMember } from './call-members.ts';
 import { callUserLocalpart, ensureCallUserInRoom, missingStatePower } from './call-user.ts';
 import type { PowerLevelsContent } from '../matrix/permissions.ts';
-import { formatDuration } from '../matrix/commands/sessions.ts';
+import { formatDuration } from '../format.ts';
 import { MediaConnections } from './media-connections.ts';
 import { MediaKeys } from './media-keys.ts';
 import { DecryptionReports } from './decryption-reports.ts';
@@ -82,6 +83,7 @@ export class CallSession {
   readonly #notices: RoomNotices;
   readonly #received = new Map<string, CallMember | undefined>();
   #firstFrameLogged = false;
+  #progress: SessionProgress = { phase: 'queued' };
   readonly #sink: StorageSink | undefined;
 
   constructor(deps: CallSessionDeps, data: SessionJobData, ctx: SessionContext) {
@@ -110,7 +112,7 @@ export class CallSession {
   async #run(): Promise<void> {
     const { config } = this.#deps;
     const roomId = this.#data.roomId;
-    await this.#ctx.reportProgress({ phase: 'joining' });
+    await this.#report({ phase: 'joining' });
     await this.#checkCallInRoomState();
     await ensureCallUserInRoom(this.#as, { botUserId: this.#botUserId, callUserId: this.#callUserId, roomId, displayName: `${config.bot.displayName} (recording)` }, this.#log);
     await this.#checkMembershipPower();
@@ -190,6 +192,7 @@ export class CallSession {
       roomId: this.#data.roomId,
       own,
       openIdToken: () => client.getOpenIdToken() as never,
+      participantName: `${config.bot.displayName} (recording)`,
       log,
       ...(mediaKeys ? { encryption: elementCallE2eeOptions(), mediaKeys, onE2eeState: (identity, state) => decryption.update(identity, state) } : {}),
       onAudioTrack: (track) => {
@@ -223,6 +226,8 @@ export class CallSession {
     });
 
     const joinedAt = Date.now();
+    // !status shows how much has been written so far.
+    const sizes = setInterval(() => void this.#report({ bytes: directoryBytes(dir) }).catch((err: unknown) => log.warn({ err }, 'progress report failed')), 5_000);
     let end: EndReason | undefined;
     const watcher = watchCall(session, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
       participants.update(current);
@@ -231,7 +236,7 @@ export class CallSession {
     });
     try {
       await media.apply(planConnections(ownServiceUrl, members));
-      await this.#ctx.reportProgress({ phase: 'in-call', joinedAt, participants: [] });
+      await this.#report({ phase: 'in-call', joinedAt });
       await this.#notices.send(
         this.#ctx.recovery === 0
           ? `Recording started by ${this.#data.requestedBy}. I am in the call as ${own.userId} and record everyone in it; type !stop to end.`
@@ -242,10 +247,11 @@ export class CallSession {
       end = { kind: 'failed', error: err };
     } finally {
       clearTimeout(maxDuration);
+      clearInterval(sizes);
       watcher.dispose();
       decryption.dispose();
       session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey);
-      await this.#ctx.reportProgress({ phase: 'stopping', joinedAt });
+      await this.#report({ phase: 'stopping' });
       await media.close();
       // A removed membership has nothing to leave; otherwise leave cleanly (the delayed leave is cancelled).
       if (end?.kind !== 'removed') {
@@ -315,7 +321,13 @@ export class CallSession {
 
   async #reportInCall() {
     const participants = [...new Set([...this.#received.values()].flatMap((m) => (m ? [m.userId] : [])))];
-    await this.#ctx.reportProgress({ phase: 'in-call', participants }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
+    await this.#report({ participants }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
+  }
+
+  /** Progress is one object in the job: each report updates some fields and keeps the rest. */
+  async #report(patch: Partial<SessionProgress>): Promise<void> {
+    this.#progress = { ...this.#progress, ...patch };
+    await this.#ctx.reportProgress(this.#progress);
   }
 
   /** A cheap first look, before the call user joins anything: any non-empty call membership at all? */
@@ -352,6 +364,10 @@ export class CallSession {
   }
 }
 
+function directoryBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+}
+
 /** A member's key in file names and video tiles: one per Matrix device. */
 const memberKey = (member: CallMember) => `${member.userId}_${member.deviceId}`;
 
@@ -379,7 +395,13 @@ class SessionEnd {
   }
 }
 
-/** Ends the session when nobody else is in the call for `graceMs`, or when our membership disappears. */
+/** How long our membership may be missing while js-sdk's membership manager re-joins. */
+const REJOIN_GRACE_MS = 10_000;
+
+/**
+ * Ends the session when nobody else is in the call for `graceMs`, or when our membership stays
+ * gone (kicked, or removed by someone) for longer than js-sdk takes to re-join by itself.
+ */
 function watchCall(
   session: MatrixRTCSession,
   own: { userId: string; deviceId: string },
@@ -389,11 +411,19 @@ function watchCall(
   onMembers: (members: CallMember[]) => void,
 ) {
   let emptySince: ReturnType<typeof setTimeout> | undefined;
+  let missingSince: ReturnType<typeof setTimeout> | undefined;
   const onChange = () => {
     const members = callMembers(session.memberships, own);
     const mine = session.memberships.some((m) => m.userId === own.userId && m.deviceId === own.deviceId);
     log.info({ members: members.map((m) => m.identity), own: mine }, 'call memberships changed');
-    if (!mine) return ended.end({ kind: 'removed' });
+    if (!mine && !missingSince) {
+      log.warn({ graceMs: REJOIN_GRACE_MS }, 'our call membership is gone; ending the session unless it comes back');
+      missingSince = setTimeout(() => ended.end({ kind: 'removed' }), REJOIN_GRACE_MS);
+    } else if (mine && missingSince) {
+      log.info('our call membership is back');
+      clearTimeout(missingSince);
+      missingSince = undefined;
+    }
     if (members.length === 0 && !emptySince) {
       log.info({ graceMs }, 'nobody else is in the call; waiting before leaving');
       emptySince = setTimeout(() => ended.end({ kind: 'call-ended' }), graceMs);
@@ -407,6 +437,7 @@ function watchCall(
   return {
     dispose() {
       clearTimeout(emptySince);
+      clearTimeout(missingSince);
       session.off(MatrixRTCSessionEvent.MembershipsChanged, onChange);
     },
   };

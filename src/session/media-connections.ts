@@ -21,6 +21,8 @@ export interface MediaConnectionsOptions {
   own: { userId: string; deviceId: string; memberId: string };
   openIdToken(): Promise<OpenIdToken>;
   encryption?: E2EEOptions;
+  /** Our LiveKit participant name on every connection. */
+  participantName?: string;
   log: Logger;
   onAudioTrack(track: ReceivedAudioTrack): void;
   /** Given for video recordings: every video track, as I420 frames. */
@@ -78,6 +80,7 @@ export class MediaConnections {
       jwt: credentials.jwt,
       log,
       ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
+      ...(this.#opts.participantName ? { participantName: this.#opts.participantName } : {}),
       onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
       ...(this.#opts.onVideoTrack ? { onVideoTrack: this.#opts.onVideoTrack } : {}),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),

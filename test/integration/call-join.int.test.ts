@@ -73,12 +73,19 @@ describe('joining a call', () => {
     const sfu = stack.sfus[0]!;
     const rooms = new RoomServiceClient(sfu.livekitUrl.replace(/^ws/, 'http'), sfu.apiKey, sfu.apiSecret);
     const deviceId = String(mine!.content.device_id);
+    // Consent: other clients show the bot's LiveKit participant as recording.
     await waitFor(
-      async () => ((await rooms.listParticipants(peer.livekitRoom)).some((p) => p.identity === `${callUserId}:${deviceId}`) ? true : undefined),
-      'the bot as a LiveKit participant',
+      async () => ((await rooms.listParticipants(peer.livekitRoom)).some((p) => p.identity === `${callUserId}:${deviceId}` && p.name === 'Call Recorder (recording)') ? true : undefined),
+      'the bot as a LiveKit participant named as recording',
       15_000,
     );
-    await new Promise((r) => setTimeout(r, 4_000));
+    await new Promise((r) => setTimeout(r, 6_000));
+    await alice.sendText(roomId, '!status');
+    const status = await botSays(alice, roomId, /is running for/, 'the status reply');
+    const said = String(status.content.body);
+    expect(said).toContain(`audio recording requested by ${alice.user.userId} is running for`);
+    expect(said).toContain(`receiving ${alice.user.userId}`);
+    expect(said).toMatch(/; [\d.]+ KiB written\.$/);
     await alice.sendText(roomId, '!stop');
     await botSays(alice, roomId, /^Recording ended \(stopped by/, 'the end summary');
     expect(await botMemberships(alice, roomId)).toEqual([]);

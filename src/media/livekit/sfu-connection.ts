@@ -36,6 +36,8 @@ export interface SfuConnectionOptions {
   /** LiveKit E2EE options, when the call's media is encrypted. */
   encryption?: E2EEOptions;
   onAudioTrack: AudioTrackHandler;
+  /** The name other participants' LiveKit clients show for us (consent: it says we record). */
+  participantName?: string;
   /** Video tracks are decoded only when this is given (video recordings). */
   onVideoTrack?: VideoTrackHandler;
   onParticipantLeft?(identity: string): void;
@@ -96,6 +98,11 @@ export class SfuConnection {
       });
     }
     this.#log.info({ room: this.room.name, identity: this.room.localParticipant?.identity }, 'connected to the SFU');
+    if (this.#opts.participantName) {
+      await this.room.localParticipant
+        ?.updateName(this.#opts.participantName)
+        .catch((err: unknown) => this.#log.warn({ err, name: this.#opts.participantName }, 'could not set our LiveKit participant name'));
+    }
     e2ee?.bind(this.room, (identity, state) => {
       this.#log.info({ identity, e2ee: state }, 'participant E2EE state');
       this.#e2eeStates.set(identity, state);
