@@ -2,7 +2,8 @@
 // puts N simulated Element Call peers (E2EE, one tone each) into a call, records for a fixed
 // time, and reports the recorder's CPU seconds per recorded participant-minute (its own and its
 // ffmpeg children's) and the peak resident memory of the recorder and its ffmpeg processes.
-// Bounded: one recording of --seconds (default 30) with --peers (default 3); stops by itself.
+// Bounded: an audio recording and a video recording (peers sending 320x240 at 15 fps), each of
+// --seconds (default 30) with --peers (default 3); stops by itself.
 import { readFileSync, readdirSync } from 'node:fs';
 import { dispose } from '@livekit/rtc-node';
 import { parseArgs } from 'node:util';
@@ -48,42 +49,52 @@ function treeRssKiB(pid: number): number {
   return total;
 }
 
-say(`starting the local stack; recording ${peerCount} E2EE participants for ${seconds} s`);
 const stack = await ensureStack();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
-const bot = await startRecorder('all', stackRecorderConfig(stack, { logging: { level: 'info' }, recording: { uploadToRoom: false } }));
-const peers: RtcPeer[] = [];
-try {
-  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
-  const pid = bot.child.pid!;
-  const users = await Promise.all(Array.from({ length: peerCount }, (_, i) => registerUser(stack, `bench${i}`)));
-  const owner = new TestClient(users[0]!);
-  const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
-  await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
-  await inviteBot(owner, roomId, botUserId);
-  for (const [i, user] of users.entries()) peers.push(await startRtcPeer({ stack, roomId, user, toneHz: 300 + 100 * i, e2ee: 'keys' }));
-  const botSays = (pattern: RegExp, what: string) => owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 60_000);
 
-  const idleCpu = cpuSeconds(pid);
-  const idleRss = treeRssKiB(pid);
-  let peakRss = idleRss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssKiB(pid))), 250);
-  await owner.sendText(roomId, '!record');
-  await botSays(/^Recording started/, 'the start notice');
-  const startedAt = Date.now();
-  say(`recording; sampling the recorder's memory every 250 ms`);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  await owner.sendText(roomId, '!stop');
-  await botSays(/^Recording ended/, 'the end summary');
-  const recordedS = (Date.now() - startedAt) / 1000;
-  clearInterval(sampler);
-  const cpu = cpuSeconds(pid) - idleCpu;
-  const participantMinutes = (peerCount * recordedS) / 60;
-  say(`recorded ${peerCount} participants for ${recordedS.toFixed(1)} s (${participantMinutes.toFixed(2)} participant-minutes)`);
-  say(`audio: ${(cpu / participantMinutes).toFixed(2)} CPU-s per participant-minute (${cpu.toFixed(1)} CPU-s in all, recorder + ffmpeg)`);
-  say(`memory: peak ${(peakRss / 1024).toFixed(0)} MiB resident (recorder + ffmpeg), ${(idleRss / 1024).toFixed(0)} MiB before the call`);
-} finally {
-  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
-  await bot.stop();
-  await dispose();
+async function bench(kind: 'audio' | 'video'): Promise<void> {
+  say(`${kind}: recording ${peerCount} E2EE participants for ${seconds} s`);
+  const bot = await startRecorder('all', stackRecorderConfig(stack, { logging: { level: 'info' }, recording: { uploadToRoom: false } }));
+  const peers: RtcPeer[] = [];
+  try {
+    await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
+    const pid = bot.child.pid!;
+    const users = await Promise.all(Array.from({ length: peerCount }, (_, i) => registerUser(stack, `bench${i}`)));
+    const owner = new TestClient(users[0]!);
+    const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
+    await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
+    await inviteBot(owner, roomId, botUserId);
+    for (const [i, user] of users.entries()) {
+      const video = kind === 'video' ? { video: { width: 320, height: 240, fps: 15, yuv: [41 + 40 * i, 110, 240 - 40 * i] as [number, number, number] } } : {};
+      peers.push(await startRtcPeer({ stack, roomId, user, toneHz: 300 + 100 * i, e2ee: 'keys', ...video }));
+    }
+    const botSays = (pattern: RegExp, what: string) => owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 60_000);
+
+    const idleCpu = cpuSeconds(pid);
+    const idleRss = treeRssKiB(pid);
+    let peakRss = idleRss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssKiB(pid))), 250);
+    await owner.sendText(roomId, kind === 'video' ? '!record video' : '!record');
+    await botSays(/^Recording started/, 'the start notice');
+    const startedAt = Date.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await owner.sendText(roomId, '!stop');
+    await botSays(/^Recording ended/, 'the end summary');
+    const recordedS = (Date.now() - startedAt) / 1000;
+    clearInterval(sampler);
+    const cpu = cpuSeconds(pid) - idleCpu;
+    const participantMinutes = (peerCount * recordedS) / 60;
+    say(
+      `${kind}: ${(cpu / participantMinutes).toFixed(2)} CPU-s per participant-minute (${cpu.toFixed(1)} CPU-s for ${participantMinutes.toFixed(2)} participant-minutes, ` +
+        `recorder + ffmpeg); peak ${(peakRss / 1024).toFixed(0)} MiB resident (${(idleRss / 1024).toFixed(0)} MiB before the call)`,
+    );
+  } finally {
+    await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
+    await bot.stop();
+  }
 }
+
+say('starting the local stack');
+await bench('audio');
+await bench('video');
+await dispose();
