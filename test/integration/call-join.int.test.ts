@@ -2,15 +2,15 @@
 // hears a peer's tone, leaves on !stop, and its membership goes away by itself after a crash.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { dispose } from '@livekit/rtc-node';
 import { RoomServiceClient } from 'livekit-server-sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { dominantFrequency, toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
-import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
+import { startRecorder, stackRecorderConfig } from '../helpers/recorder-process.ts';
+import { recorderSuite } from '../helpers/recorder-suite.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
-import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
 
 const stack = readStackInfo();
@@ -18,21 +18,8 @@ const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}
 const callUserId = `@${stack.appservice.botLocalpart}-call:${stack.synapse.serverName}`;
 const CALL_MEMBER = 'org.matrix.msc3401.call.member';
 
-let bot: RecorderProcess;
-let outputDir: string;
-const peers: RtcPeer[] = [];
+const suite = recorderSuite(stack, { rtc: { emptyCallGraceMs: 5_000, delayedLeaveEventDelayMs: 5_000 }, recording: { uploadToRoom: false } });
 
-beforeAll(async () => {
-  const config = stackRecorderConfig(stack, { rtc: { emptyCallGraceMs: 5_000, delayedLeaveEventDelayMs: 5_000 }, recording: { uploadToRoom: false } });
-  outputDir = (config.recording as { outputDir: string }).outputDir;
-  bot = await startRecorder('all', config);
-  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
-});
-afterAll(async () => {
-  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
-  await bot?.stop();
-  await dispose();
-});
 
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
   client.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
@@ -42,7 +29,7 @@ async function callRoomWithPeer(toneHz: number, sfuIndex = 0) {
   const roomId = await createCallRoom(alice);
   await inviteBot(alice, roomId, botUserId);
   const peer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz, sfu: stack.sfus[sfuIndex]! });
-  peers.push(peer);
+  suite.peers.push(peer);
   return { alice, roomId, peer };
 }
 
@@ -51,9 +38,9 @@ const botMemberships = async (client: TestClient, roomId: string) =>
 
 /** The stems of the newest session directory for a room. */
 function stemsOf(roomDirPattern: string): string[] {
-  const roomDir = readdirSync(outputDir).find((d) => d.includes(roomDirPattern))!;
-  const job = readdirSync(join(outputDir, roomDir))[0]!;
-  const segment = join(outputDir, roomDir, job, 'segment-0');
+  const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomDirPattern))!;
+  const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
+  const segment = join(suite.outputDir, roomDir, job, 'segment-0');
   return readdirSync(segment).filter((f) => f.startsWith('stem-')).map((f) => join(segment, f));
 }
 
@@ -95,7 +82,7 @@ describe('joining a call', () => {
     expect(pcm.length).toBeGreaterThan(48_000);
     expect(Math.abs(dominantFrequency(pcm, 48_000) - 440)).toBeLessThan(5);
     expect(toneSnrDb(pcm, 48_000, 440)).toBeGreaterThan(20);
-    const first = bot.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; msSinceRecord?: number }).find((e) => e.msg === 'first audio frame decoded');
+    const first = suite.bot.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; msSinceRecord?: number }).find((e) => e.msg === 'first audio frame decoded');
     console.log(`[measure] !record to first decoded audio frame: ${first?.msSinceRecord} ms`);
   });
 
@@ -105,8 +92,8 @@ describe('joining a call', () => {
     const roomId = await createCallRoom(alice, { invite: [bob.user.userId] });
     await joinRoom(bob, roomId);
     await inviteBot(alice, roomId, botUserId);
-    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, sfu: stack.sfus[0]! }));
-    peers.push(await startRtcPeer({ stack, roomId, user: bob.user, toneHz: 660, sfu: stack.sfus[1]! }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, sfu: stack.sfus[0]! }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: bob.user, toneHz: 660, sfu: stack.sfus[1]! }));
     await alice.sendText(roomId, '!record');
     await botSays(alice, roomId, /^Recording started by/, 'the start notice');
     await new Promise((r) => setTimeout(r, 5_000));
@@ -145,11 +132,11 @@ describe('joining a call', () => {
 
   it('after kill -9 of the worker, the delayed leave event removes its membership', async () => {
     // Its own bridge and worker, so that the worker killed is surely the one in the call.
-    await bot.stop();
+    await suite.bot.stop();
     const config = stackRecorderConfig(stack, { rtc: { delayedLeaveEventDelayMs: 5_000 }, recording: { uploadToRoom: false } });
-    bot = await startRecorder('bridge', config);
+    suite.bot = await startRecorder('bridge', config);
     const worker = await startRecorder('worker', config);
-    await bot.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
+    await suite.bot.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
     await worker.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
 
     const { alice, roomId } = await callRoomWithPeer(440);

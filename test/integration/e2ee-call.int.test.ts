@@ -5,45 +5,31 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { join } from 'node:path';
-import { dispose } from '@livekit/rtc-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { dominantFrequency, rms, toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
-import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
+import { recorderSuite } from '../helpers/recorder-suite.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { startBrowserPeer } from '../peers/browser-peer.ts';
-import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
 
 const stack = readStackInfo();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
-let bot: RecorderProcess;
-let outputDir: string;
-const peers: Array<Pick<RtcPeer, 'stop'>> = [];
+const suite = recorderSuite(stack, { recording: { uploadToRoom: false } });
 /** livekit.Encryption.Type.GCM: how LiveKit marks a track whose frames are end-to-end encrypted. */
 const GCM = 1;
 const callUserId = `@${stack.appservice.botLocalpart}-call:${stack.synapse.serverName}`;
 
-beforeAll(async () => {
-  const config = stackRecorderConfig(stack, { recording: { uploadToRoom: false } });
-  outputDir = (config.recording as { outputDir: string }).outputDir;
-  bot = await startRecorder('all', config);
-  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
-});
-afterAll(async () => {
-  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
-  await bot?.stop();
-  await dispose();
-});
 
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
   client.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
 
 function segmentOf(roomId: string): string {
-  const roomDir = readdirSync(outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
-  const job = readdirSync(join(outputDir, roomDir))[0]!;
-  return join(outputDir, roomDir, job, 'segment-0');
+  const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
+  const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
+  return join(suite.outputDir, roomDir, job, 'segment-0');
 }
 /** Index of the first 20 ms window that carries a tone, or -1. */
 const firstLoudWindow = (pcm: Int16Array) => {
@@ -66,8 +52,8 @@ describe('E2EE calls', () => {
     const roomId = await createCallRoom(alice, { encrypted: true, invite: [mallory.user.userId] });
     await joinRoom(mallory, roomId);
     await inviteBot(alice, roomId, botUserId);
-    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
-    peers.push(await startRtcPeer({ stack, roomId, user: mallory.user, toneHz: 660, e2ee: 'withheld' }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: mallory.user, toneHz: 660, e2ee: 'withheld' }));
 
     await alice.sendText(roomId, '!record');
     await botSays(alice, roomId, /^Recording started by/, 'the start notice');
@@ -101,7 +87,7 @@ describe('E2EE calls', () => {
     await inviteBot(alice, roomId, botUserId);
     const alicePeer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' });
     const bobPeer = await startRtcPeer({ stack, roomId, user: bob.user, toneHz: 660, e2ee: 'keys' });
-    peers.push(alicePeer);
+    suite.peers.push(alicePeer);
     await alice.sendText(roomId, '!record');
     await botSays(alice, roomId, /^Recording started by/, 'the start notice');
     await new Promise((r) => setTimeout(r, 4_000));
@@ -139,7 +125,7 @@ describe('E2EE calls', () => {
 
     // Secrecy: the raw, hex and base64 forms of every key alice used appear nowhere we write.
     const forms = alicePeer.ownKeys().flatMap((k) => [Buffer.from(k).toString('hex'), Buffer.from(k).toString('base64').replace(/=+$/, ''), Buffer.from(k).toString('base64url')]);
-    const logs = bot.logs.join('\n');
+    const logs = suite.bot.logs.join('\n');
     for (const form of forms) expect(logs.includes(form), 'key in the logs').toBe(false);
     const redis = new Redis(stack.redis.url);
     const dump: Buffer[] = [];
@@ -159,7 +145,7 @@ describe('E2EE calls', () => {
     const roomId = await createCallRoom(alice, { encrypted: true });
     await inviteBot(alice, roomId, botUserId);
     const peer = await startBrowserPeer({ stack, roomId, user: alice.user, toneHz: 523, e2ee: 'keys', chromiumPath: stack.chromiumPath });
-    peers.push(peer);
+    suite.peers.push(peer);
     const botKeys: string[] = [];
     peer.onMemberKey((identity, { index }) => botKeys.push(`${identity}#${index}`));
 

@@ -5,37 +5,23 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dispose } from '@livekit/rtc-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decryptAttachment, type EncryptedFile } from '../../src/delivery/attachment-crypto.ts';
 import type { Manifest } from '../../src/media/recording/manifest.ts';
 import { decodeToPcm, probeDuration } from '../helpers/audio-files.ts';
 import { toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
-import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
+import { recorderSuite } from '../helpers/recorder-suite.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
-import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
 
 const stack = readStackInfo();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
 const TONES = { alice: 440, bob: 660, carol: 880 } as const;
-let bot: RecorderProcess;
-let outputDir: string;
-const peers: RtcPeer[] = [];
+const suite = recorderSuite(stack);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  const config = stackRecorderConfig(stack);
-  outputDir = (config.recording as { outputDir: string }).outputDir;
-  bot = await startRecorder('all', config);
-  await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs');
-});
-afterAll(async () => {
-  await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
-  await bot?.stop();
-  await dispose();
-});
 
 /** Offset (ms from the start of the PCM) of the first 20 ms window holding the tone, or -1. */
 function onsetMs(pcm: Int16Array, fromMs = 0): number {
@@ -58,7 +44,7 @@ describe('recording', () => {
     await Promise.all([joinRoom(bob!, roomId), joinRoom(carol!, roomId)]);
     await inviteBot(alice!, roomId, botUserId);
     const alicePeer = await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', silent: true });
-    peers.push(alicePeer);
+    suite.peers.push(alicePeer);
 
     await alice!.sendText(roomId, '!record');
     await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording started/.test(String(e.content.body)), 'the start notice', 30_000);
@@ -67,11 +53,11 @@ describe('recording', () => {
     await sleep(1_000);
     const aliceOn = alicePeer.setTone(true);
     const bobPeer = await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys', silent: true });
-    peers.push(bobPeer);
+    suite.peers.push(bobPeer);
     await sleep(2_000);
     const bobOn = bobPeer.setTone(true);
     const carolPeer = await startRtcPeer({ stack, roomId, user: carol!.user, toneHz: TONES.carol, e2ee: 'keys', silent: true });
-    peers.push(carolPeer);
+    suite.peers.push(carolPeer);
     await sleep(2_000);
     const carolOn = carolPeer.setTone(true);
     await sleep(2_000);
@@ -83,7 +69,7 @@ describe('recording', () => {
     await alice!.sendText(roomId, '!stop');
     await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
 
-    const roomDir = join(outputDir, readdirSync(outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
+    const roomDir = join(suite.outputDir, readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
     const segment = join(roomDir, readdirSync(roomDir)[0]!, 'segment-0');
     const manifest = JSON.parse(readFileSync(join(segment, 'manifest.json'), 'utf8')) as Manifest;
     const start = Date.parse(manifest.startedAt);
@@ -161,8 +147,8 @@ describe('recording', () => {
     await joinRoom(bob!, roomId);
     await inviteBot(alice!, roomId, botUserId);
     // Red in limited-range BT.601: Y 81, U 90, V 240.
-    peers.push(await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] } }));
-    peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys' }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] } }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys' }));
 
     await alice!.sendText(roomId, '!record video');
     await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording started/.test(String(e.content.body)), 'the start notice', 30_000);
@@ -171,7 +157,7 @@ describe('recording', () => {
     const summary = await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
     expect(String(summary.content.body)).toContain('composite video');
 
-    const roomDir = join(outputDir, readdirSync(outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
+    const roomDir = join(suite.outputDir, readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
     const segment = join(roomDir, readdirSync(roomDir)[0]!, 'segment-0');
     const manifest = JSON.parse(readFileSync(join(segment, 'manifest.json'), 'utf8')) as Manifest;
     const entry = manifest.files.find((f) => f.kind === 'video')!;

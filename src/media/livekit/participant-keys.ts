@@ -46,16 +46,7 @@ function ffiClient(): FfiClientLike {
 /** Sets `key` for `identity` at `index` in the room's key provider (the room must use E2EE). */
 export function setParticipantKey(room: Room, identity: string, index: number, key: Uint8Array): void {
   if (key.length !== MEDIA_KEY_BYTES) throw new Error(`a media key must be ${MEDIA_KEY_BYTES} bytes, got ${key.length}`);
-  if (!Number.isInteger(index) || index < 0 || index >= KEY_RING_SIZE) throw new Error(`key index ${index} is outside 0..${KEY_RING_SIZE - 1}`);
-  ffiClient().request({
-    message: {
-      case: 'e2ee',
-      value: new E2eeRequest({
-        roomHandle: roomHandleOf(room),
-        message: { case: 'setKey', value: new SetKeyRequest({ participantIdentity: identity, keyIndex: index, key: Uint8Array.from(key) }) },
-      }),
-    },
-  });
+  sendE2eeRequest(room, index, { case: 'setKey', value: new SetKeyRequest({ participantIdentity: identity, keyIndex: index, key: Uint8Array.from(key) }) });
 }
 
 /**
@@ -64,16 +55,12 @@ export function setParticipantKey(room: Room, identity: string, index: number, k
  * required `track_sid` of the FFI request, which then fails to encode.
  */
 export function useSenderKeyIndex(room: Room, identity: string, trackSid: string, index: number): void {
+  sendE2eeRequest(room, index, { case: 'cryptorSetKeyIndex', value: new FrameCryptorSetKeyIndexRequest({ participantIdentity: identity, trackSid, keyIndex: index }) });
+}
+
+function sendE2eeRequest(room: Room, index: number, message: E2eeRequest['message']): void {
   if (!Number.isInteger(index) || index < 0 || index >= KEY_RING_SIZE) throw new Error(`key index ${index} is outside 0..${KEY_RING_SIZE - 1}`);
-  ffiClient().request({
-    message: {
-      case: 'e2ee',
-      value: new E2eeRequest({
-        roomHandle: roomHandleOf(room),
-        message: { case: 'cryptorSetKeyIndex', value: new FrameCryptorSetKeyIndexRequest({ participantIdentity: identity, trackSid, keyIndex: index }) },
-      }),
-    },
-  });
+  ffiClient().request({ message: { case: 'e2ee', value: new E2eeRequest({ roomHandle: roomHandleOf(room), message }) } });
 }
 
 function roomHandleOf(room: Room): bigint {
