@@ -18,7 +18,8 @@ export async function describeEarlierSegments(
   for (const record of records.filter((r) => r.index < currentIndex).sort((a, b) => a.index - b.index)) {
     const segmentFiles: ManifestFile[] = [];
     if (existsSync(record.dir)) {
-      for (const name of readdirSync(record.dir).filter((n) => n.endsWith('.ogg')).sort()) {
+      const names = readdirSync(record.dir).sort();
+      for (const name of names.filter((n) => n.endsWith('.ogg'))) {
         const path = join(record.dir, name);
         try {
           const durationMs = await oggOpusDurationMs(path);
@@ -27,6 +28,11 @@ export async function describeEarlierSegments(
           log.warn({ err, path }, 'a file of an interrupted segment is unreadable');
           segmentFiles.push(await describeFile(path, { kind: 'stem', segment: record.index, durationMs: 0, error: (err as Error).message }));
         }
+      }
+      // The composite shares the audio's clock; Matroska has no cheap length field, so the mix's is used.
+      const mixedMs = segmentFiles.find((f) => f.kind === 'mixed')?.durationMs ?? 0;
+      for (const name of names.filter((n) => n.endsWith('.mkv'))) {
+        segmentFiles.push(await describeFile(join(record.dir, name), { kind: 'video', segment: record.index, durationMs: mixedMs }));
       }
     } else {
       log.warn({ segment: record.index, dir: record.dir, worker: record.worker }, 'the files of an earlier segment are not on this worker; listing the segment only');
