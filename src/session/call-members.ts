@@ -10,12 +10,16 @@ export interface CallMember extends MemberMedia {
 
 const oldestOf = (memberships: CallMembership[]) => memberships.reduce((a, b) => (b.createdTs() < a.createdTs() ? b : a));
 
-/** Every valid membership except our own device's, with the transport it publishes on. */
-export function callMembers(memberships: CallMembership[], own: { userId: string; deviceId: string }): CallMember[] {
+/**
+ * Every valid membership of other users, with the transport it publishes on. Other devices of our
+ * own call user are left out too: they are earlier sessions (a crashed worker's, until its
+ * delayed leave fires), not people to record or wait for.
+ */
+export function callMembers(memberships: CallMembership[], own: { userId: string }): CallMember[] {
   if (memberships.length === 0) return [];
   const oldest = oldestOf(memberships);
   return memberships
-    .filter((m) => !(m.userId === own.userId && m.deviceId === own.deviceId) && !m.isExpired())
+    .filter((m) => m.userId !== own.userId && !m.isExpired())
     .map((m) => {
       const transport = m.getTransport(oldest) as { type?: string; livekit_service_url?: unknown } | undefined;
       return {

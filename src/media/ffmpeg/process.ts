@@ -31,17 +31,17 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
     if (stderr.length > 20) stderr.splice(0, stderr.length - 20);
   });
   child.stdout!.resume();
-  let stdinClosed = false;
+  let inputsClosed = false;
   for (const pipe of pipes) {
     pipe.on('error', (err) => {
-      stdinClosed = true;
+      inputsClosed = true;
       log.debug({ err: err.message }, 'ffmpeg input pipe closed');
     });
   }
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', (err) => reject(new MediaError(`ffmpeg could not start: ${err.message}`, null, null, { cause: err })));
     child.once('exit', (code, signal) => {
-      stdinClosed = true;
+      inputsClosed = true;
       if (code === 0) return resolve();
       reject(new MediaError(`ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.slice(-3).join(' | ') || '(no output)'}`, code, signal));
     });
@@ -51,12 +51,12 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
   return {
     exited,
     async write(chunk, input = 0) {
-      if (stdinClosed) throw new MediaError(`ffmpeg is no longer running: ${stderr.slice(-3).join(' | ')}`, child.exitCode, child.signalCode);
+      if (inputsClosed) throw new MediaError(`ffmpeg is no longer running: ${stderr.slice(-3).join(' | ')}`, child.exitCode, child.signalCode);
       const pipe = pipes[input]!;
       if (!pipe.write(chunk)) await Promise.race([once(pipe, 'drain'), exited]);
     },
     async finish() {
-      if (!stdinClosed) for (const pipe of pipes) pipe.end();
+      if (!inputsClosed) for (const pipe of pipes) pipe.end();
       await exited;
     },
   };
