@@ -64,7 +64,7 @@ const describeEnd = (end: EndReason): string => {
     case 'call-ended':
       return 'nobody else is left in the call';
     case 'removed':
-      return 'my call membership was removed';
+      return 'my call membership was removed, or I was removed from the room';
     case 'max-duration':
       return `the maximum duration of ${formatDuration(end.ms)} was reached`;
     case 'failed':
@@ -416,6 +416,11 @@ function watchCall(
     const members = callMembers(session.memberships, own);
     const mine = session.memberships.some((m) => m.userId === own.userId && m.deviceId === own.deviceId);
     log.info({ members: members.map((m) => m.identity), own: mine }, 'call memberships changed');
+    const roomMembership = session.room.getMember(own.userId)?.membership;
+    if (!mine && (roomMembership === 'leave' || roomMembership === 'ban')) {
+      log.warn({ roomMembership }, 'our call user was removed from the room');
+      return ended.end({ kind: 'removed' });
+    }
     if (!mine && !missingSince) {
       log.warn({ graceMs: REJOIN_GRACE_MS }, 'our call membership is gone; ending the session unless it comes back');
       missingSince = setTimeout(() => ended.end({ kind: 'removed' }), REJOIN_GRACE_MS);

@@ -69,6 +69,15 @@ describe('stop rules', () => {
     await botMembershipGone();
   });
 
+  it('ends when the bot is kicked from the room, and says so', async () => {
+    const { alice, roomId, botSays } = await recordingCall({});
+    await new Promise((r) => setTimeout(r, 2_000));
+    const kickedAt = Date.now();
+    await alice.request('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/kick`, { user_id: callUserId, reason: 'no recording' });
+    await botSays(/^Recording ended \(my call membership was removed, or I was removed from the room\)/, 'the end summary', 30_000);
+    console.log(`[measure] kick: summary ${Date.now() - kickedAt} ms after the call user was kicked`);
+  });
+
   it('ends at the maximum duration', async () => {
     const { botSays, mixedFile } = await recordingCall({ recording: { maxDurationMs: 10_000 } });
     await botSays(/^Recording ended \(the maximum duration of 10s was reached\)/, 'the end summary', 30_000);
