@@ -187,6 +187,7 @@ export class CallSession {
       },
       (text) => void this.#notices.send(text),
       log,
+      (identity) => mediaKeys?.has(identity) ?? false,
     );
     const media = new MediaConnections({
       roomId: this.#data.roomId,

@@ -7,10 +7,9 @@ import type { Logger } from '../observability/logger.ts';
 
 export const DECRYPTION_GRACE_MS = 5_000;
 
-const REASONS: Partial<Record<E2eeState, string>> = {
-  'missing-key': 'I have not received their media key',
-  'decryption-failed': 'their media does not decrypt with the key I received (a different key, or a client deriving keys with PBKDF2 instead of HKDF)',
-};
+const FAILING = new Set<E2eeState>(['missing-key', 'decryption-failed']);
+const NO_KEY = 'I have not received their media key';
+const WRONG_KEY = 'their media does not decrypt with the key I received (a different key, or a client deriving keys with PBKDF2 instead of HKDF)';
 
 export class DecryptionReports {
   readonly #describe: (identity: string) => string;
@@ -20,24 +19,32 @@ export class DecryptionReports {
   readonly #reported = new Set<string>();
   readonly states = new Map<string, E2eeState>();
 
-  constructor(describe: (identity: string) => string, tell: (text: string) => void, log: Logger) {
+  readonly #hasKey: (identity: string) => boolean;
+
+  /**
+   * `hasKey` says whether a media key from that participant has arrived: libwebrtc reports
+   * 'missing-key' also when the key it has does not fit (it stops trusting a key that keeps
+   * failing), so the reason given to the room comes from what we actually received.
+   */
+  constructor(describe: (identity: string) => string, tell: (text: string) => void, log: Logger, hasKey: (identity: string) => boolean) {
     this.#describe = describe;
+    this.#hasKey = hasKey;
     this.#tell = tell;
     this.#log = log;
   }
 
   update(identity: string, state: E2eeState): void {
     this.states.set(identity, state);
-    const reason = REASONS[state];
-    if (reason) {
+    if (FAILING.has(state)) {
       if (this.#pending.has(identity) || this.#reported.has(identity)) return;
       this.#pending.set(
         identity,
         setTimeout(() => {
           this.#pending.delete(identity);
           this.#reported.add(identity);
-          this.#log.error({ identity, e2ee: state }, 'participant media cannot be decrypted');
-          this.#tell(`I cannot decrypt the media of ${this.#describe(identity)}: ${reason}. Their audio is missing from the recording until this is fixed.`);
+          const hasKey = this.#hasKey(identity);
+          this.#log.error({ identity, e2ee: this.states.get(identity), hasKey }, 'participant media cannot be decrypted');
+          this.#tell(`I cannot decrypt the media of ${this.#describe(identity)}: ${hasKey ? WRONG_KEY : NO_KEY}. Their audio is missing from the recording until this is fixed.`);
         }, DECRYPTION_GRACE_MS),
       );
     } else if (state === 'ok' || state === 'key-ratcheted') {

@@ -140,6 +140,24 @@ describe('E2EE calls', () => {
       for (const form of forms) expect(bytes.includes(Buffer.from(form)), `key text in ${file}`).toBe(false);
     }
   });
+  it('reports a peer that derives its keys with PBKDF2 instead of HKDF, and records silence for it', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    suite.peers.push(await startBrowserPeer({ stack, roomId, user: alice.user, toneHz: 523, e2ee: 'keys', keyDerivation: 'pbkdf2', chromiumPath: stack.chromiumPath }));
+
+    await alice.sendText(roomId, '!record');
+    await botSays(alice, roomId, /^Recording started by/, 'the start notice');
+    const report = await botSays(alice, roomId, /cannot decrypt the media of/, 'the decryption-failure report', 20_000);
+    expect(String(report.content.body)).toContain(alice.user.userId);
+    expect(String(report.content.body)).toContain('PBKDF2');
+    await alice.sendText(roomId, '!stop');
+    await botSays(alice, roomId, /^Recording ended/, 'the end summary');
+    const heard = decodeToPcm(stemFor(segmentOf(roomId), alice.user.userId));
+    console.log(`[measure] PBKDF2 peer: RMS ${rms(heard).toFixed(1)} over ${(heard.length / 48_000).toFixed(1)} s (tone RMS ~6950)`);
+    expect(rms(heard)).toBeLessThan(50);
+  });
+
   it('decrypts a browser peer (livekit-client in Chromium, Element Call key provider) and sends it the bot\'s own media key', async () => {
     const alice = new TestClient(await registerUser(stack, 'alice'));
     const roomId = await createCallRoom(alice, { encrypted: true });

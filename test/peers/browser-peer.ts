@@ -49,6 +49,8 @@ async function servePage(): Promise<{ server: Server; url: string }> {
 export interface BrowserPeerOptions extends CallMemberOptions {
   toneHz: number;
   chromiumPath: string;
+  /** How the page turns raw keys into key material: HKDF like Element Call (default), or PBKDF2 like a misconfigured client. */
+  keyDerivation?: 'hkdf' | 'pbkdf2';
 }
 
 export interface BrowserPeer extends Pick<CallMember, 'client' | 'session' | 'identity' | 'livekitRoom' | 'ownKeys' | 'onMemberKey'> {
@@ -74,6 +76,7 @@ export async function startBrowserPeer(opts: BrowserPeerOptions): Promise<Browse
       jwt: member.livekit.jwt,
       toneHz: opts.toneHz,
       e2ee: Boolean(opts.e2ee),
+      keyDerivation: opts.keyDerivation ?? 'hkdf',
     });
     if (started.audioState !== 'running') throw new Error(`the page's AudioContext is ${started.audioState}, so no tone would play`);
     const setKey = (identity: string, index: number, key: Uint8Array) =>

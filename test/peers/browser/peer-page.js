@@ -7,13 +7,18 @@
 const LK = LivekitClient;
 
 class MatrixKeyProvider extends LK.BaseKeyProvider {
-  constructor() {
+  /** @param {'hkdf' | 'pbkdf2'} derivation 'pbkdf2' simulates a client that derives keys from text, unlike Element Call. */
+  constructor(derivation) {
     super({ ratchetWindowSize: 10, keyringSize: 256 });
+    this.derivation = derivation;
   }
 
   /** The key as js-sdk hands it over (EncryptionKeyChanged): raw bytes, an identity and an index. */
   async setRawKey(bytes, identity, index) {
-    const material = await LK.createKeyMaterialFromBuffer(new Uint8Array(bytes).buffer);
+    const material =
+      this.derivation === 'pbkdf2'
+        ? await LK.createKeyMaterialFromString(btoa(String.fromCharCode(...bytes)))
+        : await LK.createKeyMaterialFromBuffer(new Uint8Array(bytes).buffer);
     this.onSetEncryptionKey(material, identity, index);
   }
 }
@@ -24,8 +29,8 @@ window.peer = {
   audio: undefined,
   events: [],
 
-  async start({ url, jwt, toneHz, e2ee }) {
-    this.keyProvider = new MatrixKeyProvider();
+  async start({ url, jwt, toneHz, e2ee, keyDerivation }) {
+    this.keyProvider = new MatrixKeyProvider(keyDerivation);
     const options = { adaptiveStream: false, dynacast: false };
     if (e2ee) options.e2ee = { keyProvider: this.keyProvider, worker: new Worker('/livekit-client.e2ee.worker.mjs', { type: 'module' }) };
     const room = new LK.Room(options);
