@@ -76,7 +76,9 @@ export async function uploadToRoom(opts: RoomUploadOptions, files: RoomFile[]): 
   for (const file of files) {
     const { size: bytes } = await stat(file.path);
     if (limit !== undefined && bytes > limit) {
-      outcomes.push({ path: file.path, uploaded: false, bytes, reason: `it is ${formatBytes(bytes)}, over this homeserver's upload limit of ${formatBytes(limit)}` });
+      // Exact byte counts where the rounded sizes would read the same.
+      const [size, max] = formatBytes(bytes) === formatBytes(limit) ? [`${bytes} bytes`, `${limit} bytes`] : [formatBytes(bytes), formatBytes(limit)];
+      outcomes.push({ path: file.path, uploaded: false, bytes, reason: `it is ${size}, over this homeserver's upload limit of ${max}` });
       continue;
     }
     try {
