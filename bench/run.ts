@@ -19,12 +19,12 @@ const seconds = Math.min(600, Math.max(5, Number(values.seconds)));
 const say = (line: string) => console.log(`[bench] ${line}`);
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
-/** utime+stime of a process, plus those of its children it has reaped (ffmpeg after it exits). */
-function cpuSeconds(pid: number): number {
+/** CPU seconds of a process itself, and of the children it has reaped (ffmpeg, after it exits). */
+function cpuSeconds(pid: number): { own: number; children: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // After "pid (comm) ": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
   const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
-  return (utime! + stime! + cutime! + cstime!) / TICKS_PER_S;
+  return { own: (utime! + stime!) / TICKS_PER_S, children: (cutime! + cstime!) / TICKS_PER_S };
 }
 
 /** Resident memory (KiB) of a process and its direct children. */
@@ -82,11 +82,14 @@ async function bench(kind: 'audio' | 'video'): Promise<void> {
     await botSays(/^Recording ended/, 'the end summary');
     const recordedS = (Date.now() - startedAt) / 1000;
     clearInterval(sampler);
-    const cpu = cpuSeconds(pid) - idleCpu;
+    const end = cpuSeconds(pid);
+    const own = end.own - idleCpu.own;
+    const ffmpeg = end.children - idleCpu.children;
     const participantMinutes = (peerCount * recordedS) / 60;
     say(
-      `${kind}: ${(cpu / participantMinutes).toFixed(2)} CPU-s per participant-minute (${cpu.toFixed(1)} CPU-s for ${participantMinutes.toFixed(2)} participant-minutes, ` +
-        `recorder + ffmpeg); peak ${(peakRss / 1024).toFixed(0)} MiB resident (${(idleRss / 1024).toFixed(0)} MiB before the call)`,
+      `${kind}: ${((own + ffmpeg) / participantMinutes).toFixed(2)} CPU-s per participant-minute ` +
+        `(${(own + ffmpeg).toFixed(1)} CPU-s for ${participantMinutes.toFixed(2)} participant-minutes: recorder ${own.toFixed(1)}, ffmpeg ${ffmpeg.toFixed(1)}); ` +
+        `peak ${(peakRss / 1024).toFixed(0)} MiB resident (${(idleRss / 1024).toFixed(0)} MiB before the call)`,
     );
   } finally {
     await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
