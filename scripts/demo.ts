@@ -3,8 +3,11 @@
 // answers !help; two simulated Element Call peers join a call in that room, end-to-end encrypted
 // unless --plain is given: one in Node (rtc-node) playing 440 Hz, one in headless Chromium
 // (livekit-client) playing 660 Hz. !record makes the bot join the call and receive their media
-// keys, !stop ends it, and the demo shows what the bot heard in each file.
+// keys, !stop ends it, and the demo shows what the bot heard in each file. Alice also sends
+// video (a red picture) and the demo records with `!record video`, so the composite grid is made
+// too; --audio records audio only.
 import { dispose } from '@livekit/rtc-node';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeToPcm } from '../test/helpers/audio-files.ts';
@@ -18,6 +21,7 @@ import { ensureStack } from '../test/stack/stack.ts';
 
 const TONES = { alice: 440, bob: 660 };
 const encrypted = !process.argv.includes('--plain');
+const video = !process.argv.includes('--audio');
 const say = (line: string) => console.log(`[demo] ${line}`);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -49,12 +53,14 @@ try {
   console.log(String(help.content.body).replace(/^/gm, '    '));
 
   const e2ee = encrypted ? ('keys' as const) : undefined;
-  say(`${alice.user.userId} joins the call from Node (rtc-node), playing ${TONES.alice} Hz${encrypted ? '; media keys over Olm' : ''}`);
-  const alicePeer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: TONES.alice, ...(e2ee ? { e2ee } : {}) });
+  say(`${alice.user.userId} joins the call from Node (rtc-node), playing ${TONES.alice} Hz${video ? ' with a red camera picture' : ''}${encrypted ? '; media keys over Olm' : ''}`);
+  const camera = video ? { video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] as [number, number, number] } } : {};
+  const alicePeer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: TONES.alice, ...camera, ...(e2ee ? { e2ee } : {}) });
   say(`${bob.user.userId} joins the call from headless Chromium (livekit-client), playing ${TONES.bob} Hz`);
   const bobPeer = await startBrowserPeer({ stack, roomId, user: bob.user, toneHz: TONES.bob, chromiumPath: stack.chromiumPath, ...(e2ee ? { e2ee } : {}) });
-  await alice.sendText(roomId, '!record');
-  say('sent !record');
+  const command = video ? '!record video' : '!record';
+  await alice.sendText(roomId, command);
+  say(`sent ${command}`);
   console.log(`    ${String((await botSays(alice, roomId, /^Recording started/, 'the start notice')).content.body)}`);
   say('listening for 5 s');
   await new Promise((r) => setTimeout(r, 5_000));
@@ -68,6 +74,15 @@ try {
   for (const name of readdirSync(segment)) {
     const path = join(segment, name);
     const line = `    ${name} (${statSync(path).size} bytes)`;
+    if (name.endsWith('.mkv')) {
+      const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height:format=duration', '-of', 'json', path], { encoding: 'utf8' })) as {
+        streams: Array<{ codec_name: string; width?: number; height?: number }>;
+        format: { duration: string };
+      };
+      const streams = probe.streams.map((st) => (st.width ? `${st.codec_name} ${st.width}x${st.height}` : `${st.codec_name} audio`)).join(' + ');
+      console.log(`${line}: ${Number(probe.format.duration).toFixed(1)} s, ${streams}; a grid with alice's red camera and a black tile for bob (audio only)`);
+      continue;
+    }
     if (!name.endsWith('.ogg')) {
       console.log(line);
       continue;
