@@ -28,12 +28,39 @@ export class SessionQueue {
     this.#queue = new Queue<SessionJobData>(SESSION_QUEUE, { connection: redis, prefix });
   }
 
-  async start(data: Omit<SessionJobData, 'version'>): Promise<StartResult> {
+  start(data: Omit<SessionJobData, 'version'>): Promise<StartResult> {
+    return this.#reaching('start the recording', () => this.#start(data));
+  }
+
+  /** The room's running (or queued) session, or null when there is none. */
+  status(roomId: string): Promise<SessionStatus | null> {
+    return this.#reaching('read the recording status', () => this.#status(roomId));
+  }
+
+  /** Asks whichever worker owns the room's session to stop it. Returns the job, or null if none. */
+  stop(roomId: string, by: string): Promise<SessionStatus | null> {
+    return this.#reaching('stop the recording', () => this.#stop(roomId, by));
+  }
+
+  /** Redis being away is said as such, in a sentence for the room; ioredis's own words go in the log. */
+  async #reaching<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof RecorderError || this.#redis.status === 'ready') throw err;
+      throw new RecorderError(`Redis unreachable (${this.#redis.status}): ${(err as Error).message}`, 'MRR_QUEUE_UNAVAILABLE', {
+        cause: err,
+        userMessage: `I cannot reach my job queue (Redis) right now, so I could not ${what}. Please try again in a moment.`,
+      });
+    }
+  }
+
+  async #start(data: Omit<SessionJobData, 'version'>): Promise<StartResult> {
     const jobId = `rec_${randomUUID()}`;
     const key = this.#keys.activeSession(data.roomId);
     // One session per room: claim the room first, and only then enqueue.
     while (!(await this.#redis.set(key, jobId, 'NX'))) {
-      const running = await this.status(data.roomId);
+      const running = await this.#status(data.roomId);
       if (running) return { started: false, running };
       // The claim belongs to a finished or vanished job: release it (only if unchanged) and retry.
       const stale = await this.#redis.get(key);
@@ -53,8 +80,7 @@ export class SessionQueue {
     return { started: true, jobId };
   }
 
-  /** The room's running (or queued) session, or null when there is none. */
-  async status(roomId: string): Promise<SessionStatus | null> {
+  async #status(roomId: string): Promise<SessionStatus | null> {
     const jobId = await this.#redis.get(this.#keys.activeSession(roomId));
     if (!jobId) return null;
     const job: Job<SessionJobData> | undefined = await this.#queue.getJob(jobId);
@@ -65,9 +91,8 @@ export class SessionQueue {
     return { jobId, state, data: job.data, progress };
   }
 
-  /** Asks whichever worker owns the room's session to stop it. Returns the job, or null if none. */
-  async stop(roomId: string, by: string): Promise<SessionStatus | null> {
-    const running = await this.status(roomId);
+  async #stop(roomId: string, by: string): Promise<SessionStatus | null> {
+    const running = await this.#status(roomId);
     if (!running) return null;
     const request: StopRequest = { jobId: running.jobId, by, at: Date.now() };
     await this.#redis.set(this.#keys.stopRequest(running.jobId), JSON.stringify(request), 'EX', 24 * 3600);
