@@ -1,7 +1,7 @@
 // `npm run bench`: what recording costs on the local stack. Runs the recorder as its own process,
 // puts N simulated Element Call peers (E2EE, one tone each) into a call, records for a fixed
 // time, and reports the recorder's CPU seconds per recorded participant-minute (its own and its
-// ffmpeg children's) and the peak resident memory of the recorder and its ffmpeg processes.
+// ffmpeg children's, from the start notice on) and the peak resident memory of the recorder and its ffmpeg processes.
 // Bounded: an audio recording and a video recording (peers sending 320x240 at 15 fps), each of
 // --seconds (default 30) with --peers (default 3); stops by itself.
 import { readFileSync, readdirSync } from 'node:fs';
@@ -80,13 +80,14 @@ async function bench(kind: 'audio' | 'video'): Promise<void> {
     }
     const botSays = (pattern: RegExp, what: string) => owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 60_000);
 
-    const idleCpu = cpuSeconds(pid);
     const idleRss = treeRssKiB(pid);
     let peakRss = idleRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssKiB(pid))), 250);
     await owner.sendText(roomId, kind === 'video' ? '!record video' : '!record');
     await botSays(/^Recording started/, 'the start notice');
+    // Steady state: joining the call (device login, crypto set-up) is not counted.
     const startedAt = Date.now();
+    const idleCpu = cpuSeconds(pid);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     await owner.sendText(roomId, '!stop');
     await botSays(/^Recording ended/, 'the end summary');
