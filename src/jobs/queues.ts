@@ -33,7 +33,10 @@ export interface SessionProgress {
   worker?: string;
 }
 
-/** One segment of a session: what a recovering worker needs to list its predecessors' files. */
+/**
+ * One segment of a session, kept up to date while it records: what a recovering worker needs to
+ * describe its predecessors' files and participants when their worker died. Identifiers only.
+ */
 export interface SegmentRecord {
   index: number;
   startedAt: string;
@@ -41,6 +44,10 @@ export interface SegmentRecord {
   worker: string;
   /** Where its files are, on that worker's storage. */
   dir: string;
+  /** Who was in the call when (offsets from `startedAt`); open spans end at the crash. */
+  participants: Array<{ userId: string; deviceId: string; joinedMs: number; leftMs?: number }>;
+  /** Whose voice each stem file holds. */
+  stems: Array<{ file: string; userId?: string; deviceId?: string }>;
 }
 
 export interface StopRequest {
@@ -54,7 +61,7 @@ export const redisKeys = (prefix: string) => ({
   activeSession: (roomId: string) => `${prefix}:active:${roomId}`,
   /** A stop request that outlives a worker crash: a recovered job sees it. */
   stopRequest: (jobId: string) => `${prefix}:stop:${jobId}`,
-  /** The segments a session has started so far (one more after each crash recovery). */
+  /** Hash of the segments a session has started so far (one more after each crash recovery), by index. */
   segments: (jobId: string) => `${prefix}:segments:${jobId}`,
   /** Pub/sub channel on which stop requests reach whichever worker owns the job. */
   controlChannel: `${prefix}:control`,

@@ -15,7 +15,7 @@ export interface SessionContext {
   log: Logger;
   reportProgress(progress: SessionProgress): Promise<void>;
   /** The session's segments, kept in Redis so that a recovering worker can list earlier ones. */
-  segments: { add(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
+  segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
 }
 
 /** Segment lists outlive a crashed worker by this long, then Redis drops them. */
@@ -111,10 +111,14 @@ export class SessionWorker {
         log,
         reportProgress: (progress) => job.updateProgress({ ...progress, worker: `${hostname()}:${process.pid}` }),
         segments: {
-          add: async (segment) => {
-            await this.#redis.multi().rpush(this.#keys.segments(jobId), JSON.stringify(segment)).expire(this.#keys.segments(jobId), SEGMENTS_TTL_S).exec();
+          put: async (segment) => {
+            const key = this.#keys.segments(jobId);
+            await this.#redis.multi().hset(key, String(segment.index), JSON.stringify(segment)).expire(key, SEGMENTS_TTL_S).exec();
           },
-          all: async () => (await this.#redis.lrange(this.#keys.segments(jobId), 0, -1)).map((entry) => JSON.parse(entry) as SegmentRecord),
+          all: async () =>
+            Object.values(await this.#redis.hgetall(this.#keys.segments(jobId)))
+              .map((entry) => JSON.parse(entry) as SegmentRecord)
+              .sort((a, b) => a.index - b.index),
         },
       });
     } catch (err) {

@@ -174,9 +174,21 @@ export class CallSession {
     video?.start(audio.startedAt);
     video?.setMembers(members.map(memberKey));
     const worker = `${hostname()}:${process.pid}`;
-    await this.#ctx.segments.add({ index: this.#ctx.recovery, startedAt: new Date(audio.startedAt).toISOString(), worker, dir });
     const participants = new ParticipantLog(audio.startedAt);
     participants.update(members);
+    // Kept current in Redis, so that a worker recovering this job after a crash can describe this segment.
+    const recordSegment = () =>
+      this.#ctx.segments
+        .put({
+          index: this.#ctx.recovery,
+          startedAt: new Date(audio.startedAt).toISOString(),
+          worker,
+          dir,
+          participants: participants.spans(),
+          stems: audio.stemFiles.map(({ path, speaker }) => ({ file: basename(path), ...(speaker.userId ? { userId: speaker.userId } : {}), ...(speaker.deviceId ? { deviceId: speaker.deviceId } : {}) })),
+        })
+        .catch((err: unknown) => log.warn({ err }, 'could not record the segment in Redis; a recovery would list it with less detail'));
+    await recordSegment();
     const ended = new SessionEnd(this.#ctx.signal);
     const maxDuration = setTimeout(() => ended.end({ kind: 'max-duration', ms: config.recording.maxDurationMs }), config.recording.maxDurationMs);
     const unreachable = new Set<string>();
@@ -202,6 +214,7 @@ export class CallSession {
         if (!member) log.warn({ identity: track.identity }, 'audio from a LiveKit participant without a call membership');
         const key = member ? memberKey(member) : track.identity;
         audio.addTrack({ key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) }, this.#timeFirstFrame(key, track.frames));
+        void recordSegment();
         void this.#reportInCall();
       },
       ...(video
@@ -232,6 +245,7 @@ export class CallSession {
     let end: EndReason | undefined;
     const watcher = watchCall(session, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
       participants.update(current);
+      void recordSegment();
       video?.setMembers(current.map(memberKey));
       void media.apply(planConnections(ownServiceUrl, current)).catch((err: unknown) => log.error({ err }, 'connecting to a new SFU failed'));
     });

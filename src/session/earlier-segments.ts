@@ -21,12 +21,14 @@ export async function describeEarlierSegments(
       const names = readdirSync(record.dir).sort();
       for (const name of names.filter((n) => n.endsWith('.ogg'))) {
         const path = join(record.dir, name);
+        const owner = record.stems.find((s) => s.file === name);
+        const who = { ...(owner?.userId ? { userId: owner.userId } : {}), ...(owner?.deviceId ? { deviceId: owner.deviceId } : {}) };
         try {
           const durationMs = await oggOpusDurationMs(path);
-          segmentFiles.push(await describeFile(path, { kind: name === 'mixed.ogg' ? 'mixed' : 'stem', segment: record.index, durationMs }));
+          segmentFiles.push(await describeFile(path, { kind: name === 'mixed.ogg' ? 'mixed' : 'stem', segment: record.index, durationMs, ...who }));
         } catch (err) {
           log.warn({ err, path }, 'a file of an interrupted segment is unreadable');
-          segmentFiles.push(await describeFile(path, { kind: 'stem', segment: record.index, durationMs: 0, error: (err as Error).message }));
+          segmentFiles.push(await describeFile(path, { kind: name === 'mixed.ogg' ? 'mixed' : 'stem', segment: record.index, durationMs: 0, ...who, error: (err as Error).message }));
         }
       }
       // The composite shares the audio's clock; Matroska has no cheap length field, so the mix's is used.
@@ -43,7 +45,7 @@ export async function describeEarlierSegments(
       startedAt: record.startedAt,
       durationMs: Math.max(0, ...segmentFiles.map((f) => f.durationMs)),
       worker: record.worker,
-      participants: [],
+      participants: record.participants,
       interrupted: true,
     });
     files.push(...segmentFiles);

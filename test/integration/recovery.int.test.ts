@@ -75,6 +75,12 @@ describe('crash recovery', () => {
       [1, 'segment-1', false],
     ]);
     expect(manifest.segments[0]!.worker).not.toBe(manifest.segments[1]!.worker);
+    // What the killed worker kept current in Redis: who was in the call, whose stem is whose.
+    expect(manifest.segments[0]!.participants.map((p) => p.userId)).toEqual([alice.user.userId]);
+    expect(manifest.files.filter((f) => f.kind === 'stem').map((f) => [f.segment, f.userId])).toEqual([
+      [0, alice.user.userId],
+      [1, alice.user.userId],
+    ]);
 
     // Both segments' files play and carry the tone; the killed one up to its last Ogg page.
     const lengths: string[] = [];

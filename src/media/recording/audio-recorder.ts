@@ -124,6 +124,11 @@ export class AudioRecorder {
     return [...this.#speakers.values()].map((s) => s.speaker);
   }
 
+  /** Each stem's file and speaker, so far. */
+  get stemFiles(): Array<{ path: string; speaker: Speaker }> {
+    return [...this.#speakers.values()].map((s) => ({ path: s.stem.path, speaker: s.speaker }));
+  }
+
   /** Starts the clock: time zero of every file. */
   start(): void {
     this.#startedAt = this.#now();
