@@ -88,6 +88,10 @@ describe('E2EE calls', () => {
     const alicePeer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' });
     const bobPeer = await startRtcPeer({ stack, roomId, user: bob.user, toneHz: 660, e2ee: 'keys' });
     suite.peers.push(alicePeer);
+    const botKeyIndexes: number[] = [];
+    alicePeer.onMemberKey((identity, { index }) => {
+      if (identity.startsWith(`${callUserId}:`)) botKeyIndexes.push(index);
+    });
     await alice.sendText(roomId, '!record');
     await botSays(alice, roomId, /^Recording started by/, 'the start notice');
     await new Promise((r) => setTimeout(r, 4_000));
@@ -96,6 +100,9 @@ describe('E2EE calls', () => {
     const leftAt = Date.now();
     await waitFor(async () => (alicePeer.ownKeys().length > 1 ? true : undefined), 'alice to rotate her media key', 30_000, 100);
     const rotatedAfterMs = Date.now() - leftAt;
+    // The bot rotates its own key too, as Element Call peers do, and sends the new one to alice.
+    await waitFor(async () => (botKeyIndexes.some((i) => i > 0) ? true : undefined), "the bot's rotated key at alice", 30_000, 100);
+    console.log(`[measure] rotation: the bot's key indexes seen by alice: ${botKeyIndexes.join(', ')}`);
     await new Promise((r) => setTimeout(r, 6_000));
     await alice.sendText(roomId, '!stop');
     await botSays(alice, roomId, /^Recording ended/, 'the end summary');

@@ -17,7 +17,7 @@ export interface RtcPeerOptions extends CallMemberOptions {
 /** The source's queue: captureFrame blocks while it is full, so a frame leaves this much later. */
 const SOURCE_QUEUE_MS = 50;
 
-export interface RtcPeer extends Pick<CallMember, 'client' | 'session' | 'sfu' | 'identity' | 'livekitRoom' | 'ownKeys'> {
+export interface RtcPeer extends Pick<CallMember, 'client' | 'session' | 'sfu' | 'identity' | 'livekitRoom' | 'ownKeys' | 'onMemberKey'> {
   user: CallMemberOptions['user'];
   /** Stops the tone, leaves LiveKit and the MatrixRTC session (membership removed). */
   stop(): Promise<void>;
@@ -80,6 +80,7 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
     identity: member.identity,
     livekitRoom: member.livekitRoom,
     ownKeys: member.ownKeys,
+    onMemberKey: member.onMemberKey,
     async stop() {
       await closeMedia();
       await member.leave();
