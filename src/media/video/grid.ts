@@ -67,20 +67,28 @@ export function drawI420(canvas: Uint8Array, size: Size, tile: Tile, src: I420):
   const srcV = srcU + srcU / 4;
   const dstU = size.width * size.height;
   const dstV = dstU + dstU / 4;
+  // Source column of every destination column, computed once per plane instead of per pixel.
+  const lumaColumns = sourceColumns(width, src.width);
   for (let y = 0; y < height; y++) {
-    const sy = Math.floor((y * src.height) / height);
+    const srcRow = Math.floor((y * src.height) / height) * src.width;
     const dstRow = (y0 + y) * size.width + x0;
-    const srcRow = sy * src.width;
-    for (let x = 0; x < width; x++) canvas[dstRow + x] = src.data[srcRow + Math.floor((x * src.width) / width)]!;
+    for (let x = 0; x < width; x++) canvas[dstRow + x] = src.data[srcRow + lumaColumns[x]!]!;
   }
   const [cw, ch, scw, sch] = [width / 2, height / 2, src.width / 2, src.height / 2];
+  const chromaColumns = sourceColumns(cw, scw);
   for (let y = 0; y < ch; y++) {
-    const sy = Math.floor((y * sch) / ch);
+    const srcRow = Math.floor((y * sch) / ch) * scw;
     const dstRow = (y0 / 2 + y) * (size.width / 2) + x0 / 2;
     for (let x = 0; x < cw; x++) {
-      const s = sy * scw + Math.floor((x * scw) / cw);
+      const s = srcRow + chromaColumns[x]!;
       canvas[dstU + dstRow + x] = src.data[srcU + s]!;
       canvas[dstV + dstRow + x] = src.data[srcV + s]!;
     }
   }
+}
+
+function sourceColumns(width: number, srcWidth: number): Uint32Array {
+  const columns = new Uint32Array(width);
+  for (let x = 0; x < width; x++) columns[x] = Math.floor((x * srcWidth) / width);
+  return columns;
 }
