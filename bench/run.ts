@@ -78,7 +78,7 @@ async function bench(kind: 'audio' | 'video'): Promise<void> {
       const video = kind === 'video' ? { video: { width: 320, height: 240, fps: 15, yuv: [41 + 40 * i, 110, 240 - 40 * i] as [number, number, number] } } : {};
       peers.push(await startRtcPeer({ stack, roomId, user, toneHz: 300 + 100 * i, e2ee: 'keys', ...video }));
     }
-    const botSays = (pattern: RegExp, what: string) => owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 60_000);
+    const botSays = (pattern: RegExp, what: string) => owner.waitForMessage(roomId, botUserId, pattern, what, 60_000);
 
     const idleRss = treeRssKiB(pid);
     let peakRss = idleRss;

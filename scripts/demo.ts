@@ -35,7 +35,7 @@ const outputDir = (config.recording as { outputDir: string }).outputDir;
 say('starting matrixrtc-recorder (bridge + worker in one process)');
 const bot = await startRecorder('all', config);
 const botSays = (alice: TestClient, roomId: string, pattern: RegExp, what: string) =>
-  alice.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 60_000);
+  alice.waitForMessage(roomId, botUserId, pattern, what, 60_000);
 try {
   await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
   const alice = new TestClient(await registerUser(stack, 'alice'));

@@ -105,6 +105,11 @@ export class TestClient {
     }
     throw new Error(`no ${what} in ${roomId} within ${timeoutMs} ms`);
   }
+
+  /** Waits for a message from `sender` whose body matches `pattern` (what the bot says). */
+  waitForMessage(roomId: string, sender: string, pattern: RegExp, what: string, timeoutMs = 30_000) {
+    return this.waitForEvent(roomId, (e) => e.sender === sender && pattern.test(String(e.content.body)), what, timeoutMs);
+  }
 }
 
 /** Polls until `check` returns a value other than undefined, or fails naming what it waited for. */

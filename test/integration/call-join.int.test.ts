@@ -22,7 +22,7 @@ const suite = recorderSuite(stack, { rtc: { emptyCallGraceMs: 5_000, delayedLeav
 
 
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
-  client.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
+  client.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
 
 async function callRoomWithPeer(toneHz: number, sfuIndex = 0) {
   const alice = new TestClient(await registerUser(stack, 'alice'));

@@ -24,7 +24,7 @@ const callUserId = `@${stack.appservice.botLocalpart}-call:${stack.synapse.serve
 
 
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
-  client.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
+  client.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
 
 function segmentOf(roomId: string): string {
   const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;

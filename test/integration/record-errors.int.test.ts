@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string) =>
-  client.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 30_000);
+  client.waitForMessage(roomId, botUserId, pattern, what);
 
 describe('!record failures', () => {
   it('says there is no call when nobody is in one', async () => {

@@ -47,7 +47,7 @@ describe('recording', () => {
     suite.peers.push(alicePeer);
 
     await alice!.sendText(roomId, '!record');
-    await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording started/.test(String(e.content.body)), 'the start notice', 30_000);
+    await alice!.waitForMessage(roomId, botUserId, /^Recording started/, 'the start notice');
     // Tone switches happen a second or more after each peer is in the call, so that they measure
     // the recorder's alignment and not how long a subscription takes.
     await sleep(1_000);
@@ -67,7 +67,7 @@ describe('recording', () => {
     await sleep(2_500);
     const stopSentAt = Date.now();
     await alice!.sendText(roomId, '!stop');
-    await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
+    await alice!.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary', 60_000);
 
     const roomDir = join(suite.outputDir, readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);
     const segment = join(roomDir, readdirSync(roomDir)[0]!, 'segment-0');
@@ -151,10 +151,10 @@ describe('recording', () => {
     suite.peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys' }));
 
     await alice!.sendText(roomId, '!record video');
-    await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording started/.test(String(e.content.body)), 'the start notice', 30_000);
+    await alice!.waitForMessage(roomId, botUserId, /^Recording started/, 'the start notice');
     await sleep(6_000);
     await alice!.sendText(roomId, '!stop');
-    const summary = await alice!.waitForEvent(roomId, (e) => e.sender === botUserId && /^Recording ended/.test(String(e.content.body)), 'the end summary', 60_000);
+    const summary = await alice!.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary', 60_000);
     expect(String(summary.content.body)).toContain('composite video');
 
     const roomDir = join(suite.outputDir, readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!);

@@ -47,7 +47,7 @@ describe('crash recovery', () => {
     await inviteBot(alice, roomId, botUserId);
     peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
     const botSays = (pattern: RegExp, what: string, timeoutMs = 60_000) =>
-      alice.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
+      alice.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
 
     await alice.sendText(roomId, '!record');
     await botSays(/^Recording started by/, 'the start notice');

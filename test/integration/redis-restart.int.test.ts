@@ -55,7 +55,7 @@ describe('Redis restart', () => {
     await inviteBot(alice, roomId, botUserId);
     peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440 }));
     const botSays = (pattern: RegExp, what: string) =>
-      alice.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, 30_000);
+      alice.waitForMessage(roomId, botUserId, pattern, what);
 
     await stopRedis();
     await alice.sendText(roomId, '!record');

@@ -40,7 +40,7 @@ async function recordingCall(overrides: Record<string, Record<string, unknown>>)
   const peer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440 });
   peers.push(peer);
   const botSays = (pattern: RegExp, what: string, timeoutMs = 60_000) =>
-    alice.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)), what, timeoutMs);
+    alice.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
   await alice.sendText(roomId, '!record');
   await botSays(/^Recording started/, 'the start notice');
   const outputDir = (config.recording as { outputDir: string }).outputDir;
