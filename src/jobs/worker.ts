@@ -14,7 +14,7 @@ export interface SessionContext {
   signal: AbortSignal;
   log: Logger;
   reportProgress(progress: SessionProgress): Promise<void>;
-  /** The session's segments, kept in Redis so that a recovering worker can list earlier ones. */
+  /** The session's segments (in no particular order), kept in Redis so that a recovering worker can list earlier ones. */
   segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
 }
 
@@ -115,10 +115,7 @@ export class SessionWorker {
             const key = this.#keys.segments(jobId);
             await this.#redis.multi().hset(key, String(segment.index), JSON.stringify(segment)).expire(key, SEGMENTS_TTL_S).exec();
           },
-          all: async () =>
-            Object.values(await this.#redis.hgetall(this.#keys.segments(jobId)))
-              .map((entry) => JSON.parse(entry) as SegmentRecord)
-              .sort((a, b) => a.index - b.index),
+          all: async () => Object.values(await this.#redis.hgetall(this.#keys.segments(jobId))).map((entry) => JSON.parse(entry) as SegmentRecord),
         },
       });
     } catch (err) {

@@ -5,7 +5,8 @@ import type { AudioFrame, E2EEOptions } from '@livekit/rtc-node';
 import type { Logger } from '../observability/logger.ts';
 import type { PlannedConnection } from '../rtc/connection-plan.ts';
 import { fetchLegacyCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
-import { SfuConnection, type I420Frame } from '../media/livekit/sfu-connection.ts';
+import { SfuConnection } from '../media/livekit/sfu-connection.ts';
+import type { I420 } from '../media/video/grid.ts';
 import { setParticipantKey, type E2eeState } from '../media/livekit/participant-keys.ts';
 import type { MediaKeys } from './media-keys.ts';
 
@@ -26,7 +27,7 @@ export interface MediaConnectionsOptions {
   log: Logger;
   onAudioTrack(track: ReceivedAudioTrack): void;
   /** Given for video recordings: every video track, as I420 frames. */
-  onVideoTrack?(track: { identity: string; trackSid: string; frames: AsyncIterable<I420Frame> }): void;
+  onVideoTrack?(track: { identity: string; trackSid: string; frames: AsyncIterable<I420> }): void;
   onParticipantLeft?(identity: string): void;
   /** A connection dropped for good: the session decides whether to go on. */
   onConnectionLost(serviceUrl: string, reason: string): void;

@@ -63,8 +63,12 @@ function sendE2eeRequest(room: Room, index: number, message: E2eeRequest['messag
   ffiClient().request({ message: { case: 'e2ee', value: new E2eeRequest({ roomHandle: roomHandleOf(room), message }) } });
 }
 
+/** The FFI handle of the room's key provider; undefined when the room has no E2EE. */
+const keyProviderHandle = (room: Room): bigint | undefined =>
+  (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider?.roomHandle;
+
 function roomHandleOf(room: Room): bigint {
-  const handle = (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider?.roomHandle;
+  const handle = keyProviderHandle(room);
   if (handle === undefined) throw new Error('the room has no E2EE key provider (connect with encryption options first)');
   return handle;
 }
@@ -103,7 +107,7 @@ export function watchE2eeStates(): { bind(room: Room, onState: (identity: string
   source.on('ffi_event', listener);
   return {
     bind(room, onState) {
-      const handle = (room.e2eeManager as unknown as { keyProvider?: { roomHandle?: bigint } } | undefined)?.keyProvider?.roomHandle;
+      const handle = keyProviderHandle(room);
       if (handle === undefined) return; // not an E2EE room
       bound = { handle, onState };
       for (const entry of held.splice(0)) if (entry.handle === handle) onState(entry.identity, entry.state);

@@ -8,6 +8,7 @@ import {
 import { RecorderError } from '../../errors.ts';
 import { watchE2eeStates, type E2eeState } from './participant-keys.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { I420 } from '../video/grid.ts';
 
 /** Cryptor states in which the frames handed to the decoder were really decrypted. */
 const DECRYPTED = new Set<E2eeState>(['ok', 'key-ratcheted']);
@@ -18,15 +19,8 @@ export interface AudioTrackHandler {
   (track: { identity: string; trackSid: string; frames: AsyncIterable<AudioFrame> }): void;
 }
 
-/** A received video frame as I420 (planes Y, U, V back to back). */
-export interface I420Frame {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
-
 export interface VideoTrackHandler {
-  (track: { identity: string; trackSid: string; frames: AsyncIterable<I420Frame> }): void;
+  (track: { identity: string; trackSid: string; frames: AsyncIterable<I420> }): void;
 }
 
 export interface SfuConnectionOptions {
