@@ -65,6 +65,11 @@ export async function startBrowserPeer(opts: BrowserPeerOptions): Promise<Browse
   const profile = mkdtempSync(join(tmpdir(), 'mrr-chromium-'));
   let context: BrowserContext | undefined;
   const pageLog: string[] = [];
+  const closeBrowser = async () => {
+    await context?.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
   try {
     context = await chromium.launchPersistentContext(profile, { executablePath: opts.chromiumPath, headless: true, args: CHROMIUM_FLAGS });
     const page: Page = context.pages()[0] ?? (await context.newPage());
@@ -86,9 +91,7 @@ export async function startBrowserPeer(opts: BrowserPeerOptions): Promise<Browse
     member.onOwnKey(({ index, key }) => setKey(member.identity, index, key));
     member.onMemberKey((identity, { index, key }) => setKey(identity, index, key));
   } catch (err) {
-    await context?.close();
-    server.close();
-    rmSync(profile, { recursive: true, force: true });
+    await closeBrowser();
     member.abandon();
     throw new Error(`the browser peer did not start: ${String(err)}\npage log:\n${pageLog.join('\n')}`);
   }
@@ -102,10 +105,8 @@ export async function startBrowserPeer(opts: BrowserPeerOptions): Promise<Browse
     onMemberKey: member.onMemberKey,
     pageLog,
     async stop() {
-      await browser.pages()[0]?.evaluate(() => (window as unknown as { peer: { stop(): Promise<void> } }).peer.stop()).catch(() => undefined);
-      await browser.close();
-      server.close();
-      rmSync(profile, { recursive: true, force: true });
+      await browser.pages()[0]?.evaluate(() => (window as unknown as { peer: { stop(): Promise<void> } }).peer.stop()).catch((err: unknown) => pageLog.push(`stop failed: ${String(err)}`));
+      await closeBrowser();
       await member.leave();
     },
   };
