@@ -12,6 +12,7 @@ import { stopCommand } from './matrix/commands/stop.ts';
 import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
+import { NoticeQueue, NoticeSender } from './jobs/notices.ts';
 import { CallSession } from './session/call-session.ts';
 import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
 import { routeSdkGlobalLogger } from './rtc/sdk-logger.ts';
@@ -35,8 +36,9 @@ export function buildCommands(config: Config, sessions: SessionControl): Command
 
 /** Starts the requested role(s) and runs until SIGTERM/SIGINT, then shuts down in order. */
 export async function runProcess(role: Role, config: Config, log: Logger): Promise<void> {
-  const registration = loadRegistration(config.appservice.registrationFile);
+  const registration = loadRegistration(config.appservice.registrationFile, config.bot.localpart);
   const running: Closable[] = [];
+  routeSdkGlobalLogger(sdkGlobalLogger, log);
   if (role === 'bridge' || role === 'all') {
     const redis = createRedis(config.redis.url, 'producer', log);
     running.push({ name: 'redis (producer)', close: async () => void (await redis.quit()) });
@@ -46,12 +48,17 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config, sessions) });
     await appservice.start();
     running.push({ name: 'appservice', close: () => appservice.stop() });
+    const noticeRedis = createRedis(config.redis.url, 'worker', log);
+    running.push({ name: 'redis (notices)', close: async () => void (await noticeRedis.quit()) });
+    const notices = new NoticeSender(noticeRedis, config.redis.prefix, (n) => appservice.sendNotice(n), log);
+    running.push({ name: 'notice sender', close: () => notices.close() });
   }
   if (role === 'worker' || role === 'all') {
-    routeSdkGlobalLogger(sdkGlobalLogger, log);
     const redis = createRedis(config.redis.url, 'worker', log);
     running.push({ name: 'redis (worker)', close: async () => void (await redis.quit()) });
-    const worker = new SessionWorker(redis, sessionRunner(config, registration, log), { prefix: config.redis.prefix, ...config.jobs }, log);
+    const notices = new NoticeQueue(redis, config.redis.prefix);
+    running.push({ name: 'notice queue', close: () => notices.close() });
+    const worker = new SessionWorker(redis, sessionRunner(config, registration, notices, log), { prefix: config.redis.prefix, ...config.jobs }, log);
     await worker.start();
     running.push({ name: 'worker', close: () => worker.close() });
   }
@@ -64,8 +71,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   log.info('stopped');
 }
 
-function sessionRunner(config: Config, registration: Registration, log: Logger): SessionRunner {
-  return (data, ctx) => new CallSession({ config, registration, log }, data, ctx).run();
+function sessionRunner(config: Config, registration: Registration, notices: NoticeQueue, log: Logger): SessionRunner {
+  return (data, ctx) => new CallSession({ config, registration, log, notices }, data, ctx).run();
 }
 
 function waitForShutdownSignal(log: Logger): Promise<void> {

@@ -15,6 +15,12 @@ export function userNamespaceRegex(localpart: string, domain: string): string {
 
 export const newToken = () => randomBytes(32).toString('hex');
 
+/**
+ * The appservice's own sender. It is not the bot people talk to: Synapse refuses /sync for the
+ * sender (so it could not run end-to-end encryption), while namespaced users sync like anyone.
+ */
+export const senderLocalpart = (botLocalpart: string) => `${botLocalpart}-appservice`;
+
 /** A registration for Synapse's app_service_config_files, with fresh random tokens. */
 export function buildRegistration(config: Config, tokens = { as: newToken(), hs: newToken() }) {
   return {
@@ -22,7 +28,7 @@ export function buildRegistration(config: Config, tokens = { as: newToken(), hs:
     url: config.appservice.publicUrl,
     as_token: tokens.as,
     hs_token: tokens.hs,
-    sender_localpart: config.bot.localpart,
+    sender_localpart: senderLocalpart(config.bot.localpart),
     rate_limited: false,
     namespaces: {
       users: [{ exclusive: true, regex: userNamespaceRegex(config.bot.localpart, config.homeserver.domain) }],
@@ -31,7 +37,7 @@ export function buildRegistration(config: Config, tokens = { as: newToken(), hs:
     },
     // Ephemeral events and to-device messages pushed in transactions (MSC2409), with OTK counts
     // and device lists (MSC3202). Not MSC4190: it disables m.login.application_service, which
-    // gives each call session its own device.
+    // gives each call session and the bot their own devices.
     receive_ephemeral: true,
     'de.sorunome.msc2409.push_ephemeral': true,
     'org.matrix.msc3202': true,
@@ -53,7 +59,7 @@ const registrationSchema = z.object({
 export type Registration = z.infer<typeof registrationSchema>;
 
 /** Reads and checks the registration; its tokens are registered as secrets for log scrubbing. */
-export function loadRegistration(path: string): Registration {
+export function loadRegistration(path: string, botLocalpart?: string): Registration {
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(path, 'utf8'));
@@ -67,5 +73,12 @@ export function loadRegistration(path: string): Registration {
   }
   registerSecret(result.data.as_token);
   registerSecret(result.data.hs_token);
+  if (botLocalpart !== undefined && result.data.sender_localpart === botLocalpart) {
+    throw new ConfigError(
+      'appservice.registrationFile',
+      `registration ${path} makes the bot (${botLocalpart}) the appservice sender, which cannot sync and so cannot read encrypted rooms. ` +
+        `Since 0.2 the sender is ${senderLocalpart(botLocalpart)}: run \`matrixrtc-recorder generate-registration --force\`, install the new registration and restart the homeserver.`,
+    );
+  }
   return result.data;
 }

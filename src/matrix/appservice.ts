@@ -1,12 +1,16 @@
 import { AppServiceRegistration, Bridge, type Intent, type Request, type WeakEvent } from 'matrix-appservice-bridge';
 import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
-import { CommandError, describeError, MatrixApiError, RecorderError } from '../errors.ts';
+import { CommandError, ConfigError, describeError, MatrixApiError, RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { matrixRequest } from '../rtc/http.ts';
 import { parseCommandEvent } from './commands/parse.ts';
 import type { CommandRegistry } from './commands/registry.ts';
 import { routeBridgeLibraryLogs } from './library-logs.ts';
+import { BotClient } from './bot-client.ts';
+import { ensureBotProfile } from './bot-profile.ts';
+import { callUserLocalpart } from '../session/call-user.ts';
+import type { NoticeJobData } from '../jobs/notices.ts';
 import { isAllowed, privilegedCreators, userPowerLevel, type CreateEvent, type PowerLevelsContent } from './permissions.ts';
 
 export interface BridgeDeps {
@@ -18,18 +22,20 @@ export interface BridgeDeps {
 
 /**
  * The appservice side: receives transactions from the homeserver (hs_token checked by the
- * library), joins rooms it is invited to by allowed users, and runs commands.
+ * library), joins rooms it is invited to by allowed users, and runs commands. Encrypted commands
+ * are decrypted, and everything it says is sent, by the bot's own E2EE client (bot-client.ts).
  */
 export class RecorderAppservice {
   readonly botUserId: string;
   readonly #deps: BridgeDeps;
   readonly #bridge: Bridge;
   readonly #log: Logger;
+  #bot: BotClient | undefined;
 
   constructor(deps: BridgeDeps) {
     this.#deps = deps;
     this.#log = deps.log.child({ module: 'appservice' });
-    this.botUserId = `@${deps.registration.sender_localpart}:${deps.config.homeserver.domain}`;
+    this.botUserId = `@${deps.config.bot.localpart}:${deps.config.homeserver.domain}`;
     routeBridgeLibraryLogs(deps.log.child({ module: 'appservice-lib' }));
     this.#bridge = new Bridge({
       homeserverUrl: deps.config.homeserver.url,
@@ -43,20 +49,54 @@ export class RecorderAppservice {
     });
   }
 
+  /** The bot user, acting through the appservice token. */
   get intent(): Intent {
-    return this.#bridge.getIntent();
+    return this.#bridge.getIntent(this.botUserId);
   }
 
   async start(): Promise<void> {
-    const { bindAddress, port } = this.#deps.config.appservice;
+    const { config, registration } = this.#deps;
+    const { bindAddress, port } = config.appservice;
+    const storeKey = config.encryption.storeKey;
+    if (!storeKey) {
+      throw new ConfigError('encryption.storeKey', 'is required to run the bridge: it encrypts the bot\'s crypto store (set MRR_ENCRYPTION__STORE_KEY or MRR_ENCRYPTION__STORE_KEY_FILE)');
+    }
     await this.#bridge.initialise();
+    await this.#setProfiles();
+    this.#bot = await BotClient.start({
+      homeserverUrl: config.homeserver.url,
+      asToken: registration.as_token,
+      userId: this.botUserId,
+      storeDir: config.encryption.storeDir,
+      storeKey,
+      deviceDisplayName: config.bot.displayName,
+      syncTimeoutMs: config.rtc.syncTimeoutMs,
+      log: this.#log,
+    });
     await this.#bridge.listen(port, bindAddress);
     this.#servePing();
-    await this.intent.ensureProfile(this.#deps.config.bot.displayName).catch((err: unknown) => {
-      this.#log.warn({ err }, 'could not set the bot display name');
-    });
-    this.#log.info({ botUserId: this.botUserId, bindAddress, port }, 'appservice listening');
+    this.#log.info({ botUserId: this.botUserId, deviceId: this.#bot.device.deviceId, bindAddress, port }, 'appservice listening');
     await this.#pingHomeserver();
+  }
+
+  /** Display names and avatars of the bot and its call user; a failure is logged, the bot still works. */
+  async #setProfiles(): Promise<void> {
+    const { config, registration } = this.#deps;
+    const callUserId = `@${callUserLocalpart(config.bot.localpart)}:${config.homeserver.domain}`;
+    for (const userId of [this.botUserId, callUserId]) await registerNamespacedUser(config.homeserver.url, registration.as_token, userId, this.#log);
+    for (const [userId, displayName] of [
+      [this.botUserId, config.bot.displayName],
+      [callUserId, `${config.bot.displayName} (recording)`],
+    ] as const) {
+      await ensureBotProfile({ homeserverUrl: config.homeserver.url, asToken: registration.as_token, userId, displayName }, this.#log).catch((err: unknown) =>
+        this.#log.warn({ err, userId }, 'could not set the profile'),
+      );
+    }
+  }
+
+  /** Sends a notice queued by a worker (encrypted in encrypted rooms). */
+  async sendNotice(notice: NoticeJobData): Promise<void> {
+    await this.#notice(notice.roomId, notice.body, notice.replyTo);
   }
 
   /** The appservice side of MSC2659 (the library serves transactions only): 200 for the homeserver. */
@@ -92,6 +132,7 @@ export class RecorderAppservice {
 
   async stop(): Promise<void> {
     await this.#bridge.close();
+    await this.#bot?.stop();
   }
 
   async #onEvent(request: Request<WeakEvent>): Promise<void> {
@@ -102,6 +143,8 @@ export class RecorderAppservice {
         await this.#onOwnMembership(event, log);
       } else if (event.type === 'm.room.message') {
         await this.#onMessage(event, log);
+      } else if (event.type === 'm.room.encrypted' && event.sender !== this.botUserId) {
+        await this.#onEncrypted(event, log);
       }
     } catch (err) {
       log.error({ err, type: event.type }, 'event handling failed');
@@ -118,6 +161,18 @@ export class RecorderAppservice {
     await this.intent.join(event.room_id);
     log.info({ inviter: event.sender }, 'joined room on invite');
     await this.#notice(event.room_id, 'Hello! I can record calls in this room. Type !help for the commands.');
+  }
+
+  /** What Element sends in an encrypted room: decrypted with the bot's device, then handled like any message. */
+  async #onEncrypted(event: WeakEvent, log: Logger): Promise<void> {
+    const decrypted = await this.#botClient().decrypt(event as never);
+    if (decrypted.type !== 'm.room.message') return;
+    await this.#onMessage({ ...event, type: decrypted.type, content: decrypted.content }, log);
+  }
+
+  #botClient(): BotClient {
+    if (!this.#bot) throw new RecorderError('the bot client is not started', 'MRR_NOT_STARTED');
+    return this.#bot;
   }
 
   async #onMessage(event: WeakEvent, log: Logger): Promise<void> {
@@ -170,7 +225,21 @@ export class RecorderAppservice {
   async #notice(roomId: string, body: string, inReplyTo?: string): Promise<void> {
     const content: Record<string, unknown> = { msgtype: 'm.notice', body };
     if (inReplyTo) content['m.relates_to'] = { 'm.in_reply_to': { event_id: inReplyTo } };
-    await this.intent.sendMessage(roomId, content);
+    await this.#botClient().send(roomId, content);
+  }
+}
+
+/** Registers a user of the appservice's namespace once; M_USER_IN_USE means it exists. */
+async function registerNamespacedUser(homeserverUrl: string, asToken: string, userId: string, log: Logger): Promise<void> {
+  try {
+    await matrixRequest(`registering ${userId}`, `${homeserverUrl.replace(/\/+$/, '')}/_matrix/client/v3/register`, {
+      method: 'POST',
+      accessToken: asToken,
+      body: { type: 'm.login.application_service', username: userId.slice(1, userId.indexOf(':')), inhibit_login: true },
+    });
+    log.info({ userId }, 'registered');
+  } catch (err) {
+    if (!(err instanceof MatrixApiError && err.errcode === 'M_USER_IN_USE')) throw err;
   }
 }
 

@@ -1,13 +1,28 @@
 // Test users on the local Synapse (shared-secret registration) and a few client-server calls.
+// In an encrypted room a test user talks like Element Web: messages go through matrix-js-sdk
+// with Rust crypto from a chat device of their own (encrypted on the wire), and what the bot
+// says is read by decrypting it. Plaintext raw-API messages are used only in unencrypted rooms.
 import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StackInfo } from '../stack/info.ts';
+import { ChatDevice } from './chat-device.ts';
 
 export interface TestUser {
   userId: string;
   accessToken: string;
   deviceId: string;
   homeserverUrl: string;
+  /** For logging in further devices (the chat device of an encrypted room). */
+  password: string;
+}
+
+/** A room event as tests look at it; `encrypted` says how it travelled. */
+export interface SeenEvent {
+  type: string;
+  sender: string;
+  event_id: string;
+  content: Record<string, unknown>;
+  encrypted: boolean;
 }
 
 async function call<T>(baseUrl: string, method: string, path: string, token?: string, body?: unknown): Promise<T> {
@@ -36,15 +51,36 @@ export async function registerUser(stack: StackInfo, prefix = 'user', options: {
     admin: options.admin ?? false,
     mac,
   });
-  return { userId: result.user_id, accessToken: result.access_token, deviceId: result.device_id, homeserverUrl: base };
+  return { userId: result.user_id, accessToken: result.access_token, deviceId: result.device_id, homeserverUrl: base, password };
 }
 
 export class TestClient {
   readonly user: TestUser;
   private txn = 0;
+  private chat: Promise<ChatDevice> | undefined;
+  private readonly encryptedRooms = new Map<string, boolean>();
 
   constructor(user: TestUser) {
     this.user = user;
+  }
+
+  /** The user's Element-like chat device (js-sdk + Rust crypto), started on first use. */
+  chatDevice(): Promise<ChatDevice> {
+    this.chat ??= ChatDevice.start(this.user);
+    return this.chat;
+  }
+
+  /** Stops the chat device, if one was started. */
+  async close(): Promise<void> {
+    if (this.chat) (await this.chat).stop();
+  }
+
+  async isEncrypted(roomId: string): Promise<boolean> {
+    const known = this.encryptedRooms.get(roomId);
+    if (known !== undefined) return known;
+    const encrypted = (await this.roomState(roomId)).some((e) => e.type === 'm.room.encryption');
+    this.encryptedRooms.set(roomId, encrypted);
+    return encrypted;
   }
 
   request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
@@ -60,7 +96,14 @@ export class TestClient {
     return this.request('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/invite`, { user_id: userId });
   }
 
-  sendText(roomId: string, body: string) {
+  /** Sends a text message: encrypted through the chat device in an encrypted room, as Element does. */
+  async sendText(roomId: string, body: string): Promise<{ event_id: string }> {
+    if (await this.isEncrypted(roomId)) return (await this.chatDevice()).sendText(roomId, body);
+    return this.sendPlaintext(roomId, body);
+  }
+
+  /** A plaintext message through the raw API (what no Element client does in an encrypted room). */
+  sendPlaintext(roomId: string, body: string) {
     return this.request<{ event_id: string }>(
       'PUT',
       `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t${Date.now()}-${this.txn++}`,
@@ -81,19 +124,20 @@ export class TestClient {
     return new Map(state.filter((e) => e.type === 'm.room.member').map((e) => [e.state_key, String(e.content.membership)]));
   }
 
-  /** Timeline events of the room, newest first. */
-  async recentEvents(roomId: string, limit = 50) {
+  /** Timeline events of the room, newest first; in an encrypted room, as the chat device decrypted them. */
+  async recentEvents(roomId: string, limit = 50): Promise<SeenEvent[]> {
+    if (await this.isEncrypted(roomId)) return (await this.chatDevice()).recentEvents(roomId, limit);
     const { chunk } = await this.request<{ chunk: Array<{ type: string; sender: string; event_id: string; content: Record<string, unknown> }> }>(
       'GET',
       `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=${limit}`,
     );
-    return chunk;
+    return chunk.map((e) => ({ ...e, encrypted: e.type === 'm.room.encrypted' }));
   }
 
   /** Polls the room timeline until an event matches; fails naming what it waited for. */
   async waitForEvent(
     roomId: string,
-    match: (event: { type: string; sender: string; content: Record<string, unknown> }) => boolean,
+    match: (event: SeenEvent) => boolean,
     what: string,
     timeoutMs = 30_000,
   ) {

@@ -5,6 +5,8 @@ import { TestClient, waitFor } from './matrix.ts';
 export const CALL_ROOM_POWER = { events: { 'org.matrix.msc3401.call.member': 0, 'org.matrix.msc3401.call': 100 } };
 
 export async function createCallRoom(owner: TestClient, opts: { encrypted?: boolean; name?: string; invite?: string[] } = {}): Promise<string> {
+  // Like a user with Element open: their chat device exists before anything is said in the room.
+  if (opts.encrypted) await owner.chatDevice();
   return owner.createRoom({
     name: opts.name ?? 'call room',
     power_level_content_override: CALL_ROOM_POWER,
@@ -19,7 +21,12 @@ export async function inviteBot(owner: TestClient, roomId: string, botUserId: st
   await waitFor(async () => ((await owner.members(roomId)).get(botUserId) === 'join' ? true : undefined), `${botUserId} to join ${roomId}`, 20_000);
 }
 
-/** Joins a room the user was invited to. */
+/**
+ * Joins a room the user was invited to, with their chat device running first (an invitee cannot
+ * read the room state to know whether it is encrypted, and a device must exist before messages are
+ * encrypted to it).
+ */
 export async function join(client: TestClient, roomId: string): Promise<void> {
+  await client.chatDevice();
   await client.request('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/join`, {});
 }

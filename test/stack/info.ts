@@ -20,6 +20,8 @@ export interface SfuInfo {
 export interface StackInfo {
   synapse: { url: string; serverName: string; registrationSharedSecret: string };
   appservice: { registrationFile: string; bindAddress: string; port: number; url: string; botLocalpart: string };
+  /** The bot's crypto store, shared by every recorder the tests start so the bot keeps one device per stack. */
+  botCrypto: { storeDir: string; storeKey: string };
   /** sfus[0] is the homeserver's advertised transport; the others exist for multi-SFU calls. */
   sfus: SfuInfo[];
   redis: { url: string };
