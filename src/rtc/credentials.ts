@@ -18,6 +18,8 @@ export interface LiveKitCredentials {
   /** From the JWT: the LiveKit room name and our identity in it. */
   room: string;
   identity: string;
+  /** From the JWT: whether LiveKit lets us set our own name (lk-jwt-service <= v0.5.0 does not grant it). */
+  canUpdateOwnMetadata: boolean;
   /** Which endpoint issued it. */
   endpoint: 'sfu/get' | 'get_token';
 }
@@ -55,17 +57,22 @@ async function postAuthorizer(url: string, body: unknown, endpoint: LiveKitCrede
     throw new AuthorizerError(url, response.status, text, errcode, error);
   }
   registerSecret(json.jwt);
-  const claims = decodeJwtClaims(json.jwt);
-  return { url: json.url, jwt: json.jwt, room: claims.room, identity: claims.identity, endpoint };
+  return { url: json.url, jwt: json.jwt, ...decodeJwtClaims(json.jwt), endpoint };
 }
 
-/** Reads `sub` and `video.room` from a LiveKit JWT (no verification: the SFU verifies it). */
-export function decodeJwtClaims(jwt: string): { identity: string; room: string } {
+/**
+ * Reads `sub`, `video.room` and the `video.canUpdateOwnMetadata` grant from a LiveKit JWT (no
+ * verification: the SFU verifies it). LiveKit treats an absent grant as not granted.
+ */
+export function decodeJwtClaims(jwt: string): { identity: string; room: string; canUpdateOwnMetadata: boolean } {
   const payload = jwt.split('.')[1];
   if (!payload) throw new RecorderError('the authorizer returned a malformed JWT', 'MRR_AUTHORIZER_JWT');
-  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: string; video?: { room?: string } };
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+    sub?: string;
+    video?: { room?: string; canUpdateOwnMetadata?: unknown };
+  };
   if (!claims.sub || !claims.video?.room) throw new RecorderError('the authorizer JWT lacks sub or video.room', 'MRR_AUTHORIZER_JWT');
-  return { identity: claims.sub, room: claims.video.room };
+  return { identity: claims.sub, room: claims.video.room, canUpdateOwnMetadata: claims.video.canUpdateOwnMetadata === true };
 }
 
 /** Legacy endpoint: identity `<user>:<device>`, what peers expect for a legacy membership. */

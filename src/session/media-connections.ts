@@ -22,7 +22,7 @@ export interface MediaConnectionsOptions {
   own: { userId: string; deviceId: string; memberId: string };
   openIdToken(): Promise<OpenIdToken>;
   encryption?: E2EEOptions;
-  /** Our LiveKit participant name on every connection. */
+  /** Our LiveKit participant name on every connection whose JWT lets us set it. */
   participantName?: string;
   log: Logger;
   onAudioTrack(track: ReceivedAudioTrack): void;
@@ -76,12 +76,13 @@ export class MediaConnections {
   async #open(planned: PlannedConnection): Promise<void> {
     const credentials = await this.#credentials(planned);
     const log = this.#opts.log.child({ serviceUrl: planned.serviceUrl, livekitRoom: credentials.room });
+    const participantName = this.#participantName(credentials, log);
     const connection = new SfuConnection({
       url: credentials.url,
       jwt: credentials.jwt,
       log,
       ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
-      ...(this.#opts.participantName ? { participantName: this.#opts.participantName } : {}),
+      ...(participantName ? { participantName } : {}),
       onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
       ...(this.#opts.onVideoTrack ? { onVideoTrack: this.#opts.onVideoTrack } : {}),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
@@ -108,6 +109,17 @@ export class MediaConnections {
       this.#detach.push(detach);
     }
     log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
+  }
+
+  /** Our name when the JWT lets us set it (LiveKit refuses silently otherwise); else says why it stays unset. */
+  #participantName(credentials: LiveKitCredentials, log: Logger): string | undefined {
+    const name = this.#opts.participantName;
+    if (!name || credentials.canUpdateOwnMetadata) return name;
+    log.info(
+      { name },
+      'the authorizer (lk-jwt-service <= v0.5.0) grants no canUpdateOwnMetadata, so our LiveKit participant name is not set; consent is shown in Matrix instead (the call member is named as recording)',
+    );
+    return undefined;
   }
 
   #credentials(planned: PlannedConnection): Promise<LiveKitCredentials> {

@@ -3,7 +3,7 @@
 // participants are LiveKit identities.
 import {
   AudioFrame, AudioStream, Room, RoomEvent, TrackKind, VideoBufferType, VideoStream, type VideoFrameEvent,
-  type E2EEOptions, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
+  type E2EEOptions, type Participant, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
 } from '@livekit/rtc-node';
 import { RecorderError } from '../../errors.ts';
 import { watchE2eeStates, type E2eeState } from './participant-keys.ts';
@@ -14,6 +14,8 @@ import type { I420 } from '../video/grid.ts';
 const DECRYPTED = new Set<E2eeState>(['ok', 'key-ratcheted']);
 /** Longer than the receive jitter buffer holds (undecrypted packets decode to ~150 ms of noise). */
 const E2EE_SETTLE_MS = 300;
+/** How long LiveKit has to send our new name back before we say it did not take. */
+const NAME_CONFIRM_MS = 5_000;
 
 export interface AudioTrackHandler {
   (track: { identity: string; trackSid: string; frames: AsyncIterable<AudioFrame> }): void;
@@ -30,7 +32,10 @@ export interface SfuConnectionOptions {
   /** LiveKit E2EE options, when the call's media is encrypted. */
   encryption?: E2EEOptions;
   onAudioTrack: AudioTrackHandler;
-  /** The name other participants' LiveKit clients show for us (consent: it says we record). */
+  /**
+   * The name other participants' LiveKit clients show for us (consent: it says we record). Give it
+   * only when the JWT grants canUpdateOwnMetadata: without it LiveKit ignores the change.
+   */
   participantName?: string;
   /** Video tracks are decoded only when this is given (video recordings). */
   onVideoTrack?: VideoTrackHandler;
@@ -92,16 +97,41 @@ export class SfuConnection {
       });
     }
     this.#log.info({ room: this.room.name, identity: this.room.localParticipant?.identity }, 'connected to the SFU');
-    if (this.#opts.participantName) {
-      await this.room.localParticipant
-        ?.updateName(this.#opts.participantName)
-        .catch((err: unknown) => this.#log.warn({ err, name: this.#opts.participantName }, 'could not set our LiveKit participant name'));
-    }
+    // Not awaited: media keys and E2EE states must not wait for the name's confirmation.
+    if (this.#opts.participantName) void this.#setParticipantName(this.#opts.participantName);
     e2ee?.bind(this.room, (identity, state) => {
       this.#log.info({ identity, e2ee: state }, 'participant E2EE state');
       this.#e2eeStates.set(identity, state);
       this.#opts.onE2eeState?.(identity, state);
     });
+  }
+
+  /** Sets our name and confirms that LiveKit took it: rtc-node's updateName resolves even when LiveKit refuses. */
+  async #setParticipantName(name: string): Promise<void> {
+    const local = this.room.localParticipant!;
+    let stopWaiting: () => void = () => undefined;
+    const confirmed = new Promise<boolean>((resolve) => {
+      const onName = (newName: string, participant: Participant) => {
+        if (participant.identity === local.identity && newName === name) resolve(true);
+      };
+      this.room.on(RoomEvent.ParticipantNameChanged, onName);
+      const timer = setTimeout(() => resolve(false), NAME_CONFIRM_MS).unref();
+      stopWaiting = () => {
+        clearTimeout(timer);
+        this.room.off(RoomEvent.ParticipantNameChanged, onName);
+      };
+    });
+    try {
+      await local.updateName(name);
+      const ok = await confirmed;
+      if (this.#closing) return;
+      if (ok) this.#log.info({ name }, 'LiveKit participant name set');
+      else this.#log.warn({ name, waitedMs: NAME_CONFIRM_MS }, 'LiveKit did not confirm our participant name; other LiveKit clients may not show that we record');
+    } catch (err) {
+      if (!this.#closing) this.#log.warn({ err, name }, 'could not set our LiveKit participant name');
+    } finally {
+      stopWaiting();
+    }
   }
 
   close(): Promise<void> {

@@ -10,8 +10,11 @@ const GO_ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&'
  * other serialisation would give names that differ from the real service for such inputs.
  */
 export function goJsonStringArray(values: readonly string[]): string {
-  return JSON.stringify(values.map((v) => v.toWellFormed())).replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPES[c]!);
+  return escapeLikeGo(JSON.stringify(values.map((v) => v.toWellFormed())));
 }
+
+/** The escapes Go's JSON encoder adds to JSON text that JSON.stringify leaves out. */
+export const escapeLikeGo = (json: string) => json.replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPES[c]!);
 
 const unpaddedSha256Base64 = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64').replace(/=+$/, '');
 

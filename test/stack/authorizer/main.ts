@@ -1,7 +1,8 @@
 // Runs the test authorizer with lk-jwt-service's environment variables (protocol notes §6.9),
 // plus MRR_AUTHORIZER_HOMESERVERS=`server=url,…` naming where each homeserver's OpenID
-// userinfo endpoint is (the real service finds it through federation discovery over HTTPS).
-import { createAuthorizer } from './server.ts';
+// userinfo endpoint is (the real service finds it through federation discovery over HTTPS), and
+// MRR_AUTHORIZER_BEHAVIOUR=v0.5.0|main (default v0.5.0; server.ts says what differs).
+import { AUTHORIZER_BEHAVIOURS, createAuthorizer, parseFullAccessHomeservers, type AuthorizerBehaviour } from './server.ts';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -20,12 +21,23 @@ const homeserverUrls = Object.fromEntries(
     .map((pair) => pair.split('=') as [string, string]),
 );
 
+const behaviour = process.env.MRR_AUTHORIZER_BEHAVIOUR || 'v0.5.0';
+if (!(AUTHORIZER_BEHAVIOURS as readonly string[]).includes(behaviour)) {
+  console.error(`authorizer: MRR_AUTHORIZER_BEHAVIOUR must be one of ${AUTHORIZER_BEHAVIOURS.join(', ')}, not ${behaviour}`);
+  process.exit(78);
+}
+
 const server = createAuthorizer({
   livekitUrl: required('LIVEKIT_URL'),
   apiKey: required('LIVEKIT_KEY'),
   apiSecret: required('LIVEKIT_SECRET'),
-  fullAccessHomeservers: required('LIVEKIT_FULL_ACCESS_HOMESERVERS').split(',').map((s) => s.trim()),
+  fullAccessHomeservers: parseFullAccessHomeservers(required('LIVEKIT_FULL_ACCESS_HOMESERVERS')),
   homeserverUrls,
+  behaviour: behaviour as AuthorizerBehaviour,
 });
-server.listen(Number(port), host, () => console.log(`authorizer listening on ${host}:${port}`));
+// The bound port is printed, so that a test can bind port 0 and read where it listens.
+server.listen(Number(port), host, () => {
+  const address = server.address();
+  console.log(`authorizer (lk-jwt-service ${behaviour}) listening on ${host}:${typeof address === 'object' && address ? address.port : port}`);
+});
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => server.close(() => process.exit(0)));
