@@ -14,13 +14,22 @@ export interface EncryptedFile {
 
 const unpadded = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
 
-/** A transform that encrypts what passes through; `file(url)` describes the result once it has ended. */
-export function attachmentEncryptor(): { stream: Transform; file(url: string): EncryptedFile } {
+/**
+ * A transform that encrypts what passes through; `file(url)` describes the result once the input
+ * has ended. It waits for that: a server may answer the upload as soon as it has every byte,
+ * before the stream has run its flush.
+ */
+export function attachmentEncryptor(): { stream: Transform; file(url: string): Promise<EncryptedFile> } {
   const key = randomBytes(32);
   const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
   const cipher = createCipheriv('aes-256-ctr', key, iv);
   const hash = createHash('sha256');
-  let digest: Buffer | undefined;
+  let flushed!: (digest: Buffer) => void;
+  let failed!: (err: Error) => void;
+  const digest = new Promise<Buffer>((resolve, reject) => {
+    flushed = resolve;
+    failed = reject;
+  });
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       const out = cipher.update(chunk);
@@ -30,19 +39,20 @@ export function attachmentEncryptor(): { stream: Transform; file(url: string): E
     flush(done) {
       const out = cipher.final();
       hash.update(out);
-      digest = hash.digest();
+      flushed(hash.digest());
       done(null, out);
     },
   });
+  stream.once('error', failed);
   return {
     stream,
-    file(url) {
-      if (!digest) throw new Error('the attachment has not been fully encrypted yet');
+    async file(url) {
+      const sha256 = await digest;
       return {
         url,
         key: { kty: 'oct', key_ops: ['encrypt', 'decrypt'], alg: 'A256CTR', k: key.toString('base64url'), ext: true },
         iv: unpadded(iv),
-        hashes: { sha256: unpadded(digest) },
+        hashes: { sha256: unpadded(sha256) },
         v: 'v2',
       };
     },

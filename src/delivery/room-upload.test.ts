@@ -13,7 +13,9 @@ import { uploadToRoom } from './room-upload.ts';
 
 const LIMIT = 4096;
 const uploads: number[] = [];
+const uploadUrls: string[] = [];
 const server = createServer((req, res) => {
+  if (req.url?.startsWith('/_matrix/media/v3/upload')) uploadUrls.push(req.url);
   if (req.url?.startsWith('/_matrix/client/v1/media/config')) return void res.end(JSON.stringify({ 'm.upload.size': LIMIT }));
   let bytes = 0;
   req.on('data', (chunk: Buffer) => (bytes += chunk.length));
@@ -44,5 +46,21 @@ describe('uploadToRoom', () => {
     expect(outcomes[1]).toMatchObject({ uploaded: false, bytes: LIMIT + 1, reason: "it is 4097 bytes, over this homeserver's upload limit of 4096 bytes" });
     expect(uploads).toEqual([1000]);
     expect(sent).toHaveLength(1);
+  });
+
+  it('tells the homeserver no file name when the room is encrypted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrr-upload-'));
+    const path = join(dir, 'stem-@alice_localhost_ALICEDEVICE.ogg');
+    writeFileSync(path, Buffer.alloc(100, 1));
+    const sent: Array<Record<string, unknown>> = [];
+    const client = { sendMessage: async (_room: string, content: Record<string, unknown>) => (sent.push(content), { event_id: '$1' }) } as unknown as MatrixClient;
+    uploadUrls.length = 0;
+    const outcomes = await uploadToRoom({ client, homeserverUrl, accessToken: 'token', roomId: '!r:localhost', encrypted: true, log: pino({ level: 'silent' }) }, [
+      { path, mimetype: 'audio/ogg', msgtype: 'm.audio' },
+    ]);
+    expect(outcomes[0]).toMatchObject({ uploaded: true });
+    expect(uploadUrls).toEqual(['/_matrix/media/v3/upload']);
+    // The name stays inside the event, which the client encrypts.
+    expect(sent[0]).toMatchObject({ body: 'stem-@alice_localhost_ALICEDEVICE.ogg', file: { url: 'mxc://localhost/2' } });
   });
 });

@@ -50,9 +50,12 @@ async function upload(opts: RoomUploadOptions, file: RoomFile, bytes: number) {
   const encryptor = opts.encrypted ? attachmentEncryptor() : undefined;
   const source = createReadStream(file.path);
   const body = Readable.toWeb(encryptor ? source.pipe(encryptor.stream) : source) as ReadableStream;
+  // In an encrypted room the name travels only inside the encrypted event: file names carry
+  // user IDs, and the homeserver must learn nothing from the upload.
+  const query = encryptor ? '' : `?filename=${encodeURIComponent(name)}`;
   const { content_uri } = await matrixRequest<{ content_uri: string }>(
     `uploading ${name}`,
-    `${opts.homeserverUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`,
+    `${opts.homeserverUrl}/_matrix/media/v3/upload${query}`,
     {
       method: 'POST',
       accessToken: opts.accessToken,
@@ -66,7 +69,7 @@ async function upload(opts: RoomUploadOptions, file: RoomFile, bytes: number) {
     body: name,
     filename: name,
     info,
-    ...(encryptor ? { file: encryptor.file(content_uri) } : { url: content_uri }),
+    ...(encryptor ? { file: await encryptor.file(content_uri) } : { url: content_uri }),
   };
 }
 
