@@ -2,10 +2,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.ts';
-import { buildRegistration, registrationYaml } from './config/registration.ts';
+import { buildRegistration, loadRegistration, registrationYaml } from './config/registration.ts';
 import { secretConfigPaths } from './config/schema-keys.ts';
-import { ConfigError } from './errors.ts';
+import { generateCrossSigning } from './crypto/generate-cross-signing.ts';
+import { ConfigError, RecorderError } from './errors.ts';
 import { createLogger } from './observability/logger.ts';
+import { callUserLocalpart } from './session/call-user.ts';
 import { runProcess, type Role } from './app.ts';
 
 const USAGE = `Usage: matrixrtc-recorder <command> [--config FILE]
@@ -16,6 +18,9 @@ Commands:
   all                     run both in one process (small deployments, the demo)
   generate-registration   write an appservice registration with fresh tokens
                           [--output registration.yaml] [--force]
+  generate-cross-signing  create the cross-signing keys of the bot and its call user once, write
+                          them to encryption.crossSigningKeysFile (or --output) and publish them;
+                          run again to re-publish that file, --force for new keys replacing both
   validate-config         check the config file and print the effective values (secrets hidden)
 
 Options:
@@ -49,6 +54,24 @@ async function main(argv: string[]): Promise<number> {
       }
       writeFileSync(output, registrationYaml(buildRegistration(config)), { mode: 0o600 });
       process.stdout.write(`Wrote ${output}. Add it to the homeserver's app_service_config_files and restart it.\n`);
+      return 0;
+    }
+    case 'generate-cross-signing': {
+      const output = values.output ?? config.encryption.crossSigningKeysFile;
+      if (!output) throw new ConfigError('encryption.crossSigningKeysFile', 'not set; set it or pass --output FILE');
+      const { as_token } = loadRegistration(config.appservice.registrationFile);
+      const userId = (localpart: string) => `@${localpart}:${config.homeserver.domain}`;
+      const userIds = [userId(config.bot.localpart), userId(callUserLocalpart(config.bot.localpart))];
+      // The printed story says what happened; info log lines would only repeat it.
+      const log = createLogger({ ...config.logging, level: 'warn', redactPaths: secretConfigPaths() });
+      const say = (line: string) => process.stdout.write(`${line}\n`);
+      try {
+        await generateCrossSigning({ homeserverUrl: config.homeserver.url, asToken: as_token, userIds, output, force: values.force }, say, log);
+      } catch (err) {
+        if (!(err instanceof RecorderError) || err instanceof ConfigError) throw err;
+        process.stderr.write(`generate-cross-signing: ${err.message}\n`);
+        return 1;
+      }
       return 0;
     }
     case 'validate-config': {
