@@ -7,7 +7,7 @@ import { matrixRequest } from '../rtc/http.ts';
 import { parseCommandEvent } from './commands/parse.ts';
 import type { CommandRegistry } from './commands/registry.ts';
 import { routeBridgeLibraryLogs } from './library-logs.ts';
-import { BotClient } from './bot-client.ts';
+import { BotClient, UndecryptableError, type DecryptedEvent } from './bot-client.ts';
 import { ensureBotProfile } from './bot-profile.ts';
 import { callUserLocalpart } from '../session/call-user.ts';
 import type { NoticeJobData } from '../jobs/notices.ts';
@@ -31,6 +31,7 @@ export class RecorderAppservice {
   readonly #bridge: Bridge;
   readonly #log: Logger;
   #bot: BotClient | undefined;
+  readonly #withheldNotices = new OncePer(10 * 60_000);
 
   constructor(deps: BridgeDeps) {
     this.#deps = deps;
@@ -165,7 +166,22 @@ export class RecorderAppservice {
 
   /** What Element sends in an encrypted room: decrypted with the bot's device, then handled like any message. */
   async #onEncrypted(event: WeakEvent, log: Logger): Promise<void> {
-    const decrypted = await this.#botClient().decrypt(event as never);
+    let decrypted: DecryptedEvent;
+    try {
+      decrypted = await this.#botClient().decrypt(event as never);
+    } catch (err) {
+      if (!(err instanceof UndecryptableError)) throw err;
+      log.warn({ sender: event.sender, code: err.code }, 'could not decrypt a message');
+      // Unreadable messages are mostly not for the bot; a key withheld on purpose is worth one sentence.
+      if (err.withheld && this.#withheldNotices.shouldTell(`${event.room_id}|${event.sender}`)) {
+        await this.#notice(
+          event.room_id,
+          `${event.sender}: I cannot read your messages: your client did not share their keys with my device, probably because it ` +
+            'shares only with verified devices. My operator can have my devices signed (matrixrtc-recorder generate-cross-signing).',
+        );
+      }
+      return;
+    }
     if (decrypted.type !== 'm.room.message') return;
     await this.#onMessage({ ...event, type: decrypted.type, content: decrypted.content }, log);
   }
@@ -226,6 +242,21 @@ export class RecorderAppservice {
     const content: Record<string, unknown> = { msgtype: 'm.notice', body };
     if (inReplyTo) content['m.relates_to'] = { 'm.in_reply_to': { event_id: inReplyTo } };
     await this.#botClient().send(roomId, content);
+  }
+}
+
+/** Says yes once per key within a window (so one cause gets one message, not one per event). */
+class OncePer {
+  readonly #windowMs: number;
+  readonly #last = new Map<string, number>();
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs;
+  }
+  shouldTell(key: string): boolean {
+    const now = Date.now();
+    if (now - (this.#last.get(key) ?? -Infinity) < this.#windowMs) return false;
+    this.#last.set(key, now);
+    return true;
   }
 }
 

@@ -85,12 +85,7 @@ export class BotClient {
       // The Decrypted event also fires for a retry that failed again.
       await event.getDecryptionPromise();
     }
-    if (event.isDecryptionFailure()) {
-      throw new RecorderError(
-        `could not decrypt ${raw.event_id ?? 'an event'} from ${raw.sender}: ${event.decryptionFailureReason ?? 'unknown reason'}`,
-        'MRR_UNDECRYPTABLE',
-      );
-    }
+    if (event.isDecryptionFailure()) throw new UndecryptableError(raw, event.decryptionFailureReason ?? 'UNKNOWN_ERROR');
     return { type: event.getType(), content: event.getContent() };
   }
 
@@ -177,6 +172,20 @@ export class BotClient {
         'MRR_DEVICE_KEYS_MISMATCH',
       );
     }
+  }
+}
+
+/** An event the bot could not decrypt; `code` is js-sdk's DecryptionFailureCode. */
+export class UndecryptableError extends RecorderError {
+  readonly code: string;
+  constructor(raw: RawEvent, code: string) {
+    super(`could not decrypt ${raw.event_id ?? 'an event'} from ${raw.sender}: ${code}`, 'MRR_UNDECRYPTABLE');
+    this.code = code;
+  }
+
+  /** The sender's client chose not to share the key with the bot's device. */
+  get withheld(): boolean {
+    return this.code === 'MEGOLM_KEY_WITHHELD_FOR_UNVERIFIED_DEVICE' || this.code === 'MEGOLM_KEY_WITHHELD';
   }
 }
 
