@@ -63,13 +63,36 @@ export const configSchema = z.strictObject({
         .default('recorder'),
       {
         description:
-          'Localpart of the bot user (the registration `sender_localpart`). The user namespace covers `<localpart>` and `<localpart>-*`.',
+          'Localpart of the bot user that people invite and talk to. The registration covers `<localpart>` and `<localpart>-*`; ' +
+          'its sender is `<localpart>-appservice`, calls are joined by `<localpart>-call`.',
         example: 'recorder',
       },
     ),
     displayName: key(z.string().min(1).default('Call Recorder'), {
       description: 'Display name the bot sets for itself, visible to every call member.',
       example: 'Call Recorder',
+    }),
+  }),
+  encryption: section("The bot's own end-to-end encryption: reading commands and writing replies in encrypted rooms.", {
+    storeDir: key(z.string().min(1).default('data/crypto'), {
+      description:
+        "Directory of the bot's crypto store (its command device, Olm and Megolm sessions), so users see the same device after a restart. " +
+        'Encrypted with `storeKey`; media keys of calls never go there. Relative paths are resolved from the working directory.',
+      example: '/data/crypto',
+    }),
+    storeKey: key(z.string().min(16, 'expected at least 16 characters').optional(), {
+      description:
+        'Passphrase that encrypts the crypto store. Required for the bridge; set it through MRR_ENCRYPTION__STORE_KEY or ' +
+        'MRR_ENCRYPTION__STORE_KEY_FILE rather than in the file. Losing it means a new bot device (users see a new unknown device).',
+      example: 'a long random passphrase',
+      secret: true,
+    }),
+    crossSigningKeysFile: key(z.string().min(1).optional(), {
+      description:
+        'Secret file with the cross-signing keys of the bot user and the call user, written once by `matrixrtc-recorder ' +
+        'generate-cross-signing`. When set, every device the bot creates is signed, so clients that share keys only with ' +
+        'verified devices include the bot. Keep it like a password.',
+      example: '/secrets/cross-signing.json',
     }),
   }),
   permissions: section('Who may use the bot.', {
@@ -127,6 +150,14 @@ export const configSchema = z.strictObject({
         'Delay of the delayed leave event (MSC4140) kept alive while the bot is in a call: if the worker dies, the ' +
         "homeserver removes the bot's call membership after this long. Must not exceed the homeserver's max_event_delay_duration.",
       example: 10_000,
+    }),
+    membershipMode: key(z.enum(['auto', 'legacy', 'sticky']).default('auto'), {
+      description:
+        "How the bot publishes its own call membership. `legacy`: an `org.matrix.msc3401.call.member` state event, LiveKit identity " +
+        '`@user:server:DEVICE` from `/sfu/get` (Element Call\'s default mode). `sticky`: a sticky `org.matrix.msc4143.rtc.member` event ' +
+        "(MSC4354, Element Call's `matrix_2_0` mode), hashed LiveKit identity from `/get_token`; the homeserver must advertise " +
+        '`org.matrix.msc4354`. `auto`: sticky when any current member publishes sticky memberships, otherwise legacy.',
+      example: 'auto',
     }),
     emptyCallGraceMs: key(z.int().min(0).default(30_000), {
       description: 'How long the bot stays in a call with no other member before it ends the session.',

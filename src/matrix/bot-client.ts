@@ -76,15 +76,8 @@ export class BotClient {
    */
   async decrypt(raw: RawEvent, timeoutMs = 20_000): Promise<DecryptedEvent> {
     const event = new MatrixEvent(raw);
-    const decrypted = new Promise<void>((resolve) => event.once(MatrixEventEvent.Decrypted, () => resolve()));
     await this.client.decryptEventIfNeeded(event);
-    if (event.isDecryptionFailure()) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([decrypted, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-      clearTimeout(timer);
-      // The Decrypted event also fires for a retry that failed again.
-      await event.getDecryptionPromise();
-    }
+    if (event.isDecryptionFailure()) await decryptedLater(event, timeoutMs);
     if (event.isDecryptionFailure()) throw new UndecryptableError(raw, event.decryptionFailureReason ?? 'UNKNOWN_ERROR');
     return { type: event.getType(), content: event.getContent() };
   }
@@ -173,6 +166,25 @@ export class BotClient {
       );
     }
   }
+}
+
+/**
+ * Resolves when js-sdk's retry (run when new room keys arrive) decrypts the event, or after
+ * `timeoutMs`. `Decrypted` is emitted for failed attempts too, so only a success ends the wait.
+ */
+function decryptedLater(event: MatrixEvent, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      event.off(MatrixEventEvent.Decrypted, onDecrypted);
+      resolve();
+    };
+    const onDecrypted = () => {
+      if (!event.isDecryptionFailure()) done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    event.on(MatrixEventEvent.Decrypted, onDecrypted);
+  });
 }
 
 /** An event the bot could not decrypt; `code` is js-sdk's DecryptionFailureCode. */
