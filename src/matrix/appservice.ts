@@ -72,6 +72,7 @@ export class RecorderAppservice {
       storeKey,
       deviceDisplayName: config.bot.displayName,
       syncTimeoutMs: config.rtc.syncTimeoutMs,
+      crossSigningKeysFile: config.encryption.crossSigningKeysFile,
       log: this.#log,
     });
     await this.#bridge.listen(port, bindAddress);

@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.ts';
 import { registerSecret } from '../observability/secrets.ts';
 import { matrixRequest } from '../rtc/http.ts';
 import { sdkLogger } from '../rtc/sdk-logger.ts';
+import { signOwnDevice } from '../crypto/sign-device.ts';
 import { PersistentCryptoState, type BotDevice } from './crypto/persistent-crypto-state.ts';
 
 export interface BotClientOptions {
@@ -19,6 +20,8 @@ export interface BotClientOptions {
   storeKey: string;
   deviceDisplayName: string;
   syncTimeoutMs: number;
+  /** Signs the bot's device with its owner's cross-signing key, when configured. */
+  crossSigningKeysFile: string | undefined;
   log: Logger;
 }
 
@@ -63,7 +66,8 @@ export class BotClient {
     client.on(ClientEvent.Sync, () => state.saveSoon());
     await firstSync(client, opts.syncTimeoutMs);
     const bot = new BotClient(client, device, state, opts.homeserverUrl, log);
-    await bot.#checkDeviceKeysPublished();
+    const ownKey = await bot.#checkDeviceKeysPublished();
+    await signOwnDevice(opts.homeserverUrl, opts.asToken, opts.crossSigningKeysFile, device.userId, device.deviceId, log, { expectedEd25519Key: ownKey });
     await state.save();
     log.info({ userId: device.userId, deviceId: device.deviceId }, 'bot device ready (end-to-end encryption on)');
     return bot;
@@ -109,10 +113,15 @@ export class BotClient {
     return true;
   }
 
-  /** The homeserver says the room is encrypted: wait until our client knows it too, rather than send in the clear. */
+  /**
+   * The homeserver says the room is encrypted: wait until our crypto knows it too (it learns it
+   * from the joined room's state, not from an invite), rather than send in the clear.
+   */
   async #waitForEncryptionState(room: Room, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!room.hasEncryptionStateEvent()) {
+    const crypto = this.client.getCrypto();
+    if (!crypto) throw new RecorderError('the bot client runs without crypto', 'MRR_NO_CRYPTO');
+    while (!(await crypto.isEncryptionEnabledInRoom(room.roomId))) {
       if (Date.now() > deadline) {
         throw new RecorderError(`the bot's client has not seen the encryption of ${room.roomId} yet; not sending in the clear`, 'MRR_ENCRYPTION_STATE');
       }
@@ -120,29 +129,22 @@ export class BotClient {
     }
   }
 
-  #room(roomId: string, timeoutMs: number): Promise<Room> {
-    const existing = this.client.getRoom(roomId);
-    if (existing) return Promise.resolve(existing);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.client.off(ClientEvent.Room, onRoom);
-        reject(new RecorderError(`the bot's client did not see room ${roomId} within ${timeoutMs} ms`, 'MRR_ROOM_TIMEOUT'));
-      }, timeoutMs);
-      const onRoom = (room: Room) => {
-        if (room.roomId !== roomId) return;
-        clearTimeout(timer);
-        this.client.off(ClientEvent.Room, onRoom);
-        resolve(room);
-      };
-      this.client.on(ClientEvent.Room, onRoom);
-    });
+  /** The room once our client has synced it as joined (the appservice may have joined it a moment ago). */
+  async #room(roomId: string, timeoutMs: number): Promise<Room> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const room = this.client.getRoom(roomId);
+      if (room?.getMyMembership() === 'join') return room;
+      if (Date.now() > deadline) throw new RecorderError(`the bot's client did not see itself joined to ${roomId} within ${timeoutMs} ms`, 'MRR_ROOM_TIMEOUT');
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /**
    * A store restored for a device the homeserver no longer has (deleted, or the database reset)
    * would keep a device no one can encrypt to. Say so instead of failing quietly later.
    */
-  async #checkDeviceKeysPublished(timeoutMs = 15_000): Promise<void> {
+  async #checkDeviceKeysPublished(timeoutMs = 15_000): Promise<string> {
     const { userId, deviceId } = this.device;
     const own = (await this.client.getCrypto()?.getOwnDeviceKeys())?.ed25519;
     // A new device uploads its keys shortly after the first sync; a restored one has them already.
@@ -158,13 +160,14 @@ export class BotClient {
       if (published === own || (published && published !== own) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    if (published !== own) {
+    if (!published || published !== own) {
       throw new RecorderError(
         `the homeserver has ${published ? 'other' : 'no'} keys for the bot device ${deviceId} than its crypto store: the store belongs to a device ` +
           `that was deleted or replaced. Move ${this.#state.path} away to start with a new device.`,
         'MRR_DEVICE_KEYS_MISMATCH',
       );
     }
+    return published;
   }
 }
 

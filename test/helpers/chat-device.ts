@@ -47,7 +47,14 @@ export class ChatDevice {
     const { access_token, device_id } = (await login.json()) as { access_token: string; device_id: string };
     const client = createClient({ baseUrl: user.homeserverUrl, accessToken: access_token, userId: user.userId, deviceId: device_id, logger: sdkLogger(quiet) });
     await client.initRustCrypto({ useIndexedDB: false });
-    if (opts.onlySignedDevices) client.getCrypto()!.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+    if (opts.onlySignedDevices) {
+      // Element requires the user's own cross-signing before it applies this mode, and so does js-sdk.
+      await client.getCrypto()!.bootstrapCrossSigning({
+        authUploadDeviceSigningKeys: (makeRequest) =>
+          makeRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: user.userId }, password: user.password }).then(() => undefined),
+      });
+      client.getCrypto()!.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+    }
     const synced = new Promise<void>((resolve) => {
       const onSync = (state: SyncState) => {
         if (state !== SyncState.Prepared && state !== SyncState.Syncing) return;

@@ -5,7 +5,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StackInfo } from '../stack/info.ts';
-import { ChatDevice } from './chat-device.ts';
+import { ChatDevice, type ChatDeviceOptions } from './chat-device.ts';
 
 export interface TestUser {
   userId: string;
@@ -60,13 +60,16 @@ export class TestClient {
   private chat: Promise<ChatDevice> | undefined;
   private readonly encryptedRooms = new Map<string, boolean>();
 
-  constructor(user: TestUser) {
+  readonly chatOptions: ChatDeviceOptions;
+
+  constructor(user: TestUser, chatOptions: ChatDeviceOptions = {}) {
     this.user = user;
+    this.chatOptions = chatOptions;
   }
 
   /** The user's Element-like chat device (js-sdk + Rust crypto), started on first use. */
   chatDevice(): Promise<ChatDevice> {
-    this.chat ??= ChatDevice.start(this.user);
+    this.chat ??= ChatDevice.start(this.user, this.chatOptions);
     return this.chat;
   }
 

@@ -49,7 +49,12 @@ const dir = mkdtempSync(join(tmpdir(), 'mrr-cross-signing-'));
 const keysFile = join(dir, 'cross-signing.json');
 const configPath = join(dir, 'config.yaml');
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => Promise<unknown> | unknown> = [
+  // This file replaces the bot's identities; the stack's own (which every other test's bot devices are signed with) come back at the end.
+  async () => {
+    for (const keys of readKeysFile(stack.botCrypto.crossSigningKeysFile).values()) await publishCrossSigningKeys(appservice, keys, { force: true }, log);
+  },
+];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });

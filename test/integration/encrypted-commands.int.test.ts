@@ -55,4 +55,15 @@ describe('commands in encrypted rooms', () => {
     const log = suite.bot.logs.join('\n');
     expect(log).not.toContain(stack.botCrypto.storeKey);
   });
+
+  it('is read by a client that shares keys only with devices their owner verified', async () => {
+    // Element's "exclude insecure devices": room keys go only to cross-signed devices. The bot's
+    // device is signed with the operator's cross-signing keys, so it is one of them.
+    const carol = new TestClient(await registerUser(stack, 'carol'), { onlySignedDevices: true });
+    const roomId = await createCallRoom(carol, { encrypted: true });
+    await inviteBot(carol, roomId, botUserId);
+    await carol.sendText(roomId, '!help');
+    const help = await carol.waitForMessage(roomId, botUserId, /!record/, 'the help reply to a verified-only client');
+    expect(help.encrypted).toBe(true);
+  });
 });

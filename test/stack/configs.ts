@@ -39,6 +39,7 @@ export function planStack(stateDir: string, ffmpegPath: string, chromiumPath: st
       url: `http://127.0.0.1:${PORTS.appservice}`,
       botLocalpart: BOT_LOCALPART,
     },
+    botCrypto: { storeDir: join(stateDir, 'bot-crypto'), storeKey: secret(), crossSigningKeysFile: join(stateDir, 'cross-signing.json') },
     sfus,
     redis: { url: `redis://127.0.0.1:${PORTS.redis}` },
     ffmpegPath,

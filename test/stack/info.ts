@@ -21,7 +21,7 @@ export interface StackInfo {
   synapse: { url: string; serverName: string; registrationSharedSecret: string };
   appservice: { registrationFile: string; bindAddress: string; port: number; url: string; botLocalpart: string };
   /** The bot's crypto store, shared by every recorder the tests start so the bot keeps one device per stack. */
-  botCrypto: { storeDir: string; storeKey: string };
+  botCrypto: { storeDir: string; storeKey: string; crossSigningKeysFile: string };
   /** sfus[0] is the homeserver's advertised transport; the others exist for multi-SFU calls. */
   sfus: SfuInfo[];
   redis: { url: string };

@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planStack, PORTS, writeLiveKitConfig, writeRegistration, writeSynapseConfig } from './configs.ts';
 import { STACK_INFO_PATH, STATE_DIR, readStackInfo, type StackInfo } from './info.ts';
+import { pino } from 'pino';
+import { loadRegistration } from '../../src/config/registration.ts';
+import { generateCrossSigning } from '../../src/crypto/generate-cross-signing.ts';
+import { callUserLocalpart } from '../../src/session/call-user.ts';
 import { installAll, livekitBinary, synapsePython, whichBinary } from './install.ts';
 import { LOG_DIR, runningProcesses, startProcess, stopAll, waitHealthy, type ManagedProcess } from './processes.ts';
 
@@ -83,6 +87,19 @@ export async function stopStack(): Promise<void> {
   rmSync(STACK_INFO_PATH, { force: true });
 }
 
+/** Cross-signing identities for the bot and its call user, as an operator creates them once per deployment. */
+async function publishBotIdentities(info: StackInfo): Promise<void> {
+  const { as_token } = loadRegistration(info.appservice.registrationFile);
+  const userIds = [info.appservice.botLocalpart, callUserLocalpart(info.appservice.botLocalpart)].map((l) => `@${l}:${info.synapse.serverName}`);
+  const lines: string[] = [];
+  await generateCrossSigning(
+    { homeserverUrl: info.synapse.url, asToken: as_token, userIds, output: info.botCrypto.crossSigningKeysFile, force: false },
+    (line) => lines.push(line),
+    pino({ level: 'warn' }),
+  );
+  say(`cross-signing identities published for ${userIds.join(' and ')}`);
+}
+
 /** Starts the stack unless it already runs healthy; returns what tests need to reach it. */
 export async function ensureStack(): Promise<StackInfo> {
   const healthy = await isHealthy();
@@ -119,6 +136,7 @@ export async function ensureStack(): Promise<StackInfo> {
     await stopAll(say);
     throw err;
   }
+  await publishBotIdentities(info);
   writeFileSync(STACK_INFO_PATH, JSON.stringify(info, null, 2), { mode: 0o600 });
   say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${LOG_DIR}`);
   return info;
