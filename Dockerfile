@@ -23,7 +23,8 @@ COPY config/config.sample.yaml registration.yaml.example ./config/
 RUN useradd --system --uid 10001 --home-dir /data --create-home recorder
 USER recorder
 VOLUME ["/data"]
-ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml
+# The bot's crypto store must outlive the container, or users see a new device after each restart.
+ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml MRR_ENCRYPTION__STORE_DIR=/data/crypto
 EXPOSE 9000
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/matrixrtc-recorder.js"]
 CMD ["all"]
