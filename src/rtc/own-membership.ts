@@ -1,15 +1,25 @@
 // The bot's own call membership, published by matrix-js-sdk's MatrixRTCSession (the code Element
-// Call runs) with a delayed leave event. What js-sdk only logs is checked here and said loudly:
-// a delayed leave that was not scheduled (e.g. Synapse's 403 for an over-long delay) would leave
-// the bot in the call after a crash.
+// Call runs) with a delayed leave event, in either of Element Call's two forms: the legacy state
+// event, or the sticky `rtc.member` message event of its matrix_2_0 mode (protocol notes §2.2).
+// What js-sdk only logs is checked here and said loudly: a delayed leave that was not scheduled
+// (e.g. Synapse's 403 for an over-long delay) would leave the bot in the call after a crash.
+import { randomUUID } from 'node:crypto';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
+import { computeRtcIdentityRaw } from 'matrix-js-sdk/lib/matrixrtc/membershipData/rtc.js';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { LivekitTransport } from './transports.ts';
 import type { FocusSelection } from './connection-plan.ts';
 
 export const CALL_MEMBER_EVENT = 'org.matrix.msc3401.call.member';
+/** The sticky membership of Matrix 2.0 calls (MSC4143 on MSC4354 sticky events), a message event. */
+export const RTC_MEMBER_EVENT = 'org.matrix.msc4143.rtc.member';
+/** What /versions advertises when the homeserver accepts sticky events. */
+export const STICKY_EVENTS_FEATURE = 'org.matrix.msc4354';
+
+/** `legacy`: the call.member state event; `sticky`: the rtc.member sticky event. */
+export type MembershipKind = 'legacy' | 'sticky';
 
 export interface OwnIdentity {
   userId: string;
@@ -17,15 +27,28 @@ export interface OwnIdentity {
   memberId: string;
 }
 
+/**
+ * Our member id and the LiveKit identity peers will key our media under, which follow from the
+ * membership kind (protocol notes §7.6): legacy members are `<user>:<device>`; sticky members
+ * are a fresh UUID per join (as Element Call does) and the hash of [user, device, member id].
+ */
+export async function ownIdentity(userId: string, deviceId: string, kind: MembershipKind): Promise<OwnIdentity & { rtcBackendIdentity: string }> {
+  if (kind === 'legacy') return { userId, deviceId, memberId: `${userId}:${deviceId}`, rtcBackendIdentity: `${userId}:${deviceId}` };
+  const memberId = randomUUID();
+  return { userId, deviceId, memberId, rtcBackendIdentity: await computeRtcIdentityRaw(userId, deviceId, memberId) };
+}
+
 export interface JoinOptions {
+  kind: MembershipKind;
   transport: LivekitTransport;
+  /** Sticky memberships always publish on their own transport (multi-SFU). */
   focusSelection: FocusSelection;
   encrypted: boolean;
   delayedLeaveEventDelayMs: number;
   timeoutMs: number;
 }
 
-/** Joins; resolves once the membership is in the room state, saying whether the delayed leave is scheduled. */
+/** Joins; resolves once js-sdk sees our membership, saying whether the delayed leave is scheduled. */
 export async function joinCall(
   session: MatrixRTCSession,
   client: MatrixClient,
@@ -33,6 +56,14 @@ export async function joinCall(
   opts: JoinOptions,
   log: Logger,
 ): Promise<{ delayedLeaveScheduled: boolean }> {
+  if (opts.kind === 'sticky' && !(await client.doesServerSupportUnstableFeature(STICKY_EVENTS_FEATURE))) {
+    throw new RecorderError(`the homeserver does not advertise ${STICKY_EVENTS_FEATURE}`, 'MRR_NO_STICKY_EVENTS', {
+      retryable: false,
+      userMessage:
+        `the homeserver does not support sticky events (${STICKY_EVENTS_FEATURE}), which a Matrix 2.0 call membership needs. ` +
+        'Enable them on the homeserver (Synapse: experimental_features.msc4354_enabled) or set rtc.membershipMode to legacy.',
+    });
+  }
   const visible = waitForOwnMembership(session, me, opts.timeoutMs);
   session.joinRTCSession(
     me,
@@ -46,11 +77,13 @@ export async function joinCall(
       // late finds the leave already sent. Restart three times per delay, at most every 5 s.
       delayedLeaveEventRestartMs: Math.min(5_000, Math.floor(opts.delayedLeaveEventDelayMs / 3)),
       networkErrorRetryMs: 1000,
+      // Element Call's matrix_2_0 mode: rtc.member sticky events instead of the state event.
+      unstableSendStickyEvents: opts.kind === 'sticky',
     },
   );
   await visible;
-  log.info({ focusSelection: opts.focusSelection, serviceUrl: opts.transport.livekit_service_url }, 'call membership published');
-  return { delayedLeaveScheduled: await delayedLeaveScheduled(client, session.room.roomId, me, log) };
+  log.info({ kind: opts.kind, focusSelection: opts.focusSelection, serviceUrl: opts.transport.livekit_service_url }, 'call membership published');
+  return { delayedLeaveScheduled: await delayedLeaveScheduled(client, session.room.roomId, me, opts.kind, log) };
 }
 
 export const NO_DELAYED_LEAVE_MESSAGE =
@@ -95,21 +128,31 @@ export function membershipError(error: unknown): RecorderError {
   });
 }
 
-interface ListedDelayedEvent {
+export interface ListedDelayedEvent {
   room_id: string;
   type: string;
   state_key?: string;
+  content?: Record<string, unknown>;
   delay: number;
 }
 
-async function delayedLeaveScheduled(client: MatrixClient, roomId: string, me: OwnIdentity, log: Logger): Promise<boolean> {
+/**
+ * Our scheduled leave among the user's delayed events: for a legacy membership the empty state
+ * event under our device's state key; for a sticky one the sticky message event that carries
+ * only our member id as its sticky key (it has no state key).
+ */
+export function isOwnDelayedLeave(e: ListedDelayedEvent, roomId: string, me: OwnIdentity, kind: MembershipKind): boolean {
+  if (e.room_id !== roomId) return false;
+  if (kind === 'legacy') return e.type === CALL_MEMBER_EVENT && typeof e.state_key === 'string' && e.state_key.includes(`_${me.deviceId}_`);
+  return e.type === RTC_MEMBER_EVENT && e.state_key === undefined && e.content?.msc4354_sticky_key === me.memberId;
+}
+
+async function delayedLeaveScheduled(client: MatrixClient, roomId: string, me: OwnIdentity, kind: MembershipKind, log: Logger): Promise<boolean> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     // Synapse answers `delayed_events` (older MSC4140 shape); newer servers and js-sdk's types say `scheduled`.
     const listed = (await client._unstable_getDelayedEvents('scheduled')) as { scheduled?: ListedDelayedEvent[]; delayed_events?: ListedDelayedEvent[] };
-    const ours = (listed.scheduled ?? listed.delayed_events ?? []).find(
-      (e) => e.room_id === roomId && e.type === CALL_MEMBER_EVENT && typeof e.state_key === 'string' && e.state_key.includes(`_${me.deviceId}_`),
-    );
+    const ours = (listed.scheduled ?? listed.delayed_events ?? []).find((e) => isOwnDelayedLeave(e, roomId, me, kind));
     if (ours) {
       log.info({ delayMs: ours.delay }, 'delayed leave event scheduled');
       return true;

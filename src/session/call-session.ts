@@ -25,12 +25,15 @@ import { safeFileLabel } from '../media/recording/file-names.ts';
 import type { Logger } from '../observability/logger.ts';
 import { planConnections, type FocusSelection } from '../rtc/connection-plan.ts';
 import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../rtc/device.ts';
-import { CALL_MEMBER_EVENT, joinCall, NO_DELAYED_LEAVE_MESSAGE } from '../rtc/own-membership.ts';
+import { CALL_MEMBER_EVENT, joinCall, NO_DELAYED_LEAVE_MESSAGE, ownIdentity, RTC_MEMBER_EVENT, type MembershipKind } from '../rtc/own-membership.ts';
 import { startSessionClient } from '../rtc/session-client.ts';
 import { discoverOwnTransport, type LivekitTransport } from '../rtc/transports.ts';
 import { AppserviceClient, roomPath } from './appservice-client.ts';
-import { callFocusSelection, callMembers, type CallMember } from './call-members.ts';
-import { callUserLocalpart, ensureCallUserInRoom, missingStatePower } from './call-user.ts';
+import { callFocusSelection, type CallMember } from './call-members.ts';
+import { callUserLocalpart, ensureCallUserInRoom, missingMessagePower, missingStatePower } from './call-user.ts';
+import { anyCall, chooseMembershipKind, readCallEvidence, type CallEvidence } from './call-evidence.ts';
+import { CallRoster } from './call-roster.ts';
+import { UnreadableMembers } from './unreadable-members.ts';
 import type { PowerLevelsContent } from '../matrix/permissions.ts';
 import { formatDuration } from '../format.ts';
 import { MediaConnections } from './media-connections.ts';
@@ -113,56 +116,82 @@ export class CallSession {
     const { config } = this.#deps;
     const roomId = this.#data.roomId;
     await this.#report({ phase: 'joining' });
-    await this.#checkCallInRoomState();
+    const evidence = await this.#checkCallInRoomState();
+    const encrypted = await this.#roomIsEncrypted();
+    const kind = chooseMembershipKind(config.rtc.membershipMode, evidence);
+    this.#log.info({ membershipMode: config.rtc.membershipMode, kind }, 'own call membership kind chosen');
     await ensureCallUserInRoom(this.#as, { botUserId: this.#botUserId, callUserId: this.#callUserId, roomId, displayName: `${config.bot.displayName} (recording)` }, this.#log);
-    await this.#checkMembershipPower();
+    await this.#checkMembershipPower(kind, encrypted);
 
     const device = await loginSessionDevice(config.homeserver.url, this.#deps.registration.as_token, this.#callUserId, 'matrixrtc-recorder call session');
     const log = this.#log.child({ deviceId: device.deviceId });
     let client: MatrixClient | undefined;
     try {
-      const encrypted = await this.#roomIsEncrypted();
       client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: encrypted });
-      await this.#inCall(client, device, encrypted, log);
+      // Signed by its owner, so clients that share keys only with verified devices include it.
+      await this.#inCall(client, device, encrypted, { kind, evidence }, log);
     } finally {
       client?.stopClient();
       await logoutSessionDevice(config.homeserver.url, device).catch((err: unknown) => log.warn({ err }, 'could not log out the session device'));
     }
   }
 
-  async #inCall(client: MatrixClient, device: SessionDevice, encrypted: boolean, log: Logger): Promise<void> {
+  async #inCall(client: MatrixClient, device: SessionDevice, encrypted: boolean, call: { kind: MembershipKind; evidence: CallEvidence }, log: Logger): Promise<void> {
     const { config } = this.#deps;
     const room = await waitForRoom(client, this.#data.roomId, config.rtc.syncTimeoutMs);
     const session = client.matrixRTC.getRoomSession(room);
-    const own = { userId: device.userId, deviceId: device.deviceId, memberId: `${device.userId}:${device.deviceId}` };
-    const members = await waitForMembers(session, own, 5_000);
-    if (members.length === 0) throw noCallError();
+    const { rtcBackendIdentity: ownBackendIdentity, ...own } = await ownIdentity(device.userId, device.deviceId, call.kind);
+
+    // Media keys come from js-sdk's key exchange (Olm to-device), per sender identity and index.
+    const mediaKeys = encrypted ? new MediaKeys() : undefined;
+    const onKey = (key: Uint8Array, index: number, _member: unknown, identity: string) => {
+      if (identity === ownBackendIdentity) return; // our own key: for publishing, later
+      log.info({ identity, index }, 'media key received');
+      mediaKeys?.set(identity, index, key);
+    };
+    // Encrypted Matrix 2.0 members whose membership this new device cannot decrypt: known by their keys.
+    const unreadable =
+      mediaKeys && call.evidence.unreadable.length > 0
+        ? new UnreadableMembers({ client, room, evidence: call.evidence.unreadable, onKey: (identity, index, key) => onKey(key, index, undefined, identity), log })
+        : undefined;
+    const roster = new CallRoster(session, own, unreadable);
+    const members = await waitForMembers(session, roster, unreadable !== undefined, 5_000);
+    if (members.length === 0 && !unreadable) throw noCallError();
 
     const { transport, source } = await discoverOwnTransport(
       { rtcTransports: () => client._unstable_getRTCTransports(), clientWellKnown: () => fetchWellKnown(config.homeserver.url) },
       config.rtc.livekitServiceUrl,
       log,
     );
-    const focusSelection = callFocusSelection(oldestMembershipContent(room, members));
-    log.info({ ownTransport: transport.livekit_service_url, source, focusSelection, members: members.length }, 'call found');
+    // A sticky membership always publishes on its own transport; a legacy one follows the call.
+    const focusSelection = call.kind === 'sticky' || members.length === 0 ? 'multi_sfu' : callFocusSelection(oldestMembershipContent(room, members));
+    log.info(
+      { ownTransport: transport.livekit_service_url, source, focusSelection, kind: call.kind, members: members.map((m) => ({ userId: m.userId, kind: m.kind })), unreadable: call.evidence.unreadable.length },
+      'call found',
+    );
     const ownServiceUrl = ownConnectionUrl(focusSelection, transport, members);
 
-    // Media keys come from js-sdk's key exchange (Olm to-device), per sender identity and index.
-    const mediaKeys = encrypted ? new MediaKeys() : undefined;
-    const onKey = (key: Uint8Array, index: number, _member: unknown, identity: string) => {
-      if (identity === `${own.userId}:${own.deviceId}`) return; // our own key: for publishing, later
-      log.info({ identity, index }, 'media key received');
-      mediaKeys?.set(identity, index, key);
-    };
     if (mediaKeys) session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey);
     const { delayedLeaveScheduled } = await joinCall(
       session,
       client,
       own,
-      { transport, focusSelection, encrypted, delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs, timeoutMs: config.rtc.syncTimeoutMs },
+      { kind: call.kind, transport, focusSelection, encrypted, delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs, timeoutMs: config.rtc.syncTimeoutMs },
       log,
     );
     if (!delayedLeaveScheduled) await this.#notices.send(NO_DELAYED_LEAVE_MESSAGE);
+    // Unreadable members send their key once they see our membership; whoever has not by now cannot be recorded yet.
+    const unidentifiedCheck = unreadable
+      ? setTimeout(() => {
+          const missing = unreadable.unidentified(roster.readable());
+          if (missing.length === 0) return;
+          log.warn({ missing }, 'encrypted call memberships we cannot read, and no media key from those members');
+          void this.#notices.send(
+            `I cannot read the call membership of ${[...new Set(missing.map((m) => m.userId))].join(', ')}: it is end-to-end encrypted and was sent ` +
+              'before my device existed (Matrix 2.0 calls), and they have not sent me their media key. I will record them once they do, or once they renew their membership.',
+          );
+        }, UNIDENTIFIED_GRACE_MS)
+      : undefined;
 
     const dir = join(config.recording.outputDir, safeFileLabel(this.#data.roomId), this.#ctx.jobId, `segment-${this.#ctx.recovery}`);
     const video =
@@ -194,7 +223,7 @@ export class CallSession {
     const unreachable = new Set<string>();
     const decryption = new DecryptionReports(
       (identity) => {
-        const m = this.#memberFor(session, own, identity);
+        const m = roster.memberFor(identity);
         return m ? `${m.userId} (device ${m.deviceId})` : identity;
       },
       (text) => void this.#notices.send(text),
@@ -204,12 +233,13 @@ export class CallSession {
     const media = new MediaConnections({
       roomId: this.#data.roomId,
       own,
+      ownMembership: call.kind,
       openIdToken: () => client.getOpenIdToken() as never,
       participantName: `${config.bot.displayName} (recording)`,
       log,
       ...(mediaKeys ? { encryption: elementCallE2eeOptions(), mediaKeys, onE2eeState: (identity, state) => decryption.update(identity, state) } : {}),
       onAudioTrack: (track) => {
-        const member = this.#memberFor(session, own, track.identity);
+        const member = roster.memberFor(track.identity);
         this.#received.set(track.identity, member);
         if (!member) log.warn({ identity: track.identity }, 'audio from a LiveKit participant without a call membership');
         const key = member ? memberKey(member) : track.identity;
@@ -220,7 +250,7 @@ export class CallSession {
       ...(video
         ? {
             onVideoTrack: (track: { identity: string; frames: AsyncIterable<I420> }) => {
-              const member = this.#memberFor(session, own, track.identity);
+              const member = roster.memberFor(track.identity);
               video.addTrack(member ? memberKey(member) : track.identity, track.frames);
             },
           }
@@ -230,7 +260,7 @@ export class CallSession {
         // Retried at every membership change; the room hears about each SFU once.
         if (unreachable.has(planned.serviceUrl)) return;
         unreachable.add(planned.serviceUrl);
-        const who = callMembers(session.memberships, own).filter((m) => planned.identities.includes(m.identity)).map((m) => m.userId);
+        const who = roster.members().filter((m) => planned.identities.includes(m.identity)).map((m) => m.userId);
         void this.#notices.send(`I cannot receive the media of ${[...new Set(who)].join(', ') || 'some members'}: ${describeError(err)}`);
       },
       onConnectionLost: (serviceUrl, reason) => {
@@ -243,7 +273,7 @@ export class CallSession {
     // !status shows how much has been written so far.
     const sizes = setInterval(() => void this.#report({ bytes: directoryBytes(dir) }).catch((err: unknown) => log.warn({ err }, 'progress report failed')), 5_000);
     let end: EndReason | undefined;
-    const watcher = watchCall(session, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
+    const watcher = watchCall(session, roster, own, config.rtc.emptyCallGraceMs, ended, log, (current) => {
       participants.update(current);
       void recordSegment();
       video?.setMembers(current.map(memberKey));
@@ -262,8 +292,10 @@ export class CallSession {
       end = { kind: 'failed', error: err };
     } finally {
       clearTimeout(maxDuration);
+      clearTimeout(unidentifiedCheck);
       clearInterval(sizes);
       watcher.dispose();
+      unreadable?.dispose();
       decryption.dispose();
       session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey);
       await this.#report({ phase: 'stopping' });
@@ -315,10 +347,6 @@ export class CallSession {
     await this.#notices.send(summaryText(describeEnd(end), report));
   }
 
-  #memberFor(session: MatrixRTCSession, own: { userId: string; deviceId: string }, identity: string): CallMember | undefined {
-    return callMembers(session.memberships, own).find((m) => m.identity === identity);
-  }
-
   /** Logs when the session's first decoded audio frame arrives, measured from the `!record`. */
   #timeFirstFrame(speaker: string, frames: AsyncIterable<AudioFrame>): AsyncIterable<AudioFrame> {
     if (this.#firstFrameLogged) return frames;
@@ -345,25 +373,33 @@ export class CallSession {
     await this.#ctx.reportProgress(this.#progress);
   }
 
-  /** A cheap first look, before the call user joins anything: any non-empty call membership at all? */
-  async #checkCallInRoomState(): Promise<void> {
-    const state = await this.#as.request<Array<{ type: string; content: Record<string, unknown> }>>(
-      'reading room state',
-      'GET',
-      roomPath(this.#data.roomId, 'state'),
-      this.#botUserId,
-    );
-    if (!state.some((e) => e.type === CALL_MEMBER_EVENT && Object.keys(e.content).length > 0)) throw noCallError();
+  /**
+   * A cheap first look, before the call user joins anything: any call membership at all, legacy
+   * (room state) or sticky (recent timeline)? What it finds also decides our membership kind.
+   */
+  async #checkCallInRoomState(): Promise<CallEvidence> {
+    const evidence = await readCallEvidence(this.#as, this.#data.roomId, this.#botUserId, this.#callUserId, this.#log);
+    if (!anyCall(evidence)) throw noCallError();
+    return evidence;
   }
 
-  async #checkMembershipPower(): Promise<void> {
+  /**
+   * A legacy membership is a state event; a sticky one a message event, sent as m.room.encrypted
+   * in encrypted rooms, while its delayed leave goes out in clear as rtc.member.
+   */
+  async #checkMembershipPower(kind: MembershipKind, encrypted: boolean): Promise<void> {
     const levels = await this.#as.request<PowerLevelsContent>('reading power levels', 'GET', roomPath(this.#data.roomId, 'state/m.room.power_levels/'), this.#botUserId);
-    const missing = missingStatePower(levels, CALL_MEMBER_EVENT, this.#callUserId);
-    if (!missing) return;
-    throw new RecorderError(`call user lacks power for ${CALL_MEMBER_EVENT}`, 'MRR_NO_CALL_POWER', {
+    const needs =
+      kind === 'legacy'
+        ? [{ type: CALL_MEMBER_EVENT, missing: missingStatePower(levels, CALL_MEMBER_EVENT, this.#callUserId) }]
+        : [RTC_MEMBER_EVENT, ...(encrypted ? ['m.room.encrypted'] : [])].map((type) => ({ type, missing: missingMessagePower(levels, type, this.#callUserId) }));
+    const lacking = needs.find((n) => n.missing);
+    if (!lacking?.missing) return;
+    const { type, missing } = lacking;
+    throw new RecorderError(`call user lacks power for ${type}`, 'MRR_NO_CALL_POWER', {
       retryable: false,
       userMessage:
-        `my call participant ${this.#callUserId} needs power level ${missing.needed} to send its call membership (${CALL_MEMBER_EVENT}) ` +
+        `my call participant ${this.#callUserId} needs power level ${missing.needed} to send its call membership (${type}) ` +
         `in this room but has ${missing.has}. Raise its power level or lower the level needed for that event.`,
     });
   }
@@ -412,6 +448,8 @@ class SessionEnd {
 
 /** How long our membership may be missing while js-sdk's membership manager re-joins. */
 const REJOIN_GRACE_MS = 10_000;
+/** Members that see our membership send their media key within a second or two; this leaves room for a slow homeserver. */
+const UNIDENTIFIED_GRACE_MS = 15_000;
 
 /**
  * Ends the session when nobody else is in the call for `graceMs`, or when our membership stays
@@ -419,6 +457,7 @@ const REJOIN_GRACE_MS = 10_000;
  */
 function watchCall(
   session: MatrixRTCSession,
+  roster: CallRoster,
   own: { userId: string; deviceId: string },
   graceMs: number,
   ended: SessionEnd,
@@ -428,7 +467,7 @@ function watchCall(
   let emptySince: ReturnType<typeof setTimeout> | undefined;
   let missingSince: ReturnType<typeof setTimeout> | undefined;
   const onChange = () => {
-    const members = callMembers(session.memberships, own);
+    const members = roster.members();
     const mine = session.memberships.some((m) => m.userId === own.userId && m.deviceId === own.deviceId);
     log.info({ members: members.map((m) => m.identity), own: mine }, 'call memberships changed');
     const roomMembership = session.room.getMember(own.userId)?.membership;
@@ -453,19 +492,19 @@ function watchCall(
     }
     onMembers(members);
   };
-  session.on(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+  const off = roster.onChange(onChange);
   return {
     dispose() {
       clearTimeout(emptySince);
       clearTimeout(missingSince);
-      session.off(MatrixRTCSessionEvent.MembershipsChanged, onChange);
+      off();
     },
   };
 }
 
 /** In multi-SFU calls we publish on our own transport; otherwise on the oldest member's SFU. */
 function ownConnectionUrl(selection: FocusSelection, own: LivekitTransport, members: CallMember[]): string {
-  if (selection === 'multi_sfu') return own.livekit_service_url;
+  if (selection === 'multi_sfu' || members.length === 0) return own.livekit_service_url;
   const oldest = members.reduce((a, b) => (b.createdTs < a.createdTs ? b : a));
   return oldest.serviceUrl ?? own.livekit_service_url;
 }
@@ -501,10 +540,14 @@ function waitForRoom(client: MatrixClient, roomId: string, timeoutMs: number): P
   });
 }
 
-/** js-sdk parses memberships asynchronously after sync; give it a moment before concluding there is no call. */
-async function waitForMembers(session: MatrixRTCSession, own: { userId: string; deviceId: string }, timeoutMs: number): Promise<CallMember[]> {
-  const current = () => callMembers(session.memberships, own);
-  if (current().length > 0) return current();
+/**
+ * js-sdk parses memberships asynchronously after sync; give it a moment before concluding there
+ * is no call. When the call's members are unreadable ones, nobody readable is to be expected.
+ */
+async function waitForMembers(session: MatrixRTCSession, roster: CallRoster, unreadableExpected: boolean, timeoutMs: number): Promise<CallMember[]> {
+  const current = () => roster.readable();
+  await session.initialMembershipCalculated;
+  if (current().length > 0 || unreadableExpected) return current();
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, timeoutMs);
     function done() {

@@ -55,3 +55,14 @@ export function missingStatePower(levels: PowerLevelsContent, type: string, user
   const has = userPowerLevel(levels, userId);
   return has >= needed ? undefined : { needed, has };
 }
+
+/**
+ * The same for a message event of `type` (a sticky rtc.member membership is one): its level in
+ * `events`, else `events_default` (0 when absent, as the spec says).
+ */
+export function missingMessagePower(levels: PowerLevelsContent & { events_default?: unknown }, type: string, userId: string): { needed: number; has: number } | undefined {
+  const level = levels.events?.[type] ?? levels.events_default;
+  const needed = typeof level === 'number' && Number.isInteger(level) ? level : 0;
+  const has = userPowerLevel(levels, userId);
+  return has >= needed ? undefined : { needed, has };
+}

@@ -4,7 +4,8 @@
 import type { AudioFrame, E2EEOptions } from '@livekit/rtc-node';
 import type { Logger } from '../observability/logger.ts';
 import type { PlannedConnection } from '../rtc/connection-plan.ts';
-import { fetchLegacyCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
+import { fetchLegacyCredentials, fetchSlotCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
+import type { MembershipKind } from '../rtc/own-membership.ts';
 import { SfuConnection } from '../media/livekit/sfu-connection.ts';
 import type { I420 } from '../media/video/grid.ts';
 import { setParticipantKey, type E2eeState } from '../media/livekit/participant-keys.ts';
@@ -20,6 +21,8 @@ export interface ReceivedAudioTrack {
 export interface MediaConnectionsOptions {
   roomId: string;
   own: { userId: string; deviceId: string; memberId: string };
+  /** Our membership's kind decides the identity peers expect where we publish (protocol notes §7.6). */
+  ownMembership: MembershipKind;
   openIdToken(): Promise<OpenIdToken>;
   encryption?: E2EEOptions;
   /** Our LiveKit participant name on every connection whose JWT lets us set it. */
@@ -43,6 +46,8 @@ export class MediaConnections {
   readonly #connections = new Map<string, SfuConnection>();
   #closed = false;
   readonly #detach: Array<() => void> = [];
+  /** The apply() in progress, if any: the next one waits for it. */
+  #applying: Promise<void> = Promise.resolve();
 
   constructor(opts: MediaConnectionsOptions) {
     this.#opts = opts;
@@ -59,9 +64,17 @@ export class MediaConnections {
   /**
    * Opens connections for planned SFUs not yet connected. Failing to open our own connection is
    * thrown; any other failure is handed to `onConnectFailed` (those members' media is missing,
-   * the others' is still recorded) and retried at the next plan change.
+   * the others' is still recorded) and retried at the next plan change. Calls run one after the
+   * other: two overlapping calls would both open the same SFU, and LiveKit drops the first
+   * connection of an identity that connects twice (DUPLICATE_IDENTITY).
    */
-  async apply(plan: PlannedConnection[]): Promise<void> {
+  apply(plan: PlannedConnection[]): Promise<void> {
+    const run = this.#applying.then(() => this.#apply(plan));
+    this.#applying = run.catch(() => undefined);
+    return run;
+  }
+
+  async #apply(plan: PlannedConnection[]): Promise<void> {
     for (const planned of plan) {
       if (this.#closed || this.#connections.has(planned.serviceUrl)) continue;
       try {
@@ -124,8 +137,13 @@ export class MediaConnections {
 
   #credentials(planned: PlannedConnection): Promise<LiveKitCredentials> {
     const { roomId, own } = this.#opts;
-    // Our legacy membership makes peers expect `@user:server:DEVICE` where we publish.
-    if (planned.own) return this.#opts.openIdToken().then((token) => fetchLegacyCredentials(planned.serviceUrl, roomId, token, own.deviceId));
+    // A legacy membership makes peers expect `@user:server:DEVICE` where we publish (/sfu/get); a
+    // sticky one the hash of [user, device, member id] (/get_token with that member id).
+    if (planned.own) {
+      return this.#opts
+        .openIdToken()
+        .then((token) => (this.#opts.ownMembership === 'sticky' ? fetchSlotCredentials(planned.serviceUrl, roomId, token, own) : fetchLegacyCredentials(planned.serviceUrl, roomId, token, own.deviceId)));
+    }
     return fetchSubscribeCredentials(planned.serviceUrl, roomId, () => this.#opts.openIdToken(), own, this.#opts.log);
   }
 

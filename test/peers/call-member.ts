@@ -1,12 +1,15 @@
 // The Matrix side of a simulated Element Call peer: matrix-js-sdk's MatrixRTCSession publishes
-// the call membership (legacy state event with a delayed leave, as Element Call's compatibility
-// mode does) and, in E2EE calls, makes, sends and rotates the peer's media key over Olm
-// to-device messages; the authorizer's /sfu/get gives the LiveKit credentials. The media side
-// (rtc-node or a browser) is the caller's.
+// the call membership with a delayed leave and, in E2EE calls, makes, sends and rotates the peer's
+// media key over Olm to-device messages. Two memberships, as Element Call's two modes publish them:
+// 'legacy' (compatibility mode): the call.member state event, LiveKit credentials from /sfu/get
+// with identity `@user:server:DEVICE`; 'sticky' (matrix_2_0 mode): a sticky rtc.member event under
+// a fresh UUID member id, credentials from /get_token with the claimed ids, identity the hash of
+// [user, device, member id]. The media side (rtc-node or a browser) is the caller's.
 import { createClient, type MatrixClient, type Room as MatrixRoom } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
-import { randomBytes } from 'node:crypto';
+import { computeRtcIdentityRaw } from 'matrix-js-sdk/lib/matrixrtc/membershipData/rtc.js';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { routeSdkGlobalLogger, sdkLogger as clientLogger } from '../../src/rtc/sdk-logger.ts';
@@ -30,6 +33,8 @@ export interface CallMemberOptions {
    * be encrypted); 'withheld' encrypts with a key it never sends to anyone.
    */
   e2ee?: 'keys' | 'withheld';
+  /** Which membership the peer publishes (Element Call's compatibility or matrix_2_0 mode); default 'legacy'. */
+  membership?: 'legacy' | 'sticky';
 }
 
 export interface OwnKey {
@@ -41,8 +46,10 @@ export interface CallMember {
   client: MatrixClient;
   session: MatrixRTCSession;
   sfu: SfuInfo;
-  /** `@user:server:DEVICE`, the LiveKit identity the legacy /sfu/get hands out. */
+  /** The LiveKit identity: `@user:server:DEVICE` (legacy, /sfu/get) or the member hash (sticky, /get_token). */
   identity: string;
+  membership: 'legacy' | 'sticky';
+  memberId: string;
   livekitRoom: string;
   livekit: { url: string; jwt: string };
   /** Calls `use` with the current own key (if any) and with every later one (rotations). */
@@ -67,11 +74,16 @@ async function startClient(user: TestUser, roomId: string, crypto: boolean): Pro
 
 export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMember> {
   const sfu = opts.sfu ?? opts.stack.sfus[0]!;
-  const { client, room } = await startClient(opts.user, opts.roomId, opts.e2ee === 'keys');
+  const sticky = opts.membership === 'sticky';
+  // A sticky membership in an encrypted room is an encrypted room event: even a peer that withholds its media key needs crypto.
+  const { client, room } = await startClient(opts.user, opts.roomId, opts.e2ee === 'keys' || (sticky && opts.e2ee !== undefined));
   const session = client.matrixRTC.getRoomSession(room);
-  const transport = { type: 'livekit', livekit_service_url: sfu.authorizerUrl, livekit_alias: opts.roomId };
-  const own = { userId: opts.user.userId, deviceId: opts.user.deviceId, memberId: `${opts.user.userId}:${opts.user.deviceId}` };
-  const ownIdentity = `${own.userId}:${own.deviceId}`;
+  // matrix_2_0 mode advertises no livekit_alias (js-sdk would drop it anyway); legacy mode keeps it for old clients.
+  const transport = sticky ? { type: 'livekit', livekit_service_url: sfu.authorizerUrl } : { type: 'livekit', livekit_service_url: sfu.authorizerUrl, livekit_alias: opts.roomId };
+  const memberId = sticky ? randomUUID() : `${opts.user.userId}:${opts.user.deviceId}`;
+  const own = { userId: opts.user.userId, deviceId: opts.user.deviceId, memberId };
+  // The identity js-sdk reports our own keys under, which follows the membership kind.
+  const ownIdentity = sticky ? await computeRtcIdentityRaw(own.userId, own.deviceId, memberId) : `${own.userId}:${own.deviceId}`;
 
   const keys: OwnKey[] = opts.e2ee === 'withheld' ? [{ index: 0, key: randomBytes(16) }] : [];
   const ownListeners: Array<(key: OwnKey) => void> = [];
@@ -85,23 +97,30 @@ export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMem
     });
   }
   const joined = waitFor(async () => (session.memberships.some((m) => m.userId === own.userId && m.deviceId === own.deviceId) ? true : undefined), `${own.userId}'s membership`, 20_000, 50);
-  session.joinRTCSession(own, [transport], transport, { delayedLeaveEventDelayMs: opts.delayedLeaveMs ?? 10_000, manageMediaKeys: opts.e2ee === 'keys' });
+  session.joinRTCSession(own, [transport], transport, {
+    delayedLeaveEventDelayMs: opts.delayedLeaveMs ?? 10_000,
+    manageMediaKeys: opts.e2ee === 'keys',
+    unstableSendStickyEvents: sticky,
+  });
   await joined;
 
   const openId = await client.getOpenIdToken();
-  const response = await fetch(`${sfu.authorizerUrl}/sfu/get`, {
-    method: 'POST',
-    body: JSON.stringify({ room: opts.roomId, openid_token: openId, device_id: opts.user.deviceId }),
-  });
-  if (!response.ok) throw new Error(`peer /sfu/get -> ${response.status} ${await response.text()}`);
+  const [path, body] = sticky
+    ? ['get_token', { room_id: opts.roomId, slot_id: 'm.call#ROOM', openid_token: openId, member: { id: memberId, claimed_user_id: own.userId, claimed_device_id: own.deviceId } }]
+    : ['sfu/get', { room: opts.roomId, openid_token: openId, device_id: opts.user.deviceId }];
+  const response = await fetch(`${sfu.authorizerUrl}/${path}`, { method: 'POST', body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(`peer /${path} -> ${response.status} ${await response.text()}`);
   const { url, jwt } = (await response.json()) as { url: string; jwt: string };
   const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sub: string; video: { room: string } };
+  if (claims.sub !== ownIdentity) throw new Error(`peer /${path} gave identity ${claims.sub}, but js-sdk keys our media under ${ownIdentity}`);
 
   return {
     client,
     session,
     sfu,
     identity: claims.sub,
+    membership: sticky ? 'sticky' : 'legacy',
+    memberId,
     livekitRoom: claims.video.room,
     livekit: { url, jwt },
     onOwnKey(use) {
