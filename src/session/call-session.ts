@@ -42,11 +42,15 @@ import { DecryptionReports } from './decryption-reports.ts';
 import { describeEarlierSegments } from './earlier-segments.ts';
 import { elementCallE2eeOptions } from '../media/livekit/participant-keys.ts';
 import { RoomNotices } from './room-notices.ts';
+import { signOwnDevice } from '../crypto/sign-device.ts';
+import type { NoticeQueue } from '../jobs/notices.ts';
 
 export interface CallSessionDeps {
   config: Config;
   registration: Registration;
   log: Logger;
+  /** Where the session's messages to the room go (the bridge sends them, encrypted where needed). */
+  notices: Pick<NoticeQueue, 'add'>;
 }
 
 /** Why a session ended, as told to the room. */
@@ -96,10 +100,10 @@ export class CallSession {
     this.#log = ctx.log.child({ module: 'call-session' });
     const { config, registration } = deps;
     this.#as = new AppserviceClient(config.homeserver.url, registration.as_token);
-    this.#botUserId = `@${registration.sender_localpart}:${config.homeserver.domain}`;
-    this.#callUserId = `@${callUserLocalpart(registration.sender_localpart)}:${config.homeserver.domain}`;
+    this.#botUserId = `@${config.bot.localpart}:${config.homeserver.domain}`;
+    this.#callUserId = `@${callUserLocalpart(config.bot.localpart)}:${config.homeserver.domain}`;
     this.#sink = config.storage.directory ? new LocalDirectorySink(config.storage.directory, config.storage.pathTemplate) : undefined;
-    this.#notices = new RoomNotices(this.#as, this.#botUserId, data.roomId, data.requestEventId, this.#log);
+    this.#notices = new RoomNotices(deps.notices, data.roomId, data.requestEventId, this.#log);
   }
 
   async run(): Promise<void> {
@@ -129,6 +133,7 @@ export class CallSession {
     try {
       client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: encrypted });
       // Signed by its owner, so clients that share keys only with verified devices include it.
+      if (encrypted) await signOwnDevice(config.homeserver.url, this.#deps.registration.as_token, config.encryption.crossSigningKeysFile, device.userId, device.deviceId, log, { expectedEd25519Key: (await client.getCrypto()?.getOwnDeviceKeys())?.ed25519 });
       await this.#inCall(client, device, encrypted, { kind, evidence }, log);
     } finally {
       client?.stopClient();

@@ -55,8 +55,12 @@ describe('E2EE calls', () => {
     suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
     suite.peers.push(await startRtcPeer({ stack, roomId, user: mallory.user, toneHz: 660, e2ee: 'withheld' }));
 
+    // From the moment the encrypted `!record` is typed to the first decrypted audio frame.
+    const typedAt = Date.now();
     await alice.sendText(roomId, '!record');
     await botSays(alice, roomId, /^Recording started by/, 'the start notice');
+    const firstFrame = await suite.bot.waitForLog((e) => e.msg === 'first audio frame decoded' && e.roomId === roomId, 'the first decrypted audio frame');
+    console.log(`[measure] encrypted !record typed to first decrypted audio frame: ${Date.parse(String(firstFrame.time)) - typedAt} ms`);
     const report = await botSays(alice, roomId, /cannot decrypt the media of/, 'the decryption-failure report', 20_000);
     expect(String(report.content.body)).toContain(mallory.user.userId);
     expect(String(report.content.body)).toContain('not received their media key');
@@ -153,8 +157,12 @@ describe('E2EE calls', () => {
     await inviteBot(alice, roomId, botUserId);
     suite.peers.push(await startBrowserPeer({ stack, roomId, user: alice.user, toneHz: 523, e2ee: 'keys', keyDerivation: 'pbkdf2', chromiumPath: stack.chromiumPath }));
 
+    // From the moment the encrypted `!record` is typed to the first decrypted audio frame.
+    const typedAt = Date.now();
     await alice.sendText(roomId, '!record');
     await botSays(alice, roomId, /^Recording started by/, 'the start notice');
+    const firstFrame = await suite.bot.waitForLog((e) => e.msg === 'first audio frame decoded' && e.roomId === roomId, 'the first decrypted audio frame');
+    console.log(`[measure] encrypted !record typed to first decrypted audio frame: ${Date.parse(String(firstFrame.time)) - typedAt} ms`);
     const report = await botSays(alice, roomId, /cannot decrypt the media of/, 'the decryption-failure report', 20_000);
     expect(String(report.content.body)).toContain(alice.user.userId);
     expect(String(report.content.body)).toContain('PBKDF2');
