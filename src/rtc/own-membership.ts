@@ -46,6 +46,21 @@ export interface JoinOptions {
   encrypted: boolean;
   delayedLeaveEventDelayMs: number;
   timeoutMs: number;
+  /** Said in the membership itself, so any client that shows members can show that this one records. */
+  consent: RecordingConsent;
+}
+
+/** What the bot's membership says about the recording (extra fields that clients may show). */
+export interface RecordingConsent {
+  requestedBy: string;
+  since: number;
+}
+
+/** Key of the consent object in our membership (legacy: top level; sticky: inside `application`). */
+export const CONSENT_FIELD = 'matrixrtc_recorder.recording';
+
+export function consentData(consent: RecordingConsent): Record<string, unknown> {
+  return { [CONSENT_FIELD]: { recording: true, requested_by: consent.requestedBy, since: consent.since } };
 }
 
 /** Joins; resolves once js-sdk sees our membership, saying whether the delayed leave is scheduled. */
@@ -79,6 +94,7 @@ export async function joinCall(
       networkErrorRetryMs: 1000,
       // Element Call's matrix_2_0 mode: rtc.member sticky events instead of the state event.
       unstableSendStickyEvents: opts.kind === 'sticky',
+      applicationData: consentData(opts.consent),
     },
   );
   await visible;

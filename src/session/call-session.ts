@@ -181,7 +181,15 @@ export class CallSession {
       session,
       client,
       own,
-      { kind: call.kind, transport, focusSelection, encrypted, delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs, timeoutMs: config.rtc.syncTimeoutMs },
+      {
+        kind: call.kind,
+        transport,
+        focusSelection,
+        encrypted,
+        delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs,
+        timeoutMs: config.rtc.syncTimeoutMs,
+        consent: { requestedBy: this.#data.requestedBy, since: this.#data.requestedAt },
+      },
       log,
     );
     if (!delayedLeaveScheduled) await this.#notices.send(NO_DELAYED_LEAVE_MESSAGE);

@@ -53,9 +53,12 @@ describe('joining a call', () => {
     const [mine] = await botMemberships(alice, roomId);
     const peerEvent = (await alice.roomState(roomId)).find((e) => e.type === CALL_MEMBER && e.sender === alice.user.userId)!;
     expect(mine, 'bot membership').toBeDefined();
-    expect(Object.keys(mine!.content).sort()).toEqual(Object.keys(peerEvent.content).sort());
+    // The same fields as Element Call's peer, plus the consent the bot adds.
+    expect(Object.keys(mine!.content).filter((k) => k !== 'matrixrtc_recorder.recording').sort()).toEqual(Object.keys(peerEvent.content).sort());
     expect(mine!.content).toMatchObject({ application: 'm.call', call_id: peerEvent.content.call_id, scope: 'm.room', focus_active: { type: 'livekit', focus_selection: 'multi_sfu' } });
     expect((mine!.content.foci_preferred as Array<{ livekit_service_url: string }>)[0]!.livekit_service_url).toBe(stack.sfus[0]!.authorizerUrl);
+    // Consent is in the membership itself, since LiveKit names are invisible in Element Call.
+    expect(mine!.content['matrixrtc_recorder.recording']).toMatchObject({ recording: true, requested_by: alice.user.userId });
 
     const sfu = stack.sfus[0]!;
     const rooms = new RoomServiceClient(sfu.livekitUrl.replace(/^ws/, 'http'), sfu.apiKey, sfu.apiSecret);
