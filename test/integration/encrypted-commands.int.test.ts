@@ -1,18 +1,21 @@
 // Issue 9 on the real stack: in an end-to-end encrypted room, commands typed by an Element-like
 // client (matrix-js-sdk, Rust crypto) are encrypted on the wire; the bot decrypts them and
 // answers encrypted, from one device that stays the same across a restart of the bridge.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registerUser, TestClient } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
 import { startRecorder } from '../helpers/recorder-process.ts';
-import { createCallRoom, inviteBot } from '../helpers/rooms.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
+import { decodeToPcm } from '../helpers/audio-files.ts';
+import { toneSnrDb } from '../helpers/fft.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
 
 const stack = readStackInfo();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
-const suite = recorderSuite(stack);
+const suite = recorderSuite(stack, { recording: { uploadToRoom: false } });
 
 const botDeviceOf = async (entry: Promise<Record<string, unknown>>) => String((await entry).deviceId);
 
@@ -65,5 +68,30 @@ describe('commands in encrypted rooms', () => {
     await carol.sendText(roomId, '!help');
     const help = await carol.waitForMessage(roomId, botUserId, /!record/, 'the help reply to a verified-only client');
     expect(help.encrypted).toBe(true);
+  });
+
+  it('receives the media key of a peer that shares keys only with verified devices, and records it', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const dave = new TestClient(await registerUser(stack, 'dave'));
+    const roomId = await createCallRoom(alice, { encrypted: true, invite: [dave.user.userId] });
+    await joinRoom(dave, roomId);
+    await inviteBot(alice, roomId, botUserId);
+    // Dave's call client sends its media key over Olm only to cross-signed devices; the bot's
+    // session device is signed by the call user's key, so it gets it.
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: dave.user, toneHz: 550, e2ee: 'keys', onlySignedDevices: true }));
+    await alice.sendText(roomId, '!record');
+    await alice.waitForMessage(roomId, botUserId, /^Recording started by/, 'the start notice');
+    await new Promise((r) => setTimeout(r, 4_000));
+    await alice.sendText(roomId, '!stop');
+    await alice.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary');
+
+    const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
+    const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
+    const segment = join(suite.outputDir, roomDir, job, 'segment-0');
+    const stem = readdirSync(segment).find((f) => f.startsWith('stem-') && f.includes(dave.user.userId.slice(1, 10)))!;
+    const heard = decodeToPcm(join(segment, stem)).subarray(48_000);
+    const snr = toneSnrDb(heard, 48_000, 550);
+    console.log(`[measure] verified-only peer: SNR ${snr.toFixed(1)} dB at 550 Hz`);
+    expect(snr).toBeGreaterThan(20);
   });
 });

@@ -7,6 +7,7 @@
 // [user, device, member id]. The media side (rtc-node or a browser) is the caller's.
 import { createClient, type MatrixClient, type Room as MatrixRoom } from 'matrix-js-sdk';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
+import { OnlySignedDevicesIsolationMode } from 'matrix-js-sdk/lib/crypto-api/index.js';
 import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
 import { computeRtcIdentityRaw } from 'matrix-js-sdk/lib/matrixrtc/membershipData/rtc.js';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -35,6 +36,11 @@ export interface CallMemberOptions {
   e2ee?: 'keys' | 'withheld';
   /** Which membership the peer publishes (Element Call's compatibility or matrix_2_0 mode); default 'legacy'. */
   membership?: 'legacy' | 'sticky';
+  /**
+   * Share media keys (and room keys) only with devices their owner cross-signed, like Element's
+   * "exclude insecure devices"; the peer sets up its own cross-signing first, as Element does.
+   */
+  onlySignedDevices?: boolean;
 }
 
 export interface OwnKey {
@@ -64,19 +70,32 @@ export interface CallMember {
   abandon(): void;
 }
 
-async function startClient(user: TestUser, roomId: string, crypto: boolean): Promise<{ client: MatrixClient; room: MatrixRoom }> {
+async function startClient(user: TestUser, roomId: string, crypto: boolean, onlySignedDevices = false): Promise<{ client: MatrixClient; room: MatrixRoom }> {
   const client = createClient({ baseUrl: user.homeserverUrl, accessToken: user.accessToken, userId: user.userId, deviceId: user.deviceId, logger: clientLogger(quiet) });
   if (crypto) await client.initRustCrypto({ useIndexedDB: false });
+  if (crypto && onlySignedDevices) await shareOnlyWithSignedDevices(client, user);
   await client.startClient({ initialSyncLimit: 1 });
   const room = await waitFor(async () => client.getRoom(roomId) ?? undefined, `${user.userId} to see ${roomId}`, 20_000, 100);
   return { client, room };
+}
+
+/** Element's verified-only sharing; js-sdk requires the user's own cross-signing for it. */
+async function shareOnlyWithSignedDevices(client: MatrixClient, user: TestUser): Promise<void> {
+  const crypto = client.getCrypto()!;
+  if (!(await crypto.isCrossSigningReady())) {
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: (makeRequest) =>
+        makeRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: user.userId }, password: user.password }).then(() => undefined),
+    });
+  }
+  crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
 }
 
 export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMember> {
   const sfu = opts.sfu ?? opts.stack.sfus[0]!;
   const sticky = opts.membership === 'sticky';
   // A sticky membership in an encrypted room is an encrypted room event: even a peer that withholds its media key needs crypto.
-  const { client, room } = await startClient(opts.user, opts.roomId, opts.e2ee === 'keys' || (sticky && opts.e2ee !== undefined));
+  const { client, room } = await startClient(opts.user, opts.roomId, opts.e2ee === 'keys' || (sticky && opts.e2ee !== undefined), opts.onlySignedDevices);
   const session = client.matrixRTC.getRoomSession(room);
   // matrix_2_0 mode advertises no livekit_alias (js-sdk would drop it anyway); legacy mode keeps it for old clients.
   const transport = sticky ? { type: 'livekit', livekit_service_url: sfu.authorizerUrl } : { type: 'livekit', livekit_service_url: sfu.authorizerUrl, livekit_alias: opts.roomId };
