@@ -7,7 +7,7 @@ import { secretConfigPaths } from './config/schema-keys.ts';
 import { generateCrossSigning } from './crypto/generate-cross-signing.ts';
 import { ConfigError, RecorderError } from './errors.ts';
 import { createLogger } from './observability/logger.ts';
-import { callUserLocalpart } from './session/call-user.ts';
+import { callUserLocalpart } from './call/call-user.ts';
 import { runProcess, type Role } from './app.ts';
 
 const USAGE = `Usage: matrixrtc-recorder <command> [--config FILE]

@@ -9,7 +9,7 @@ import type { CommandRegistry } from './commands/registry.ts';
 import { routeBridgeLibraryLogs } from './library-logs.ts';
 import { BotClient, UndecryptableError, type DecryptedEvent } from './bot-client.ts';
 import { ensureBotProfile } from './bot-profile.ts';
-import { callUserLocalpart } from '../session/call-user.ts';
+import { callUserLocalpart } from '../call/call-user.ts';
 import type { NoticeJobData } from '../jobs/notices.ts';
 import { isAllowed, privilegedCreators, userPowerLevel, type CreateEvent, type PowerLevelsContent } from './permissions.ts';
 

@@ -29,7 +29,7 @@ import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../
 import { routeSdkGlobalLogger, sdkLogger } from '../../src/rtc/sdk-logger.ts';
 import { startSessionClient } from '../../src/rtc/session-client.ts';
 import { AppserviceClient } from '../../src/session/appservice-client.ts';
-import { callUserLocalpart } from '../../src/session/call-user.ts';
+import { callUserLocalpart } from '../../src/call/call-user.ts';
 import { registerUser, waitFor } from '../helpers/matrix.ts';
 import { readStackInfo } from '../stack/info.ts';
 

@@ -10,7 +10,7 @@ import { STACK_INFO_PATH, STATE_DIR, readStackInfo, type StackInfo } from './inf
 import { pino } from 'pino';
 import { loadRegistration } from '../../src/config/registration.ts';
 import { generateCrossSigning } from '../../src/crypto/generate-cross-signing.ts';
-import { callUserLocalpart } from '../../src/session/call-user.ts';
+import { callUserLocalpart } from '../../src/call/call-user.ts';
 import { installAll, livekitBinary, synapsePython, whichBinary } from './install.ts';
 import { LOG_DIR, runningProcesses, startProcess, stopAll, waitHealthy, type ManagedProcess } from './processes.ts';
 

@@ -3,10 +3,10 @@
 // otherwise the segment is listed with the worker that holds its files.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SegmentRecord } from '../jobs/queues.ts';
-import { describeFile, type ManifestFile, type ManifestSegment } from '../media/recording/manifest.ts';
-import { oggOpusDurationMs } from '../media/recording/ogg-duration.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { SegmentRecord } from '../../jobs/queues.ts';
+import { describeFile, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
+import { oggOpusDurationMs } from '../../media/recording/ogg-duration.ts';
+import type { Logger } from '../../observability/logger.ts';
 
 export async function describeEarlierSegments(
   records: SegmentRecord[],

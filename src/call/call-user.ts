@@ -4,7 +4,7 @@
 import { MatrixApiError, RecorderError } from '../errors.ts';
 import { stateEventPowerLevel, userPowerLevel, type PowerLevelsContent } from '../matrix/permissions.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type AppserviceClient, roomPath } from './appservice-client.ts';
+import { type AppserviceClient, roomPath } from '../session/appservice-client.ts';
 
 export const callUserLocalpart = (botLocalpart: string) => `${botLocalpart}-call`;
 

@@ -1,6 +1,6 @@
 // Who was in the call when, relative to the recording's start: fed with every membership
 // change, read at the end for the manifest and the summary.
-import type { ParticipantSpan } from '../media/recording/manifest.ts';
+import type { ParticipantSpan } from '../../media/recording/manifest.ts';
 
 export class ParticipantLog {
   readonly #startedAt: number;

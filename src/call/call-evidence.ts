@@ -6,7 +6,7 @@
 // only see that a member's device sent a sticky event that is still sticky.
 import type { Logger } from '../observability/logger.ts';
 import { CALL_MEMBER_EVENT, RTC_MEMBER_EVENT, type MembershipKind } from '../rtc/own-membership.ts';
-import { type AppserviceClient, roomPath } from './appservice-client.ts';
+import { type AppserviceClient, roomPath } from '../session/appservice-client.ts';
 
 /** Synapse caps stickiness at one hour (`StickyEvent.MAX_DURATION`): nothing older can be a member. */
 export const MAX_STICKY_MS = 3_600_000;

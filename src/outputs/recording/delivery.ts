@@ -1,13 +1,13 @@
 // The end of a recording: a manifest beside the files, an archive copy in the storage sink, the
 // files uploaded into the room, and one summary message saying what went where.
 import type { MatrixClient } from 'matrix-js-sdk';
-import { uploadToRoom, type RoomFile, type UploadOutcome } from '../delivery/room-upload.ts';
-import { formatBytes, formatDuration } from '../format.ts';
-import type { StorageSink, StoredFile } from '../delivery/storage-sink.ts';
-import type { AudioRecording } from '../media/recording/audio-recorder.ts';
-import type { VideoResult } from '../media/recording/video-recorder.ts';
-import { describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestSegment } from '../media/recording/manifest.ts';
-import type { Logger } from '../observability/logger.ts';
+import { uploadToRoom, type RoomFile, type UploadOutcome } from '../../delivery/room-upload.ts';
+import { formatBytes, formatDuration } from '../../format.ts';
+import type { StorageSink, StoredFile } from '../../delivery/storage-sink.ts';
+import type { AudioRecording } from './audio-files.ts';
+import type { VideoResult } from './composite-file.ts';
+import { describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
+import type { Logger } from '../../observability/logger.ts';
 
 export interface DeliveryInput {
   dir: string;

@@ -1,0 +1,137 @@
+// The call's one audio clock, shared by every output: each received track pushes PCM into its
+// speaker's jitter buffer, and every CHUNK_MS the clock takes one chunk per speaker (silence where
+// a speaker has nothing), mixes them once and hands the same tick to every subscriber (the
+// recording's stems and mix, each live stream, later the phone legs). Outputs that share the
+// clock share its time axis, so whatever they write lines up sample for sample.
+import type { AudioFrame } from '@livekit/rtc-node';
+import type { Logger } from '../observability/logger.ts';
+import { chunksDue, CHUNK_MS, CHUNK_SAMPLES, DEFAULT_TIMELINE, JitterBuffer, mixChunks, SAMPLE_RATE, type TimelineOptions } from '../media/recording/audio-timeline.ts';
+
+export interface Speaker {
+  /** Stable key (Matrix user+device, or the LiveKit identity): a rejoin continues the same stem. */
+  key: string;
+  /** File-safe label used in a stem's name. */
+  label: string;
+  userId?: string;
+  deviceId?: string;
+}
+
+/** One 20 ms step of the call: every known speaker's chunk (undefined: silence) and their mix. */
+export interface AudioTick {
+  /** Counts from the clock's start; a subscriber's own time zero is the tick it first saw. */
+  index: number;
+  /** When this chunk was heard (wall clock, ms): index * CHUNK_MS after the clock's start. */
+  heardAt: number;
+  mixed: Int16Array;
+  speakers: ReadonlyArray<{ speaker: Speaker; chunk: Int16Array | undefined }>;
+}
+
+export type AudioSubscriber = (tick: AudioTick) => void;
+
+interface SpeakerState {
+  speaker: Speaker;
+  buffer: JitterBuffer;
+}
+
+export interface CallAudioOptions {
+  log: Logger;
+  timeline?: TimelineOptions;
+  now?: () => number;
+}
+
+export class CallAudio {
+  readonly #log: Logger;
+  readonly #timeline: TimelineOptions;
+  readonly #now: () => number;
+  readonly #speakers = new Map<string, SpeakerState>();
+  readonly #pumps = new Set<Promise<void>>();
+  readonly #subscribers = new Set<AudioSubscriber>();
+  #startedAt = 0;
+  #emitted = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(opts: CallAudioOptions) {
+    this.#log = opts.log.child({ module: 'call-audio' });
+    this.#timeline = opts.timeline ?? DEFAULT_TIMELINE;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Wall-clock time of tick 0. */
+  get startedAt(): number {
+    return this.#startedAt;
+  }
+
+  /** The index the next tick will have. */
+  get nextIndex(): number {
+    return this.#emitted;
+  }
+
+  get speakers(): Speaker[] {
+    return [...this.#speakers.values()].map((s) => s.speaker);
+  }
+
+  start(): void {
+    this.#startedAt = this.#now();
+    this.#timer = setInterval(() => this.#tick(), CHUNK_MS / 2);
+  }
+
+  /** Adds an output; returns its unsubscribe. */
+  subscribe(subscriber: AudioSubscriber): () => void {
+    this.#subscribers.add(subscriber);
+    return () => this.#subscribers.delete(subscriber);
+  }
+
+  /** Feeds a received track into its speaker's buffer (the speaker is created on first use). */
+  addTrack(speaker: Speaker, frames: AsyncIterable<AudioFrame>): void {
+    const state = this.#speakerState(speaker);
+    const pump = (async () => {
+      for await (const frame of frames) {
+        if (frame.sampleRate !== SAMPLE_RATE || frame.channels !== 1) {
+          this.#log.error({ speaker: speaker.key, sampleRate: frame.sampleRate, channels: frame.channels }, 'unexpected PCM format; dropping the track');
+          return;
+        }
+        state.buffer.push(frame.data);
+      }
+    })().catch((err: unknown) => this.#log.error({ err, speaker: speaker.key }, 'audio track failed'));
+    this.#pumps.add(pump);
+    void pump.finally(() => this.#pumps.delete(pump));
+  }
+
+  #speakerState(speaker: Speaker): SpeakerState {
+    let state = this.#speakers.get(speaker.key);
+    if (!state) {
+      state = { speaker, buffer: new JitterBuffer(this.#timeline) };
+      this.#speakers.set(speaker.key, state);
+    }
+    return state;
+  }
+
+  #tick(): void {
+    // Audio waits a prebuffer in its jitter buffer before it plays out, so the chunk emitted at
+    // offset t is emitted at t + prebuffer: audio heard at wall time W lands at W - startedAt.
+    const due = chunksDue(this.#startedAt + this.#timeline.prebufferMs, this.#now(), this.#emitted);
+    for (let i = 0; i < due; i++) this.#emitChunk();
+  }
+
+  #emitChunk(): void {
+    const speakers = [...this.#speakers.values()].map((s) => ({ speaker: s.speaker, chunk: s.buffer.take(CHUNK_SAMPLES) }));
+    const tick: AudioTick = { index: this.#emitted, heardAt: this.#startedAt + this.#emitted * CHUNK_MS, mixed: mixChunks(speakers.map((s) => s.chunk)), speakers };
+    this.#emitted++;
+    for (const subscriber of this.#subscribers) {
+      try {
+        subscriber(tick);
+      } catch (err) {
+        // An output that fails never stops the clock for the others.
+        this.#log.error({ err }, 'an audio output failed on a tick; the others go on');
+      }
+    }
+  }
+
+  /** Stops the clock after playing out what waits in the prebuffers (it was heard before the stop). */
+  async finish(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#tick();
+    await Promise.all(this.#pumps);
+    for (let i = 0; i < this.#timeline.prebufferMs / CHUNK_MS; i++) this.#emitChunk();
+  }
+}

@@ -1,0 +1,358 @@
+// A call the bot takes part in, and nothing else: its call user's device and membership
+// (matrix-js-sdk's MatrixRTCSession, as Element Call runs it), the members' media keys, one
+// LiveKit connection per SFU the members publish on, who is who, and the decrypted media turned
+// into one shared audio clock and one shared picture. Outputs (recordings, streams) subscribe to
+// `audio` and `video`; the call knows nothing of files or URLs.
+import type { AudioFrame } from '@livekit/rtc-node';
+import type { MatrixClient, Room } from 'matrix-js-sdk';
+import { MatrixRTCSessionEvent, type MatrixRTCSession } from 'matrix-js-sdk/lib/matrixrtc/index.js';
+import type { Config } from '../config/schema.ts';
+import type { Registration } from '../config/registration.ts';
+import { signOwnDevice } from '../crypto/sign-device.ts';
+import { describeError, RecorderError } from '../errors.ts';
+import { elementCallE2eeOptions } from '../media/livekit/participant-keys.ts';
+import { safeFileLabel } from '../media/recording/file-names.ts';
+import type { I420 } from '../media/video/grid.ts';
+import type { Logger } from '../observability/logger.ts';
+import { planConnections } from '../rtc/connection-plan.ts';
+import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../rtc/device.ts';
+import { joinCall, NO_DELAYED_LEAVE_MESSAGE, ownIdentity, type MembershipKind, type OwnIdentity } from '../rtc/own-membership.ts';
+import { startSessionClient } from '../rtc/session-client.ts';
+import { discoverOwnTransport } from '../rtc/transports.ts';
+import { AppserviceClient } from '../session/appservice-client.ts';
+import type { RoomNotices } from '../session/room-notices.ts';
+import { CallAudio } from './call-audio.ts';
+import { fetchWellKnown, oldestMembershipContent, ownConnectionUrl, waitForMembers, waitForRoom } from './call-lookup.ts';
+import { callFocusSelection, type CallMember } from './call-members.ts';
+import { checkMembershipPower, noCallError, preflight, type Preflight } from './call-preflight.ts';
+import { CallRoster } from './call-roster.ts';
+import { callUserLocalpart, ensureCallUserInRoom } from './call-user.ts';
+import { watchCall } from './call-watch.ts';
+import { CallVideo } from './call-video.ts';
+import { DecryptionReports } from './decryption-reports.ts';
+import { MediaConnections } from './media-connections.ts';
+import { MediaKeys } from './media-keys.ts';
+import { UnreadableMembers } from './unreadable-members.ts';
+
+export type CallEnd = { kind: 'call-ended' } | { kind: 'removed' } | { kind: 'failed'; error: unknown };
+
+export interface CallDeps {
+  config: Config;
+  registration: Registration;
+  notices: RoomNotices;
+  log: Logger;
+}
+
+export interface CallRequest {
+  roomId: string;
+  requestedBy: string;
+  requestedAt: number;
+  /** Subscribe to cameras and compose the shared picture (some output wants video). */
+  video: boolean;
+}
+
+/** Members that see our membership send their media key within a second or two; this leaves room for a slow homeserver. */
+const UNIDENTIFIED_GRACE_MS = 15_000;
+
+type KeyHandler = (key: Uint8Array, index: number, member: unknown, identity: string) => void;
+
+/** A member's key in file names and video tiles: one per Matrix device. */
+export const memberKey = (member: CallMember) => `${member.userId}_${member.deviceId}`;
+
+export class Call {
+  readonly audio: CallAudio;
+  readonly video: CallVideo | undefined;
+  readonly encrypted: boolean;
+  readonly own: OwnIdentity;
+  /** Our LiveKit identity, as peers derive it from our membership. */
+  readonly ownBackendIdentity: string;
+  readonly kind: MembershipKind;
+  /** Resolves with the reason the call is over for us (never rejects). */
+  readonly ended: Promise<CallEnd>;
+  readonly #end: (reason: CallEnd) => void;
+  readonly #deps: CallDeps;
+  readonly #request: CallRequest;
+  readonly #client: MatrixClient;
+  readonly #device: SessionDevice;
+  readonly #log: Logger;
+  readonly #memberListeners = new Set<(members: CallMember[]) => void>();
+  readonly #heard = new Map<string, CallMember | undefined>();
+  readonly #cleanups: Array<() => void> = [];
+  #session: MatrixRTCSession | undefined;
+  #roster: CallRoster | undefined;
+  #media: MediaConnections | undefined;
+  #mediaKeys: MediaKeys | undefined;
+  #decryption: DecryptionReports | undefined;
+  #firstFrameLogged = false;
+
+  private constructor(
+    deps: CallDeps,
+    request: CallRequest,
+    session: { client: MatrixClient; device: SessionDevice; own: OwnIdentity & { rtcBackendIdentity: string }; kind: MembershipKind; encrypted: boolean },
+    log: Logger,
+  ) {
+    this.#deps = deps;
+    this.#request = request;
+    this.#client = session.client;
+    this.#device = session.device;
+    const { rtcBackendIdentity, ...own } = session.own;
+    this.own = own;
+    this.ownBackendIdentity = rtcBackendIdentity;
+    this.kind = session.kind;
+    this.encrypted = session.encrypted;
+    this.#log = log;
+    let end!: (reason: CallEnd) => void;
+    this.ended = new Promise((resolve) => (end = resolve));
+    this.#end = end;
+    const { config } = deps;
+    this.audio = new CallAudio({ log });
+    this.video = request.video
+      ? new CallVideo({ format: { width: config.recording.videoWidth, height: config.recording.videoHeight, fps: config.recording.videoFps }, log })
+      : undefined;
+  }
+
+  /** Checks, gets a device, joins and connects; the returned call is receiving media. */
+  static async join(deps: CallDeps, request: CallRequest): Promise<Call> {
+    const { config, registration } = deps;
+    const as = new AppserviceClient(config.homeserver.url, registration.as_token);
+    const ids = {
+      roomId: request.roomId,
+      botUserId: `@${config.bot.localpart}:${config.homeserver.domain}`,
+      callUserId: `@${callUserLocalpart(config.bot.localpart)}:${config.homeserver.domain}`,
+    };
+    const checked = await preflight(as, ids, config.rtc.membershipMode, deps.log);
+    await ensureCallUserInRoom(as, { ...ids, displayName: `${config.bot.displayName} (recording)` }, deps.log);
+    await checkMembershipPower(as, ids, checked.kind, checked.encrypted);
+
+    const device = await loginSessionDevice(config.homeserver.url, registration.as_token, ids.callUserId, 'matrixrtc-recorder call session');
+    const log = deps.log.child({ deviceId: device.deviceId });
+    let client: MatrixClient | undefined;
+    let call: Call | undefined;
+    try {
+      client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: checked.encrypted });
+      // Signed by its owner, so clients that share keys only with verified devices include it.
+      if (checked.encrypted) {
+        const expectedEd25519Key = (await client.getCrypto()?.getOwnDeviceKeys())?.ed25519;
+        await signOwnDevice(config.homeserver.url, registration.as_token, config.encryption.crossSigningKeysFile, device.userId, device.deviceId, log, { expectedEd25519Key });
+      }
+      const own = await ownIdentity(device.userId, device.deviceId, checked.kind);
+      call = new Call(deps, request, { client, device, own, kind: checked.kind, encrypted: checked.encrypted }, log);
+      await call.#enter(checked);
+      return call;
+    } catch (err) {
+      if (call) await call.hangUp();
+      client?.stopClient();
+      await logoutSessionDevice(config.homeserver.url, device).catch((e: unknown) => log.warn({ err: e }, 'could not log out the session device'));
+      throw err;
+    }
+  }
+
+  /** Everyone in the call but us. */
+  members(): CallMember[] {
+    return this.#roster?.members() ?? [];
+  }
+
+  /** Matrix users whose audio arrived so far. */
+  heard(): string[] {
+    return [...new Set([...this.#heard.values()].flatMap((m) => (m ? [m.userId] : [])))];
+  }
+
+  onMembers(listener: (members: CallMember[]) => void): () => void {
+    this.#memberListeners.add(listener);
+    return () => this.#memberListeners.delete(listener);
+  }
+
+  /** Rooms uploads go to with the session device (encrypted like everything it sends). */
+  get uploader(): { client: MatrixClient; homeserverUrl: string; accessToken: string; encrypted: boolean } {
+    return { client: this.#client, homeserverUrl: this.#deps.config.homeserver.url, accessToken: this.#device.accessToken, encrypted: this.encrypted };
+  }
+
+  async #enter(checked: Preflight): Promise<void> {
+    const { config } = this.#deps;
+    const room = await waitForRoom(this.#client, this.#request.roomId, config.rtc.syncTimeoutMs);
+    const session = this.#client.matrixRTC.getRoomSession(room);
+    this.#session = session;
+    const onKey = this.#keyHandler(this.ownBackendIdentity);
+    // Encrypted Matrix 2.0 members whose membership this new device cannot decrypt: known by their keys.
+    const unreadable =
+      this.#mediaKeys && checked.evidence.unreadable.length > 0
+        ? new UnreadableMembers({ client: this.#client, room, evidence: checked.evidence.unreadable, onKey: (identity, index, key) => onKey(key, index, undefined, identity), log: this.#log })
+        : undefined;
+    if (unreadable) this.#cleanups.push(() => unreadable.dispose());
+    const roster = new CallRoster(session, this.own, unreadable);
+    this.#roster = roster;
+    const members = await waitForMembers(session, roster, unreadable !== undefined, 5_000);
+    if (members.length === 0 && !unreadable) throw noCallError();
+
+    const ownServiceUrl = await this.#joinMembership(room, session, checked, members, onKey);
+    if (unreadable) this.#watchUnidentified(unreadable, roster);
+    this.audio.start();
+    this.video?.setMembers(members.map(memberKey));
+    this.#media = this.#connectMedia(roster, ownServiceUrl);
+    const watcher = watchCall(session, roster, this.own, config.rtc.emptyCallGraceMs, (reason) => this.#end(reason), this.#log, (current) => {
+      this.video?.setMembers(current.map(memberKey));
+      for (const listener of this.#memberListeners) listener(current);
+      void this.#media?.apply(planConnections(ownServiceUrl, current)).catch((err: unknown) => this.#log.error({ err }, 'connecting to a new SFU failed'));
+    });
+    this.#cleanups.push(() => watcher.dispose());
+    await this.#media.apply(planConnections(ownServiceUrl, members));
+  }
+
+  /** Media keys come from js-sdk's key exchange (Olm to-device), per sender identity and index. */
+  #keyHandler(ownBackendIdentity: string): KeyHandler {
+    const mediaKeys = this.encrypted ? new MediaKeys() : undefined;
+    this.#mediaKeys = mediaKeys;
+    return (key: Uint8Array, index: number, _member: unknown, identity: string) => {
+      if (identity === ownBackendIdentity) return; // our own key: for publishing, later
+      this.#log.info({ identity, index }, 'media key received');
+      mediaKeys?.set(identity, index, key);
+    };
+  }
+
+  /** Publishes our membership; returns the SFU we publish on. */
+  async #joinMembership(room: Room, session: MatrixRTCSession, checked: Preflight, members: CallMember[], onKey: KeyHandler): Promise<string> {
+    const { config } = this.#deps;
+    const { transport, source } = await discoverOwnTransport(
+      { rtcTransports: () => this.#client._unstable_getRTCTransports(), clientWellKnown: () => fetchWellKnown(config.homeserver.url) },
+      config.rtc.livekitServiceUrl,
+      this.#log,
+    );
+    // A sticky membership always publishes on its own transport; a legacy one follows the call.
+    const focusSelection = checked.kind === 'sticky' || members.length === 0 ? 'multi_sfu' : callFocusSelection(oldestMembershipContent(room, members));
+    this.#log.info(
+      { ownTransport: transport.livekit_service_url, source, focusSelection, kind: checked.kind, members: members.map((m) => ({ userId: m.userId, kind: m.kind })), unreadable: checked.evidence.unreadable.length },
+      'call found',
+    );
+    if (this.#mediaKeys) {
+      session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey);
+      this.#cleanups.push(() => session.off(MatrixRTCSessionEvent.EncryptionKeyChanged, onKey));
+    }
+    const { delayedLeaveScheduled } = await joinCall(
+      session,
+      this.#client,
+      this.own,
+      {
+        kind: checked.kind,
+        transport,
+        focusSelection,
+        encrypted: this.encrypted,
+        delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs,
+        timeoutMs: config.rtc.syncTimeoutMs,
+        consent: { requestedBy: this.#request.requestedBy, since: this.#request.requestedAt },
+      },
+      this.#log,
+    );
+    if (!delayedLeaveScheduled) await this.#deps.notices.send(NO_DELAYED_LEAVE_MESSAGE);
+    return ownConnectionUrl(focusSelection, transport, members);
+  }
+
+  /** Unreadable members send their key once they see our membership; whoever has not by then cannot be received yet. */
+  #watchUnidentified(unreadable: UnreadableMembers, roster: CallRoster): void {
+    const timer = setTimeout(() => {
+      const missing = unreadable.unidentified(roster.readable());
+      if (missing.length === 0) return;
+      this.#log.warn({ missing }, 'encrypted call memberships we cannot read, and no media key from those members');
+      void this.#deps.notices.send(
+        `I cannot read the call membership of ${[...new Set(missing.map((m) => m.userId))].join(', ')}: it is end-to-end encrypted and was sent ` +
+          'before my device existed (Matrix 2.0 calls), and they have not sent me their media key. I will record them once they do, or once they renew their membership.',
+      );
+    }, UNIDENTIFIED_GRACE_MS);
+    this.#cleanups.push(() => clearTimeout(timer));
+  }
+
+  #connectMedia(roster: CallRoster, ownServiceUrl: string): MediaConnections {
+    const { config } = this.#deps;
+    const mediaKeys = this.#mediaKeys;
+    const decryption = mediaKeys
+      ? new DecryptionReports(
+          (identity) => {
+            const m = roster.memberFor(identity);
+            return m ? `${m.userId} (device ${m.deviceId})` : identity;
+          },
+          (text) => void this.#deps.notices.send(text),
+          this.#log,
+          (identity) => mediaKeys.has(identity),
+        )
+      : undefined;
+    this.#decryption = decryption;
+    if (decryption) this.#cleanups.push(() => decryption.dispose());
+    const unreachable = new Set<string>();
+    return new MediaConnections({
+      roomId: this.#request.roomId,
+      own: this.own,
+      ownMembership: this.kind,
+      openIdToken: () => this.#client.getOpenIdToken() as never,
+      participantName: `${config.bot.displayName} (recording)`,
+      log: this.#log,
+      ...(mediaKeys && decryption ? { encryption: elementCallE2eeOptions(), mediaKeys, onE2eeState: (identity, state) => decryption.update(identity, state) } : {}),
+      onAudioTrack: (track) => this.#onAudioTrack(roster, track.identity, track.frames),
+      ...(this.video
+        ? {
+            onVideoTrack: (track: { identity: string; frames: AsyncIterable<I420> }) => {
+              const member = roster.memberFor(track.identity);
+              this.video!.addTrack(member ? memberKey(member) : track.identity, track.frames);
+            },
+          }
+        : {}),
+      onConnectFailed: (planned, err) => {
+        this.#log.error({ err, serviceUrl: planned.serviceUrl }, 'could not connect to a member SFU');
+        // Retried at every membership change; the room hears about each SFU once.
+        if (unreachable.has(planned.serviceUrl)) return;
+        unreachable.add(planned.serviceUrl);
+        const who = roster.members().filter((m) => planned.identities.includes(m.identity)).map((m) => m.userId);
+        void this.#deps.notices.send(`I cannot receive the media of ${[...new Set(who)].join(', ') || 'some members'}: ${describeError(err)}`);
+      },
+      onConnectionLost: (serviceUrl, reason) => {
+        if (serviceUrl === ownServiceUrl) this.#end({ kind: 'failed', error: new RecorderError(`lost the SFU connection: ${reason}`, 'MRR_LIVEKIT_LOST') });
+        else this.#log.warn({ serviceUrl, reason }, 'lost a subscribe-only SFU connection');
+      },
+    });
+  }
+
+  #onAudioTrack(roster: CallRoster, identity: string, frames: AsyncIterable<AudioFrame>): void {
+    const member = roster.memberFor(identity);
+    this.#heard.set(identity, member);
+    if (!member) this.#log.warn({ identity }, 'audio from a LiveKit participant without a call membership');
+    const key = member ? memberKey(member) : identity;
+    this.audio.addTrack({ key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) }, this.#timeFirstFrame(key, frames));
+    for (const listener of this.#memberListeners) listener(this.members());
+  }
+
+  /** Logs when the call's first decoded audio frame arrives, measured from the request. */
+  #timeFirstFrame(speaker: string, frames: AsyncIterable<AudioFrame>): AsyncIterable<AudioFrame> {
+    if (this.#firstFrameLogged) return frames;
+    const call = this;
+    return (async function* () {
+      for await (const frame of frames) {
+        if (!call.#firstFrameLogged) {
+          call.#firstFrameLogged = true;
+          call.#log.info({ speaker, msSinceRecord: Date.now() - call.#request.requestedAt }, 'first audio frame decoded');
+        }
+        yield frame;
+      }
+    })();
+  }
+
+  /**
+   * Leaves the call: media connections closed (every track ends), the shared clocks played out
+   * and stopped, our membership removed (unless it already was). The client stays up for delivery.
+   */
+  async hangUp(membershipGone = false): Promise<void> {
+    for (const cleanup of this.#cleanups.splice(0)) cleanup();
+    await this.#media?.close();
+    // A removed membership has nothing to leave; otherwise leave cleanly (the delayed leave is cancelled).
+    if (!membershipGone) {
+      await this.#session?.leaveRoomSession(5_000).catch((err: unknown) => this.#log.warn({ err }, 'leaving the call failed; the delayed leave event will remove the membership'));
+    }
+    await this.audio.finish();
+    this.video?.stop();
+    if (this.#mediaKeys) this.#log.info({ keys: this.#mediaKeys.describe(), e2ee: Object.fromEntries(this.#decryption?.states ?? []) }, 'media keys and E2EE states at the end');
+    this.#mediaKeys?.clear();
+  }
+
+  /** Stops the session client and deletes the device (after delivery). */
+  async close(): Promise<void> {
+    this.#client.stopClient();
+    await logoutSessionDevice(this.#deps.config.homeserver.url, this.#device).catch((err: unknown) => this.#log.warn({ err }, 'could not log out the session device'));
+  }
+}

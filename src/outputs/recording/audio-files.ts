@@ -1,0 +1,162 @@
+// The audio files of a recording: a mix of everyone and one stem per speaker, written from the
+// call's shared clock (CallAudio), so they line up sample for sample with each other and with
+// the recording's start (the first tick this output saw). Ogg Opus written progressively:
+// playable up to the last second if the process is killed.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../observability/logger.ts';
+import { opusFileArgs, PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
+import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
+import { CHUNK_MS, CHUNK_SAMPLES } from '../../media/recording/audio-timeline.ts';
+import type { AudioTick, CallAudio, Speaker } from '../../call/call-audio.ts';
+
+export interface AudioFileResult {
+  path: string;
+  durationMs: number;
+  error?: string;
+}
+
+export interface StemResult extends AudioFileResult {
+  speaker: Speaker;
+  /** Offset from the recording's start of the first chunk with audio, in ms. */
+  firstAudioMs?: number;
+  /** Chunks (of CHUNK_MS) that carried audio rather than silence. */
+  audioChunks: number;
+}
+
+export interface AudioRecording {
+  startedAt: number;
+  durationMs: number;
+  mixed: AudioFileResult;
+  stems: StemResult[];
+}
+
+/** One ffmpeg output fed in strict order; a failure is kept and reported, later writes are skipped. */
+class OpusOutput {
+  readonly path: string;
+  readonly #ffmpeg: FfmpegProcess;
+  readonly #log: Logger;
+  #queue: Promise<void> = Promise.resolve();
+  error: string | undefined;
+  chunks = 0;
+
+  constructor(path: string, ffmpegPath: string, log: Logger) {
+    this.path = path;
+    this.#log = log.child({ output: path });
+    this.#ffmpeg = startFfmpeg(opusFileArgs(PCM_48K_MONO, path), this.#log, ffmpegPath);
+  }
+
+  write(chunk: Int16Array): void {
+    this.chunks++;
+    this.#queue = this.#queue.then(async () => {
+      if (this.error) return;
+      try {
+        await this.#ffmpeg.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      } catch (err) {
+        this.error = (err as Error).message;
+        this.#log.error({ err }, 'audio output failed; the other outputs go on');
+      }
+    });
+  }
+
+  async finish(): Promise<AudioFileResult> {
+    await this.#queue;
+    await this.#ffmpeg.finish().catch((err: unknown) => {
+      this.error ??= (err as Error).message;
+    });
+    return { path: this.path, durationMs: this.chunks * CHUNK_MS, ...(this.error ? { error: this.error } : {}) };
+  }
+}
+
+interface StemState {
+  speaker: Speaker;
+  stem: OpusOutput;
+  firstAudioChunk?: number;
+  audioChunks: number;
+}
+
+export interface AudioFilesOptions {
+  dir: string;
+  ffmpegPath: string;
+  log: Logger;
+  /** Receives every mixed chunk as it is written (the composite video's soundtrack). */
+  onMixed?(chunk: Int16Array): void;
+  /** Called when a speaker's stem file is created. */
+  onStem?(speaker: Speaker): void;
+}
+
+const SILENCE = new Int16Array(CHUNK_SAMPLES);
+
+export class AudioFiles {
+  readonly #opts: AudioFilesOptions;
+  readonly #log: Logger;
+  readonly #stems = new Map<string, StemState>();
+  readonly #mixed: OpusOutput;
+  #unsubscribe: (() => void) | undefined;
+  #startedAt = 0;
+  #written = 0;
+
+  constructor(opts: AudioFilesOptions) {
+    this.#opts = opts;
+    this.#log = opts.log.child({ module: 'audio-files' });
+    mkdirSync(opts.dir, { recursive: true });
+    this.#mixed = new OpusOutput(join(opts.dir, 'mixed.ogg'), opts.ffmpegPath, this.#log);
+  }
+
+  /** Time zero of every file: when the first chunk written was heard. */
+  get startedAt(): number {
+    return this.#startedAt;
+  }
+
+  /** Each stem's file and speaker, so far. */
+  get stemFiles(): Array<{ path: string; speaker: Speaker }> {
+    return [...this.#stems.values()].map((s) => ({ path: s.stem.path, speaker: s.speaker }));
+  }
+
+  /** Starts writing from the call's next tick; `startedAt` is that tick's time. */
+  attach(audio: CallAudio): void {
+    this.#startedAt = audio.startedAt + audio.nextIndex * CHUNK_MS;
+    this.#unsubscribe = audio.subscribe((tick) => this.#write(tick));
+  }
+
+  #write(tick: AudioTick): void {
+    for (const { speaker, chunk } of tick.speakers) {
+      const state = this.#stem(speaker);
+      state.stem.write(chunk ?? SILENCE);
+      if (!chunk) continue;
+      state.audioChunks++;
+      state.firstAudioChunk ??= this.#written;
+    }
+    this.#mixed.write(tick.mixed);
+    this.#opts.onMixed?.(tick.mixed);
+    this.#written++;
+  }
+
+  #stem(speaker: Speaker): StemState {
+    let state = this.#stems.get(speaker.key);
+    if (state) return state;
+    const index = String(this.#stems.size + 1).padStart(2, '0');
+    const stem = new OpusOutput(join(this.#opts.dir, `stem-${index}-${speaker.label}.ogg`), this.#opts.ffmpegPath, this.#log);
+    // Time-aligned with the recording's start: silence up to the moment this speaker appears.
+    for (let i = 0; i < this.#written; i++) stem.write(SILENCE);
+    state = { speaker, stem, audioChunks: 0 };
+    this.#stems.set(speaker.key, state);
+    this.#opts.onStem?.(speaker);
+    return state;
+  }
+
+  /** Stops taking ticks and finishes every file. */
+  async finish(): Promise<AudioRecording> {
+    this.#unsubscribe?.();
+    const mixed = await this.#mixed.finish();
+    const stems = await Promise.all(
+      [...this.#stems.values()].map(async (state): Promise<StemResult> => ({
+        ...(await state.stem.finish()),
+        speaker: state.speaker,
+        audioChunks: state.audioChunks,
+        ...(state.firstAudioChunk !== undefined ? { firstAudioMs: state.firstAudioChunk * CHUNK_MS } : {}),
+      })),
+    );
+    return { startedAt: this.#startedAt, durationMs: this.#written * CHUNK_MS, mixed, stems };
+  }
+}

@@ -1,0 +1,77 @@
+// The composite video of a recording: the call's shared grid (CallVideo) and the recording's
+// mixed audio, encoded by one ffmpeg reading raw I420 and PCM on two pipes (H.264 + Opus in
+// Matroska). At the end the picture is padded to the audio's length, so both end together.
+import { join } from 'node:path';
+import type { Logger } from '../../observability/logger.ts';
+import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
+import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
+import { compositeFileArgs } from '../../media/ffmpeg/video-args.ts';
+import type { I420 } from '../../media/video/grid.ts';
+import type { CallVideo } from '../../call/call-video.ts';
+import type { AudioFileResult } from './audio-files.ts';
+
+export interface VideoResult extends AudioFileResult {
+  frames: number;
+}
+
+export class CompositeFile {
+  readonly path: string;
+  readonly #video: CallVideo;
+  readonly #log: Logger;
+  readonly #ffmpeg: FfmpegProcess;
+  #unsubscribe: (() => void) | undefined;
+  #frames = 0;
+  #last: I420 | undefined;
+  /** One write queue per input pipe: ffmpeg reads both at its own pace, so a full pipe must never hold up the other. */
+  readonly #queues: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+  #error: string | undefined;
+
+  constructor(opts: { dir: string; ffmpegPath: string; video: CallVideo; log: Logger }) {
+    this.#video = opts.video;
+    this.#log = opts.log.child({ module: 'composite-file' });
+    this.path = join(opts.dir, 'composite.mkv');
+    this.#ffmpeg = startFfmpeg(compositeFileArgs(opts.video.format, PCM_48K_MONO, this.path), this.#log.child({ output: this.path }), opts.ffmpegPath, 2);
+  }
+
+  /** Starts taking pictures from the call's grid. */
+  start(): void {
+    this.#unsubscribe = this.#video.subscribe((canvas) => this.#writeFrame(canvas));
+  }
+
+  /** The recording's mixed audio, muxed with the picture. */
+  writeAudio(chunk: Int16Array): void {
+    this.#enqueue(chunk, 1);
+  }
+
+  #writeFrame(canvas: I420): void {
+    this.#last = canvas;
+    this.#frames++;
+    this.#enqueue(canvas.data, 0);
+  }
+
+  #enqueue(bytes: Uint8Array | Int16Array, input: number): void {
+    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#queues[input] = this.#queues[input]!.then(async () => {
+      if (this.#error) return;
+      try {
+        await this.#ffmpeg.write(view, input);
+      } catch (err) {
+        this.#error = (err as Error).message;
+        this.#log.error({ err }, 'the composite video failed; the audio files go on');
+      }
+    });
+  }
+
+  /** Ends the picture at `durationMs` (the audio's length) and finishes the file. */
+  async finish(durationMs: number): Promise<VideoResult> {
+    this.#unsubscribe?.();
+    const { fps } = this.#video.format;
+    const total = Math.round((durationMs * fps) / 1000);
+    while (this.#frames < total) this.#writeFrame(this.#last ?? this.#video.canvas());
+    await Promise.all(this.#queues);
+    await this.#ffmpeg.finish().catch((err: unknown) => {
+      this.#error ??= (err as Error).message;
+    });
+    return { path: this.path, frames: this.#frames, durationMs: (this.#frames * 1000) / fps, ...(this.#error ? { error: this.#error } : {}) };
+  }
+}

@@ -1,0 +1,136 @@
+// The recording as one output of a call: the audio files (mix and stems) from the call's shared
+// clock, the composite video from the call's shared picture when asked for, who was in the call
+// when, and the segment record kept current in Redis so that a worker recovering the job after a
+// crash can describe this segment. Finishing delivers the files (manifest, archive, room).
+import { readdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import type { Call } from '../../call/call.ts';
+import type { Config } from '../../config/schema.ts';
+import type { StorageSink } from '../../delivery/storage-sink.ts';
+import type { RecordingKind, SegmentRecord } from '../../jobs/queues.ts';
+import { safeFileLabel } from '../../media/recording/file-names.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { AudioFiles, type AudioRecording } from './audio-files.ts';
+import { CompositeFile, type VideoResult } from './composite-file.ts';
+import { deliverRecording, type DeliveryReport } from './delivery.ts';
+import { describeEarlierSegments } from './earlier-segments.ts';
+import { ParticipantLog } from './participant-log.ts';
+
+export interface RecordingJob {
+  roomId: string;
+  jobId: string;
+  /** 0 for the first run; higher for a job recovered after its worker died. */
+  recovery: number;
+  requestedBy: string;
+  kind: RecordingKind;
+  segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
+}
+
+export interface FinishedRecording {
+  recording: AudioRecording;
+  video?: VideoResult;
+}
+
+export class RecordingOutput {
+  readonly dir: string;
+  readonly #call: Call;
+  readonly #job: RecordingJob;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #audio: AudioFiles;
+  readonly #video: CompositeFile | undefined;
+  readonly #worker = `${hostname()}:${process.pid}`;
+  #participants: ParticipantLog | undefined;
+  #offMembers: (() => void) | undefined;
+
+  constructor(call: Call, job: RecordingJob, config: Config, log: Logger) {
+    this.#call = call;
+    this.#job = job;
+    this.#config = config;
+    this.#log = log.child({ output: 'recording' });
+    this.dir = join(config.recording.outputDir, safeFileLabel(job.roomId), job.jobId, `segment-${job.recovery}`);
+    if (job.kind === 'video' && !call.video) throw new Error('a video recording needs a call joined with video');
+    this.#video = job.kind === 'video' ? new CompositeFile({ dir: this.dir, ffmpegPath: config.recording.ffmpegPath, video: call.video!, log: this.#log }) : undefined;
+    const video = this.#video;
+    this.#audio = new AudioFiles({
+      dir: this.dir,
+      ffmpegPath: config.recording.ffmpegPath,
+      log: this.#log,
+      // A recovering worker must know whose voice each stem holds as soon as the file exists.
+      onStem: () => void this.#recordSegment(),
+      ...(video ? { onMixed: (chunk: Int16Array) => video.writeAudio(chunk) } : {}),
+    });
+  }
+
+  /** Starts writing from the call's next tick and frame. */
+  async start(): Promise<void> {
+    this.#audio.attach(this.#call.audio);
+    this.#video?.start();
+    const participants = new ParticipantLog(this.#audio.startedAt);
+    this.#participants = participants;
+    participants.update(this.#call.members());
+    this.#offMembers = this.#call.onMembers((members) => {
+      participants.update(members);
+      void this.#recordSegment();
+    });
+    await this.#recordSegment();
+  }
+
+  /** Bytes written so far (all files of this segment). */
+  bytes(): number {
+    return readdirSync(this.dir).reduce((sum, name) => sum + statSync(join(this.dir, name)).size, 0);
+  }
+
+  /** Kept current in Redis, so that a worker recovering this job after a crash can describe this segment. */
+  #recordSegment(): Promise<void> {
+    return this.#job.segments
+      .put({
+        index: this.#job.recovery,
+        startedAt: new Date(this.#audio.startedAt).toISOString(),
+        worker: this.#worker,
+        dir: this.dir,
+        participants: this.#participants?.spans() ?? [],
+        stems: this.#audio.stemFiles.map(({ path, speaker }) => ({ file: basename(path), ...(speaker.userId ? { userId: speaker.userId } : {}), ...(speaker.deviceId ? { deviceId: speaker.deviceId } : {}) })),
+      })
+      .catch((err: unknown) => this.#log.warn({ err }, 'could not record the segment in Redis; a recovery would list it with less detail'));
+  }
+
+  /** Closes every file (the call's clocks must have been played out first). */
+  async finish(): Promise<FinishedRecording> {
+    this.#offMembers?.();
+    this.#participants?.update([]);
+    const recording = await this.#audio.finish();
+    const video = await this.#video?.finish(recording.durationMs);
+    this.#log.info({ durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'recording finished');
+    return { recording, ...(video ? { video } : {}) };
+  }
+
+  /** The manifest, the archive copy and the room upload; what was recorded is delivered even after a failure. */
+  async deliver(finished: FinishedRecording, endReason: string, sink: StorageSink | undefined): Promise<DeliveryReport> {
+    const { recording, video } = finished;
+    const startedAt = new Date(recording.startedAt).toISOString();
+    const endedAt = new Date(recording.startedAt + recording.durationMs).toISOString();
+    const report = await deliverRecording({
+      dir: this.dir,
+      recording,
+      manifest: { version: 1, roomId: this.#job.roomId, sessionId: this.#job.jobId, requestedBy: this.#job.requestedBy, kind: this.#job.kind, startedAt, endedAt, endReason },
+      ...(video ? { video } : {}),
+      earlier: await describeEarlierSegments(await this.#job.segments.all(), this.#job.recovery, this.#log),
+      segment: {
+        index: this.#job.recovery,
+        dir: basename(this.dir),
+        startedAt,
+        endedAt,
+        durationMs: recording.durationMs,
+        worker: this.#worker,
+        participants: this.#participants?.spans() ?? [],
+      },
+      ...(this.#config.recording.uploadToRoom ? { upload: this.#call.uploader } : {}),
+      ...(sink ? { sink } : {}),
+      log: this.#log,
+    });
+    this.#log.info({ manifest: report.manifestPath, stored: report.stored.length, uploads: report.uploads, problems: report.problems }, 'recording delivered');
+    return report;
+  }
+}
