@@ -284,7 +284,14 @@ export class Call {
       openIdToken: () => this.#client.getOpenIdToken() as never,
       participantName: `${config.bot.displayName} (recording)`,
       log: this.#log,
-      ...(mediaKeys && decryption ? { encryption: elementCallE2eeOptions(), mediaKeys, onE2eeState: (identity, state) => decryption.update(identity, state) } : {}),
+      ...(mediaKeys && decryption
+        ? {
+            encryption: elementCallE2eeOptions(),
+            mediaKeys,
+            onE2eeState: (identity, state) => decryption.update(identity, state),
+            onUndecryptedMedia: (identity) => decryption.undecryptedMedia(identity),
+          }
+        : {}),
       onAudioTrack: (track) => this.#onAudioTrack(roster, track.identity, track.frames),
       ...(this.video
         ? {

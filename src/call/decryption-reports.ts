@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.ts';
 export const DECRYPTION_GRACE_MS = 5_000;
 
 const FAILING = new Set<E2eeState>(['missing-key', 'decryption-failed']);
+const DECRYPTED = new Set<E2eeState>(['ok', 'key-ratcheted']);
 const NO_KEY = 'I have not received their media key';
 const WRONG_KEY = 'their media does not decrypt with the key I received (a different key, or a client deriving keys with PBKDF2 instead of HKDF)';
 
@@ -22,9 +23,10 @@ export class DecryptionReports {
   readonly #hasKey: (identity: string) => boolean;
 
   /**
-   * `hasKey` says whether a media key from that participant has arrived: libwebrtc reports
-   * 'missing-key' also when the key it has does not fit (it stops trusting a key that keeps
-   * failing), so the reason given to the room comes from what we actually received.
+   * `hasKey` says whether a media key from that participant has arrived. libwebrtc's state does
+   * not tell: it says 'missing-key' when the first frames came before the key, and stays there
+   * (or at 'new', see undecryptedMedia) when the key that came does not fit, so the reason given
+   * to the room comes from what we actually received.
    */
   constructor(describe: (identity: string) => string, tell: (text: string) => void, log: Logger, hasKey: (identity: string) => boolean) {
     this.#describe = describe;
@@ -36,22 +38,36 @@ export class DecryptionReports {
   update(identity: string, state: E2eeState): void {
     this.states.set(identity, state);
     if (FAILING.has(state)) {
-      if (this.#pending.has(identity) || this.#reported.has(identity)) return;
-      this.#pending.set(
-        identity,
-        setTimeout(() => {
-          this.#pending.delete(identity);
-          this.#reported.add(identity);
-          const hasKey = this.#hasKey(identity);
-          this.#log.error({ identity, e2ee: this.states.get(identity), hasKey }, 'participant media cannot be decrypted');
-          this.#tell(`I cannot decrypt the media of ${this.#describe(identity)}: ${hasKey ? WRONG_KEY : NO_KEY}. Their audio is missing from the recording until this is fixed.`);
-        }, DECRYPTION_GRACE_MS),
-      );
-    } else if (state === 'ok' || state === 'key-ratcheted') {
+      this.#startGrace(identity);
+    } else if (DECRYPTED.has(state)) {
       clearTimeout(this.#pending.get(identity));
       this.#pending.delete(identity);
       if (this.#reported.delete(identity)) this.#tell(`I can decrypt the media of ${this.#describe(identity)} again.`);
     }
+  }
+
+  /**
+   * Frames of an unmuted track arrive and are not decrypted. Needed besides update(): with
+   * failureTolerance -1 (never give up on a key) libwebrtc reports no state at all for a key that
+   * does not fit when that key was set before the first frame, so the state stays 'new'.
+   */
+  undecryptedMedia(identity: string): void {
+    if (DECRYPTED.has(this.states.get(identity) ?? 'new')) return;
+    this.#startGrace(identity);
+  }
+
+  #startGrace(identity: string): void {
+    if (this.#pending.has(identity) || this.#reported.has(identity)) return;
+    this.#pending.set(
+      identity,
+      setTimeout(() => {
+        this.#pending.delete(identity);
+        this.#reported.add(identity);
+        const hasKey = this.#hasKey(identity);
+        this.#log.error({ identity, e2ee: this.states.get(identity) ?? 'new', hasKey }, 'participant media cannot be decrypted');
+        this.#tell(`I cannot decrypt the media of ${this.#describe(identity)}: ${hasKey ? WRONG_KEY : NO_KEY}. Their audio is missing from the recording until this is fixed.`);
+      }, DECRYPTION_GRACE_MS),
+    );
   }
 
   dispose(): void {

@@ -37,6 +37,8 @@ export interface MediaConnectionsOptions {
   /** Members' media keys (E2EE calls): applied to every connection as it opens. */
   mediaKeys?: MediaKeys;
   onE2eeState?(identity: string, state: E2eeState): void;
+  /** Frames of an unmuted track arrive undecrypted (SfuConnectionOptions.onUndecryptedMedia). */
+  onUndecryptedMedia?(identity: string): void;
   /** A subscribe-only connection could not be opened (authorizer or SFU failure). */
   onConnectFailed(planned: PlannedConnection, error: unknown): void;
 }
@@ -100,6 +102,7 @@ export class MediaConnections {
       ...(this.#opts.onVideoTrack ? { onVideoTrack: this.#opts.onVideoTrack } : {}),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
       onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
+      onUndecryptedMedia: (identity) => this.#opts.onUndecryptedMedia?.(identity),
       onDisconnected: (reason) => {
         if (!this.#closed) this.#opts.onConnectionLost(planned.serviceUrl, reason);
       },

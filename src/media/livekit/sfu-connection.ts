@@ -43,6 +43,11 @@ export interface SfuConnectionOptions {
   onEncryptionStatus?(identity: string, encrypted: boolean): void;
   /** Per-participant frame decryption state (E2EE rooms only). */
   onE2eeState?(identity: string, state: E2eeState): void;
+  /**
+   * Frames of an unmuted track arrive and are not decrypted (E2EE rooms only; told again after
+   * each recovery). libwebrtc's state alone misses a key that does not fit (DecryptionReports).
+   */
+  onUndecryptedMedia?(identity: string): void;
   onDisconnected?(reason: string): void;
 }
 
@@ -155,7 +160,7 @@ export class SfuConnection {
       const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1 }).getReader();
       // Decoded ciphertext is loud noise: record silence of the same length instead.
       const silence = (frame: AudioFrame) => new AudioFrame(new Int16Array(frame.data.length), frame.sampleRate, frame.channels, frame.samplesPerChannel);
-      this.#opts.onAudioTrack({ identity, trackSid, frames: this.#decryptedFrames(reader, identity, log, silence) });
+      this.#opts.onAudioTrack({ identity, trackSid, frames: this.#decryptedFrames(reader, track, identity, log, silence) });
     } else if (track.kind === TrackKind.KIND_VIDEO && this.#opts.onVideoTrack) {
       const reader = new VideoStream(track).getReader();
       const i420 = async function* (events: AsyncIterable<VideoFrameEvent | undefined>) {
@@ -165,7 +170,7 @@ export class SfuConnection {
           yield { width: frame.width, height: frame.height, data: frame.data };
         }
       };
-      this.#opts.onVideoTrack({ identity, trackSid, frames: i420(this.#decryptedFrames(reader, identity, log, () => undefined)) });
+      this.#opts.onVideoTrack({ identity, trackSid, frames: i420(this.#decryptedFrames(reader, track, identity, log, () => undefined)) });
     }
   }
 
@@ -175,11 +180,12 @@ export class SfuConnection {
    * to drop them), and its state turns 'ok' when a packet decrypts while what was decoded from
    * the packets before still sits in the receive jitter buffer: that is waited out too.
    */
-  #decryptedFrames<T, S>(reader: ReadableStreamDefaultReader<T>, identity: string, log: Logger, substitute: (frame: T) => S): AsyncIterable<T | S> {
+  #decryptedFrames<T, S>(reader: ReadableStreamDefaultReader<T>, track: RemoteTrack, identity: string, log: Logger, substitute: (frame: T) => S): AsyncIterable<T | S> {
     const readers = this.#readers;
     readers.add(reader);
     const encrypted = Boolean(this.#opts.encryption);
     const states = this.#e2eeStates;
+    const onUndecrypted = this.#opts.onUndecryptedMedia;
     let decryptedSince: number | undefined;
     const decodable = () => {
       if (!encrypted) return true;
@@ -190,6 +196,7 @@ export class SfuConnection {
     return {
       async *[Symbol.asyncIterator]() {
         let muted = 0;
+        let told = false;
         try {
           for (;;) {
             const { done, value } = await reader.read();
@@ -197,10 +204,16 @@ export class SfuConnection {
             if (decodable()) {
               if (muted) log.info({ mutedFrames: muted }, 'frames decrypt now; recording this track again');
               muted = 0;
+              told = false;
               yield value;
               continue;
             }
             if (muted++ === 0) log.warn('frames arrive that are not decrypted; leaving them out of the recording until they are');
+            // A muted track's frames are silence that nobody sent: no failure to tell.
+            if (!told && !track.muted) {
+              told = true;
+              onUndecrypted?.(identity);
+            }
             yield substitute(value);
           }
         } finally {
