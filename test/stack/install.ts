@@ -1,7 +1,7 @@
 // Installs the stack's components once, into caches keyed by version: Synapse from PyPI in a
 // venv, LiveKit server built from its tagged module with `go install`, Debian packages with apt.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACHE_DIR } from './info.ts';
 
@@ -17,10 +17,25 @@ const DEBIAN_PACKAGES: Record<string, string> = { 'redis-server': 'redis-server'
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 
+/** What the installers print (apt's and dpkg's progress, pip, go's downloads): out of the terminal, shown on failure. */
+export const INSTALL_LOG = join(CACHE_DIR, 'install.log');
+
 function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; what: string }) {
   const started = Date.now();
-  const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], env: options.env ?? process.env });
-  if (result.status !== 0) throw new Error(`${options.what} failed (${command} ${args.join(' ')} exited with ${result.status ?? result.signal})`);
+  mkdirSync(CACHE_DIR, { recursive: true });
+  appendFileSync(INSTALL_LOG, `\n$ ${command} ${args.join(' ')}   (${new Date().toISOString()})\n`);
+  const log = openSync(INSTALL_LOG, 'a');
+  let result: ReturnType<typeof spawnSync>;
+  try {
+    result = spawnSync(command, args, { stdio: ['ignore', log, log], env: options.env ?? process.env });
+  } finally {
+    closeSync(log);
+  }
+  if (result.status !== 0) {
+    const tail = readFileSync(INSTALL_LOG, 'utf8').split('\n').slice(-25).join('\n');
+    const why = result.error ? result.error.message : `exited with ${result.status ?? result.signal}`;
+    throw new Error(`${options.what} failed (${command} ${args.join(' ')} ${why}); last lines of ${INSTALL_LOG}:\n${tail}`);
+  }
   say(`${options.what}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
@@ -33,7 +48,7 @@ function installDebianPackages() {
   const missing = [...new Set(Object.entries(DEBIAN_PACKAGES).filter(([bin]) => !whichBinary(bin)).map(([, pkg]) => pkg))];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) throw new Error(`missing Debian packages ${missing.join(', ')}: install them with apt-get (needs root)`);
-  say(`installing Debian packages: ${missing.join(', ')} (first use only)`);
+  say(`installing Debian packages: ${missing.join(', ')} (first use only; apt's output goes to ${INSTALL_LOG})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update', '-qq'], { env, what: 'apt-get update' });
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env, what: `apt-get install ${missing.join(' ')}` });
@@ -42,7 +57,7 @@ function installDebianPackages() {
 function installSynapse() {
   const marker = join(synapseVenv, '.installed');
   if (existsSync(marker)) return;
-  say(`installing matrix-synapse ${SYNAPSE_VERSION} from PyPI into ${synapseVenv} (first use only, about 30 s)`);
+  say(`installing matrix-synapse ${SYNAPSE_VERSION} from PyPI into ${synapseVenv} (first use only, about 30 s; output in ${INSTALL_LOG})`);
   rmSync(synapseVenv, { recursive: true, force: true });
   run('python3', ['-m', 'venv', synapseVenv], { what: 'python venv' });
   run(join(synapseVenv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `matrix-synapse==${SYNAPSE_VERSION}`], {
@@ -54,7 +69,7 @@ function installSynapse() {
 function installLiveKit() {
   if (existsSync(livekitBinary)) return;
   if (!whichBinary('go')) throw new Error('Go is needed to build the LiveKit server (go install); install Go first');
-  say(`building livekit-server ${LIVEKIT_VERSION} with go install (first use only, about 2 min)`);
+  say(`building livekit-server ${LIVEKIT_VERSION} with go install (first use only, about 2 min; output in ${INSTALL_LOG})`);
   const gobin = join(CACHE_DIR, `livekit-${LIVEKIT_VERSION}`, 'bin');
   mkdirSync(gobin, { recursive: true });
   run('go', ['install', `github.com/livekit/livekit-server/cmd/server@${LIVEKIT_VERSION}`], {
