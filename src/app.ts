@@ -9,6 +9,7 @@ import { recordCommand } from './matrix/commands/record.ts';
 import type { SessionControl } from './matrix/commands/sessions.ts';
 import { statusCommand } from './matrix/commands/status.ts';
 import { stopCommand } from './matrix/commands/stop.ts';
+import { streamCommand } from './matrix/commands/stream.ts';
 import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
@@ -24,12 +25,13 @@ interface Closable {
   close(): Promise<void>;
 }
 
-export function buildCommands(config: Config, sessions: SessionControl): CommandRegistry {
+export function buildCommands(config: Config, sessions: SessionControl, asToken: string): CommandRegistry {
   const registry = new CommandRegistry(config.permissions.minPowerLevel);
   return registry.add(
     helpCommand(() => registry.list(), config.permissions.minPowerLevel),
     recordCommand(sessions, config.recording.defaultKind),
     stopCommand(sessions),
+    streamCommand({ sessions, streaming: config.streaming, asToken }),
     statusCommand(sessions),
   );
 }
@@ -45,7 +47,7 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     await redisReady(redis);
     const sessions = new SessionQueue(redis, config.redis.prefix);
     running.push({ name: 'session queue', close: () => sessions.close() });
-    const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config, sessions) });
+    const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config, sessions, registration.as_token) });
     await appservice.start();
     running.push({ name: 'appservice', close: () => appservice.stop() });
     const noticeRedis = createRedis(config.redis.url, 'worker', log);

@@ -4,8 +4,9 @@ import type { Redis } from 'ioredis';
 import { RecorderError } from '../errors.ts';
 import {
   redisKeys, SESSION_JOB, SESSION_QUEUE,
-  type SessionJobData, type SessionProgress, type StopRequest,
+  type ControlMessage, type SessionJobData, type SessionProgress, type StopRequest,
 } from './queues.ts';
+import { OutputStore, type OutputRecord } from './outputs.ts';
 
 export interface SessionStatus {
   jobId: string;
@@ -16,20 +17,70 @@ export interface SessionStatus {
 
 export type StartResult = { started: true; jobId: string } | { started: false; running: SessionStatus };
 
+/** What adding an output did: started a session for it, added it to the running one, or found it there. */
+export type AddOutputResult = { outcome: 'started' | 'added'; jobId: string } | { outcome: 'exists'; running: SessionStatus };
+
 /** The bridge's side of the queue: start, stop and inspect the session of a room. */
 export class SessionQueue {
   readonly #queue: Queue<SessionJobData>;
   readonly #redis: Redis;
   readonly #keys: ReturnType<typeof redisKeys>;
+  readonly #outputs: OutputStore;
 
   constructor(redis: Redis, prefix: string) {
     this.#redis = redis;
     this.#keys = redisKeys(prefix);
+    this.#outputs = new OutputStore(redis, prefix);
     this.#queue = new Queue<SessionJobData>(SESSION_QUEUE, { connection: redis, prefix });
   }
 
+  /**
+   * Gives the room's session an output (a recording, a stream): joins the call with a new session
+   * when none runs, otherwise adds it to the running one, which picks it up through the control channel.
+   */
+  addOutput(data: Omit<SessionJobData, 'version'>, output: OutputRecord): Promise<AddOutputResult> {
+    return this.#reaching('start that', async () => {
+      const running = await this.#status(data.roomId);
+      if (running) {
+        const existing = (await this.#outputs.list(running.jobId)).find((o) => o.id === output.id);
+        if (existing) return { outcome: 'exists', running };
+        await this.#outputs.put(running.jobId, output);
+        await this.#publish({ type: 'outputs', jobId: running.jobId, by: output.requestedBy, at: Date.now() });
+        return { outcome: 'added', jobId: running.jobId };
+      }
+      const started = await this.#start(data, output);
+      return started.started ? { outcome: 'started', jobId: started.jobId } : { outcome: 'exists', running: started.running };
+    });
+  }
+
+  /** Removes outputs of the room's session; a session left without outputs ends. Returns what was removed. */
+  removeOutputs(roomId: string, which: (output: OutputRecord) => boolean, by: string): Promise<OutputRecord[]> {
+    return this.#reaching('stop that', async () => {
+      const running = await this.#status(roomId);
+      if (!running) return [];
+      const current = await this.#outputs.list(running.jobId);
+      const removed = await this.#outputs.remove(running.jobId, current.filter(which).map((o) => o.id));
+      if (removed.length === 0) return removed;
+      // Nothing left to produce: the session ends (a queued one never starts).
+      if (removed.length === current.length) await this.#stop(roomId, by);
+      else await this.#publish({ type: 'outputs', jobId: running.jobId, by, at: Date.now() });
+      return removed;
+    });
+  }
+
+  /** The outputs of the room's session. */
+  outputs(jobId: string): Promise<OutputRecord[]> {
+    return this.#reaching('read the session', () => this.#outputs.list(jobId));
+  }
+
+  async #publish(message: ControlMessage): Promise<void> {
+    await this.#redis.publish(this.#keys.controlChannel, JSON.stringify(message));
+  }
+
+  /** Starts a session whose only output is a recording of `data.kind`. */
   start(data: Omit<SessionJobData, 'version'>): Promise<StartResult> {
-    return this.#reaching('start the recording', () => this.#start(data));
+    const recording: OutputRecord = { id: 'recording', type: 'recording', kind: data.kind, requestedBy: data.requestedBy, requestEventId: data.requestEventId, at: Date.now() };
+    return this.#reaching('start the recording', () => this.#start(data, recording));
   }
 
   /** The room's running (or queued) session, or null when there is none. */
@@ -55,7 +106,7 @@ export class SessionQueue {
     }
   }
 
-  async #start(data: Omit<SessionJobData, 'version'>): Promise<StartResult> {
+  async #start(data: Omit<SessionJobData, 'version'>, first: OutputRecord): Promise<StartResult> {
     const jobId = `rec_${randomUUID()}`;
     const key = this.#keys.activeSession(data.roomId);
     // One session per room: claim the room first, and only then enqueue.
@@ -67,6 +118,8 @@ export class SessionQueue {
       if (stale !== null) await this.#releaseIfOwner(data.roomId, stale);
     }
     try {
+      // The output first: the worker that takes the job reads what it should produce.
+      await this.#outputs.put(jobId, first);
       await this.#queue.add(SESSION_JOB, { version: 1, ...data }, {
         jobId,
         attempts: 1,
@@ -94,9 +147,9 @@ export class SessionQueue {
   async #stop(roomId: string, by: string): Promise<SessionStatus | null> {
     const running = await this.#status(roomId);
     if (!running) return null;
-    const request: StopRequest = { jobId: running.jobId, by, at: Date.now() };
+    const request: StopRequest = { type: 'stop', jobId: running.jobId, by, at: Date.now() };
     await this.#redis.set(this.#keys.stopRequest(running.jobId), JSON.stringify(request), 'EX', 24 * 3600);
-    await this.#redis.publish(this.#keys.controlChannel, JSON.stringify(request));
+    await this.#publish(request);
     if (running.state !== 'active') {
       // Not taken by a worker yet: remove it so it never starts.
       const job = await this.#queue.getJob(running.jobId);

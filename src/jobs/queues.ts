@@ -29,8 +29,21 @@ export interface SessionProgress {
   participants?: string[];
   /** Bytes written so far (all files of the current segment). */
   bytes?: number;
+  /** Each output's state, for !status: names and printable forms only. */
+  outputs?: OutputProgress[];
   /** Worker host:pid that runs the session, for operators. */
   worker?: string;
+}
+
+export interface OutputProgress {
+  id: string;
+  /** What the room reads: "recording (audio)", "stream to rtmp://host/app/•••• (video)". */
+  label: string;
+  state: 'connecting' | 'live' | 'retrying' | 'failed' | 'recording' | 'stopped';
+  attempt?: number;
+  reason?: string;
+  bitrateKbps?: number;
+  uptimeMs?: number;
 }
 
 /**
@@ -51,10 +64,21 @@ export interface SegmentRecord {
 }
 
 export interface StopRequest {
+  type: 'stop';
   jobId: string;
   by: string;
   at: number;
 }
+
+/** The session's outputs changed in Redis (outputs.ts): the worker holding it reconciles. */
+export interface OutputsChanged {
+  type: 'outputs';
+  jobId: string;
+  by: string;
+  at: number;
+}
+
+export type ControlMessage = StopRequest | OutputsChanged;
 
 export const redisKeys = (prefix: string) => ({
   /** jobId of the session that owns a room; set with NX so one room has one session. */

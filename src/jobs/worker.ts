@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { releaseRoom } from './producer.ts';
-import { redisKeys, SESSION_QUEUE, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
+import { redisKeys, SESSION_QUEUE, type ControlMessage, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
+import { OutputStore, type OutputRecord } from './outputs.ts';
 
 export interface SessionContext {
   jobId: string;
@@ -16,6 +17,8 @@ export interface SessionContext {
   reportProgress(progress: SessionProgress): Promise<void>;
   /** The session's segments (in no particular order), kept in Redis so that a recovering worker can list earlier ones. */
   segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
+  /** The outputs the session should have (durable), and a nudge whenever a command changed them. */
+  outputs: { list(): Promise<OutputRecord[]>; onChange(listener: (by: string) => void): () => void };
 }
 
 /** Segment lists outlive a crashed worker by this long, then Redis drops them. */
@@ -53,12 +56,15 @@ export class SessionWorker {
   readonly #keys: ReturnType<typeof redisKeys>;
   readonly #log: Logger;
   readonly #running = new Map<string, AbortController>();
+  readonly #outputListeners = new Map<string, Set<(by: string) => void>>();
+  readonly #outputs: OutputStore;
   #closing: Promise<void> | undefined;
 
   constructor(redis: Redis, run: SessionRunner, opts: SessionWorkerOptions, log: Logger) {
     this.#redis = redis;
     this.#log = log.child({ module: 'worker' });
     this.#keys = redisKeys(opts.prefix);
+    this.#outputs = new OutputStore(redis, opts.prefix);
     this.#subscriber = redis.duplicate();
     this.#subscriber.on('message', (_channel: string, message: string) => this.#onControl(message));
     this.#worker = new Worker<SessionJobData>(SESSION_QUEUE, (job) => this.#process(job, run), {
@@ -117,6 +123,15 @@ export class SessionWorker {
           },
           all: async () => Object.values(await this.#redis.hgetall(this.#keys.segments(jobId))).map((entry) => JSON.parse(entry) as SegmentRecord),
         },
+        outputs: {
+          list: () => this.#outputs.list(jobId),
+          onChange: (listener) => {
+            const listeners = this.#outputListeners.get(jobId) ?? new Set();
+            listeners.add(listener);
+            this.#outputListeners.set(jobId, listeners);
+            return () => listeners.delete(listener);
+          },
+        },
       });
     } catch (err) {
       if (err instanceof RecorderError && !err.retryable) throw new UnrecoverableError(err.message);
@@ -124,17 +139,23 @@ export class SessionWorker {
     } finally {
       // SIGTERM ends sessions like !stop does (files finished, call left), so the room is free again.
       this.#running.delete(jobId);
+      this.#outputListeners.delete(jobId);
       await releaseRoom(this.#redis, this.#keys.activeSession(data.roomId), jobId);
       await this.#redis.del(this.#keys.stopRequest(jobId), this.#keys.segments(jobId));
+      await this.#outputs.clear(jobId);
     }
   }
 
   #onControl(message: string): void {
-    let request: StopRequest;
+    let request: ControlMessage;
     try {
-      request = JSON.parse(message) as StopRequest;
+      request = JSON.parse(message) as ControlMessage;
     } catch (err) {
       this.#log.warn({ err }, 'ignoring a malformed control message');
+      return;
+    }
+    if (request.type === 'outputs') {
+      for (const listener of this.#outputListeners.get(request.jobId) ?? []) listener(request.by);
       return;
     }
     const controller = this.#running.get(request.jobId);

@@ -202,7 +202,7 @@ export class RecorderAppservice {
       await reply(`${event.sender} is not allowed to use this bot (permissions.allow).`);
       return;
     }
-    log.info({ sender: event.sender, command: parsed.name, args: parsed.args }, 'command');
+    log.info({ sender: event.sender, command: parsed.name, args: this.#deps.commands.loggableArgs(parsed) }, 'command');
     try {
       await this.#deps.commands.dispatch(parsed, {
         roomId,
@@ -210,6 +210,9 @@ export class RecorderAppservice {
         eventId: event.event_id,
         log,
         reply,
+        redactCommand: async (reason) => {
+          await this.#botClient().client.redactEvent(roomId, event.event_id, undefined, { reason });
+        },
         senderPowerLevel: async () => {
           const [levels, create] = await Promise.all([this.#powerLevels(roomId), this.#createEvent(roomId)]);
           return userPowerLevel(levels, event.sender, privilegedCreators(create));

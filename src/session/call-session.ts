@@ -12,8 +12,8 @@ import type { NoticeQueue } from '../jobs/notices.ts';
 import type { SessionJobData, SessionProgress } from '../jobs/queues.ts';
 import { StopReason, type SessionContext } from '../jobs/worker.ts';
 import type { Logger } from '../observability/logger.ts';
-import { summaryText } from '../outputs/recording/delivery.ts';
-import { RecordingOutput } from '../outputs/recording/recording-output.ts';
+import type { OutputRecord } from '../jobs/outputs.ts';
+import { SessionOutputs } from './session-outputs.ts';
 import { RoomNotices } from './room-notices.ts';
 
 export interface CallSessionDeps {
@@ -76,50 +76,61 @@ export class CallSession {
   async #run(): Promise<void> {
     const { config, registration } = this.#deps;
     await this.#report({ phase: 'joining' });
+    const records = await this.#initialOutputs();
     const call = await Call.join(
       { config, registration, notices: this.#notices, log: this.#log },
-      { roomId: this.#data.roomId, requestedBy: this.#data.requestedBy, requestedAt: this.#data.requestedAt, video: this.#data.kind === 'video' },
+      { roomId: this.#data.roomId, requestedBy: this.#data.requestedBy, requestedAt: this.#data.requestedAt, video: records.some((r) => r.kind === 'video') },
     );
     try {
-      await this.#record(call);
+      await this.#serve(call, records);
     } finally {
       await call.close();
     }
   }
 
-  async #record(call: Call): Promise<void> {
-    const { config } = this.#deps;
-    const recording = new RecordingOutput(call, { ...this.#ctx, ...this.#data, roomId: this.#data.roomId }, config, this.#log);
+  /** Runs the outputs on the call until the first reason to end, then finishes them. */
+  async #serve(call: Call, records: OutputRecord[]): Promise<void> {
+    const { config, registration } = this.#deps;
+    const outputs = new SessionOutputs({ call, config, asToken: registration.as_token, data: this.#data, ctx: this.#ctx, notices: this.#notices, sink: this.#sink, log: this.#log });
+    const offChange = this.#ctx.outputs.onChange((by) => void this.#ctx.outputs.list().then((current) => outputs.reconcile(current, by)));
     const offMembers = call.onMembers(() => void this.#report({ participants: call.heard() }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed')));
-    // !status shows how much has been written so far.
-    const sizes = setInterval(() => void this.#report({ bytes: recording.bytes() }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed')), 5_000);
+    // !status shows each output's state and how much has been written so far.
+    const progress = setInterval(() => void this.#reportOutputs(outputs), 5_000);
     let end: EndReason;
     try {
-      await recording.start();
+      await outputs.reconcile(records, this.#data.requestedBy);
       await this.#report({ phase: 'in-call', joinedAt: Date.now() });
-      await this.#notices.send(
-        this.#ctx.recovery === 0
-          ? `Recording started by ${this.#data.requestedBy}. I am in the call as ${call.own.userId} and record everyone in it; type !stop to end.`
-          : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${this.#ctx.recovery + 1}). Type !stop to end.`,
-      );
-      end = await this.#firstEnd(call);
+      await this.#reportOutputs(outputs);
+      end = await this.#firstEnd(call, outputs);
     } catch (err) {
       end = { kind: 'failed', error: err };
     } finally {
-      clearInterval(sizes);
+      clearInterval(progress);
+      offChange();
       offMembers();
     }
     await this.#report({ phase: 'stopping' });
-    await call.hangUp(end.kind === 'removed');
-    const finished = await recording.finish();
     this.#log.info({ end: end.kind }, 'session ending');
-    const report = await recording.deliver(finished, describeEnd(end), this.#sink);
+    await call.hangUp(end.kind === 'removed');
+    await outputs.finishAll(describeEnd(end), end.kind === 'failed' ? end.error : undefined);
     if (end.kind === 'failed') throw end.error;
-    await this.#notices.send(summaryText(describeEnd(end), report));
+  }
+
+  /** The outputs in Redis; a job queued before outputs were kept there records what its data says. */
+  async #initialOutputs(): Promise<OutputRecord[]> {
+    const records = await this.#ctx.outputs.list();
+    if (records.length > 0) return records;
+    const { kind, requestedBy, requestEventId, requestedAt } = this.#data;
+    return [{ id: 'recording', type: 'recording', kind, requestedBy, requestEventId, at: requestedAt }];
+  }
+
+  async #reportOutputs(outputs: SessionOutputs): Promise<void> {
+    const bytes = outputs.recordingBytes();
+    await this.#report({ outputs: outputs.progress(), ...(bytes !== undefined ? { bytes } : {}) }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
   }
 
   /** The first of: the call is over for us, someone stops the session, the worker shuts down, the maximum duration. */
-  #firstEnd(call: Call): Promise<EndReason> {
+  #firstEnd(call: Call, outputs: SessionOutputs): Promise<EndReason> {
     const { maxDurationMs } = this.#deps.config.recording;
     const signal = this.#ctx.signal;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -133,7 +144,8 @@ export class CallSession {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
-    return Promise.race([call.ended, stopped]).finally(() => {
+    const nothingLeft = outputs.empty.then((by): EndReason => ({ kind: 'stopped', by }));
+    return Promise.race([call.ended, stopped, nothingLeft]).finally(() => {
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener('abort', onAbort);
     });

@@ -8,24 +8,22 @@ export function recordCommand(sessions: SessionControl, defaultKind: RecordingKi
   return {
     name: 'record',
     usage: '[audio|video]',
-    description: 'Join the call in this room and record it.',
+    description: 'Join the call in this room and record it (beside any streams already running).',
     privileged: true,
     acceptsArgs: (args) => args.length === 0 || (args.length === 1 && KINDS.includes(args[0]!.toLowerCase() as RecordingKind)),
     async run(ctx) {
       const kind = (ctx.args[0]?.toLowerCase() as RecordingKind | undefined) ?? defaultKind;
-      const result = await sessions.start({
-        roomId: ctx.roomId,
-        requestedBy: ctx.sender,
-        requestEventId: ctx.eventId,
-        kind,
-        requestedAt: Date.now(),
-      });
-      if (!result.started) {
+      const requestedAt = Date.now();
+      const result = await sessions.addOutput(
+        { roomId: ctx.roomId, requestedBy: ctx.sender, requestEventId: ctx.eventId, kind, requestedAt },
+        { id: 'recording', type: 'recording', kind, requestedBy: ctx.sender, requestEventId: ctx.eventId, at: requestedAt },
+      );
+      if (result.outcome === 'exists') {
         await ctx.reply(`Already recording here. ${describeSession(result.running)}`);
         return;
       }
-      ctx.log.info({ jobId: result.jobId, kind }, 'session queued');
-      await ctx.reply(`${ctx.sender} asked me to record this call (${kind}). Joining the call…`);
+      ctx.log.info({ jobId: result.jobId, kind }, result.outcome === 'started' ? 'session queued' : 'recording added to the session');
+      await ctx.reply(`${ctx.sender} asked me to record this call (${kind}). ${result.outcome === 'started' ? 'Joining the call…' : 'Starting…'}`);
     },
   };
 }

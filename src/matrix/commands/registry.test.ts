@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '../../errors.ts';
-import type { StartResult, SessionStatus } from '../../jobs/producer.ts';
+import type { AddOutputResult, StartResult, SessionStatus } from '../../jobs/producer.ts';
 import { helpCommand } from './help.ts';
 import { recordCommand } from './record.ts';
 import { CommandRegistry } from './registry.ts';
@@ -22,6 +22,16 @@ function setup(level: number, running: SessionStatus | null = null) {
     async status() {
       return running;
     },
+    async addOutput(data): Promise<AddOutputResult> {
+      started.push(data);
+      return running ? { outcome: 'exists', running } : { outcome: 'started', jobId: 'rec_1' };
+    },
+    async removeOutputs() {
+      return [];
+    },
+    async outputs() {
+      return [];
+    },
   };
   const registry = new CommandRegistry(50);
   registry.add(helpCommand(() => registry.list(), 50), recordCommand(sessions, 'audio'), stopCommand(sessions), statusCommand(sessions));
@@ -33,6 +43,7 @@ function setup(level: number, running: SessionStatus | null = null) {
     log: pino({ level: 'silent' }),
     reply: async (text: string) => void replies.push(text),
     senderPowerLevel: async () => level,
+    redactCommand: async () => undefined,
   };
   return { registry, ctx, replies, started };
 }
@@ -63,7 +74,7 @@ describe('command registry', () => {
   it('answers a second !record with the running session', async () => {
     const { registry, ctx, replies } = setup(100, running);
     await registry.dispatch({ name: 'record', args: [] }, ctx);
-    expect(replies[0]).toBe('Already recording here. A audio recording requested by @bob:hs is running for 1m05s; receiving @carol:hs.');
+    expect(replies[0]).toBe('Already recording here. A session requested by @bob:hs is in the call for 1m05s; receiving @carol:hs.');
   });
 
   it('gives the usage line for wrong arguments and a hint for unknown commands', async () => {
@@ -78,7 +89,7 @@ describe('command registry', () => {
     await registry.dispatch({ name: 'status', args: [] }, ctx);
     await registry.dispatch({ name: 'help', args: [] }, ctx);
     expect(replies[0]).toBe('Nothing is being recorded in this room.');
-    expect(replies[1]).toContain('!record [audio|video]: Join the call in this room and record it. (power level 50)');
+    expect(replies[1]).toContain('!record [audio|video]: Join the call in this room and record it (beside any streams already running). (power level 50)');
   });
 
   it('rejects duplicate command names', () => {

@@ -12,6 +12,8 @@ export interface CommandContext {
   reply(text: string): Promise<void>;
   /** The sender's power level in the room. */
   senderPowerLevel(): Promise<number>;
+  /** Redacts the command's event (it held a secret); rejects when the bot may not. */
+  redactCommand(reason: string): Promise<void>;
 }
 
 export interface CommandSpec {
@@ -23,6 +25,8 @@ export interface CommandSpec {
   privileged: boolean;
   /** Accepts the arguments or returns false (the user then gets the usage line). */
   acceptsArgs(args: string[]): boolean;
+  /** The arguments as they may be logged (secrets masked); default: as typed. */
+  redactArgs?(args: string[]): string[];
   run(ctx: CommandContext): Promise<void>;
 }
 
@@ -46,6 +50,11 @@ export class CommandRegistry {
 
   list(): CommandSpec[] {
     return [...this.#commands.values()];
+  }
+
+  /** What may be logged of a command's arguments. */
+  loggableArgs(parsed: ParsedCommand): string[] {
+    return this.#commands.get(parsed.name)?.redactArgs?.(parsed.args) ?? parsed.args;
   }
 
   /** Runs a parsed command. User mistakes become CommandError; the caller replies with them. */

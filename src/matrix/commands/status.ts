@@ -5,7 +5,7 @@ export function statusCommand(sessions: SessionControl): CommandSpec {
   return {
     name: 'status',
     usage: '',
-    description: 'Show whether this room is being recorded, for how long, and who is heard.',
+    description: 'Show what runs in this room (recording, each stream with its state, bitrate and uptime), for how long, and who is heard.',
     privileged: false,
     acceptsArgs: noArgs,
     async run(ctx) {

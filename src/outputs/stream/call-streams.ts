@@ -1,0 +1,109 @@
+// The live streams of one call: at most one LiveStream per kind (audio, video), fed from the
+// call's shared clock and picture, each sending to any number of destinations. A second
+// destination of the same kind joins the running encode instead of encoding again; a stream left
+// without destinations stops and stops taking the call's media.
+import type { Call } from '../../call/call.ts';
+import type { Config } from '../../config/schema.ts';
+import type { OutputProgress } from '../../jobs/queues.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Destination } from './destination.ts';
+import { LiveStream, type DestinationStatus, type StreamEvent, type StreamKind } from './live-stream.ts';
+
+interface Running {
+  stream: LiveStream;
+  detach: Array<() => void>;
+}
+
+export class CallStreams {
+  readonly #call: Call;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #onEvent: (event: StreamEvent, kind: StreamKind) => void;
+  readonly #streams = new Map<StreamKind, Running>();
+
+  constructor(call: Call, config: Config, onEvent: (event: StreamEvent, kind: StreamKind) => void, log: Logger) {
+    this.#call = call;
+    this.#config = config;
+    this.#onEvent = onEvent;
+    this.#log = log.child({ output: 'streams' });
+  }
+
+  /** Sends the call's media of `kind` to one more destination. */
+  add(kind: StreamKind, destination: Destination): void {
+    if (kind === 'video' && !this.#call.video) {
+      throw new Error('this session joined the call without video: stop it and start again with a video output');
+    }
+    this.#running(kind).stream.addDestination(destination);
+  }
+
+  /** Stops one destination; a stream with none left stops. Returns whether it was there. */
+  async remove(kind: StreamKind, name: string): Promise<boolean> {
+    const running = this.#streams.get(kind);
+    if (!running) return false;
+    const removed = await running.stream.removeDestination(name);
+    if (running.stream.destinationNames.length === 0) await this.#stop(kind);
+    return removed;
+  }
+
+  status(): Array<{ kind: StreamKind; destination: DestinationStatus }> {
+    return [...this.#streams].flatMap(([kind, r]) => r.stream.status().destinations.map((destination) => ({ kind, destination })));
+  }
+
+  /** Each destination as `!status` shows it. */
+  progress(labelOf: (kind: StreamKind, name: string) => string): OutputProgress[] {
+    return this.status().map(({ kind, destination: d }) => {
+      const base = { id: `stream:${d.name}`, label: labelOf(kind, d.name) };
+      switch (d.state.phase) {
+        case 'live':
+          return { ...base, state: 'live', uptimeMs: d.uptimeMs, ...(d.bitrateKbps !== undefined ? { bitrateKbps: d.bitrateKbps } : {}) };
+        case 'retrying':
+          return { ...base, state: 'retrying', attempt: d.state.attempt, reason: d.state.reason };
+        case 'failed':
+          return { ...base, state: 'failed', reason: d.state.reason };
+        case 'connecting':
+          return { ...base, state: 'connecting', attempt: d.state.attempt };
+        case 'stopped':
+          return { ...base, state: 'stopped' };
+      }
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#streams.keys()].map((kind) => this.#stop(kind)));
+  }
+
+  #running(kind: StreamKind): Running {
+    const existing = this.#streams.get(kind);
+    if (existing) return existing;
+    const { streaming, recording } = this.#config;
+    const video = this.#call.video;
+    const stream = new LiveStream({
+      kind,
+      ...(kind === 'video' && video ? { video: video.format } : {}),
+      audioBitrateKbps: streaming.audioBitrateKbps,
+      videoBitrateKbps: streaming.videoBitrateKbps,
+      policy: {
+        initialDelayMs: streaming.retryInitialDelayMs,
+        maxDelayMs: streaming.retryMaxDelayMs,
+        giveUpAfterMs: streaming.giveUpAfterMs,
+        stallTimeoutMs: streaming.stallTimeoutMs,
+      },
+      ffmpegPath: recording.ffmpegPath,
+      log: this.#log,
+    });
+    const detach = [stream.onEvent((event) => this.#onEvent(event, kind)), this.#call.audio.subscribe((tick) => stream.writeAudio(tick.mixed))];
+    if (kind === 'video' && video) detach.push(video.subscribe((canvas) => stream.writeVideo(canvas.data)));
+    stream.start();
+    const running = { stream, detach };
+    this.#streams.set(kind, running);
+    return running;
+  }
+
+  async #stop(kind: StreamKind): Promise<void> {
+    const running = this.#streams.get(kind);
+    if (!running) return;
+    this.#streams.delete(kind);
+    for (const detach of running.detach) detach();
+    await running.stream.stop();
+  }
+}

@@ -1,0 +1,165 @@
+// The outputs of one session, kept equal to what the job's records in Redis ask for: a new record
+// starts an output, a removed one finishes it (a recording delivers its files and summary, a
+// stream ends its destination). An output that fails is told to the room and dropped; it never
+// ends the call or the other outputs. `empty` resolves when nothing is left to produce.
+import type { Call } from '../call/call.ts';
+import type { Config } from '../config/schema.ts';
+import type { StorageSink } from '../delivery/storage-sink.ts';
+import { describeError } from '../errors.ts';
+import { formatDuration } from '../format.ts';
+import { openDestination, type OutputRecord } from '../jobs/outputs.ts';
+import type { OutputProgress, SessionJobData } from '../jobs/queues.ts';
+import type { SessionContext } from '../jobs/worker.ts';
+import type { Logger } from '../observability/logger.ts';
+import { summaryText } from '../outputs/recording/delivery.ts';
+import { RecordingOutput } from '../outputs/recording/recording-output.ts';
+import { CallStreams } from '../outputs/stream/call-streams.ts';
+import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
+import type { StreamEvent, StreamKind } from '../outputs/stream/live-stream.ts';
+import type { RoomNotices } from './room-notices.ts';
+
+type StreamRecord = Extract<OutputRecord, { type: 'stream' }>;
+
+export interface SessionOutputsDeps {
+  call: Call;
+  config: Config;
+  asToken: string;
+  data: SessionJobData;
+  ctx: SessionContext;
+  notices: RoomNotices;
+  sink: StorageSink | undefined;
+  log: Logger;
+}
+
+export class SessionOutputs {
+  /** Resolves with who removed the last output, when none is left. */
+  readonly empty: Promise<string>;
+  readonly #deps: SessionOutputsDeps;
+  readonly #streams: CallStreams;
+  readonly #active = new Map<string, OutputRecord>();
+  #recording: RecordingOutput | undefined;
+  #markEmpty!: (by: string) => void;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(deps: SessionOutputsDeps) {
+    this.#deps = deps;
+    this.empty = new Promise((resolve) => (this.#markEmpty = resolve));
+    this.#streams = new CallStreams(deps.call, deps.config, (event, kind) => this.#onStreamEvent(event, kind), deps.log);
+  }
+
+  /** Starts what is new, finishes what is gone; changes apply one at a time, in order. */
+  reconcile(records: OutputRecord[], by: string): Promise<void> {
+    const run = this.#queue.then(() => this.#reconcile(records, by));
+    this.#queue = run.catch((err: unknown) => this.#deps.log.error({ err }, 'changing the outputs failed'));
+    return run;
+  }
+
+  async #reconcile(records: OutputRecord[], by: string): Promise<void> {
+    const wanted = new Map(records.map((r) => [r.id, r]));
+    for (const [id, record] of this.#active) if (!wanted.has(id)) await this.#finish(record, `stopped by ${by}`);
+    for (const record of records) if (!this.#active.has(record.id)) await this.#start(record);
+    if (this.#active.size === 0) this.#markEmpty(by);
+  }
+
+  async #start(record: OutputRecord): Promise<void> {
+    try {
+      if (record.type === 'recording') await this.#startRecording(record);
+      else this.#startStream(record);
+      this.#active.set(record.id, record);
+    } catch (err) {
+      this.#deps.log.error({ err, output: record.id }, 'an output could not start');
+      const what = record.type === 'recording' ? 'the recording' : `streaming to ${record.label}`;
+      await this.#deps.notices.send(`I could not start ${what}: ${describeError(err)}`);
+    }
+  }
+
+  async #startRecording(record: Extract<OutputRecord, { type: 'recording' }>): Promise<void> {
+    const { call, ctx, data, config, notices } = this.#deps;
+    const recording = new RecordingOutput(call, { ...ctx, roomId: data.roomId, requestedBy: record.requestedBy, kind: record.kind }, config, this.#deps.log);
+    await recording.start();
+    this.#recording = recording;
+    await notices.send(
+      ctx.recovery === 0
+        ? `Recording started by ${record.requestedBy}. I am in the call as ${call.own.userId} and record everyone in it; type !stop to end.`
+        : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${ctx.recovery + 1}). Type !stop to end.`,
+    );
+  }
+
+  #startStream(record: StreamRecord): void {
+    const { config, asToken } = this.#deps;
+    const destination = record.sealedUrl
+      ? parseDestination(openDestination(record.sealedUrl, asToken))
+      : resolveDestination(record.destination, config.streaming, `${this.#deps.ctx.jobId}`).destination;
+    this.#streams.add(record.kind, destination);
+  }
+
+  async #finish(record: OutputRecord, endReason: string): Promise<void> {
+    this.#active.delete(record.id);
+    if (record.type === 'stream') {
+      await this.#streams.remove(record.kind, streamName(record));
+      await this.#deps.notices.send(`Stopped streaming to ${record.label} (${endReason}).`);
+      return;
+    }
+    await this.#finishRecording(endReason);
+  }
+
+  /** Closes the files and delivers them; with the call over, its clocks must have been played out first. */
+  async #finishRecording(endReason: string, failure?: unknown): Promise<void> {
+    const recording = this.#recording;
+    if (!recording) return;
+    this.#recording = undefined;
+    const finished = await recording.finish();
+    const report = await recording.deliver(finished, endReason, this.#deps.sink);
+    if (failure === undefined) await this.#deps.notices.send(summaryText(endReason, report));
+  }
+
+  /** Ends everything at the end of the session (the call is already hung up). */
+  async finishAll(endReason: string, failure?: unknown): Promise<void> {
+    await this.#queue;
+    await this.#streams.stopAll();
+    await this.#finishRecording(endReason, failure);
+    this.#active.clear();
+  }
+
+  /** Bytes the recording has written (for !status). */
+  recordingBytes(): number | undefined {
+    return this.#recording?.bytes();
+  }
+
+  progress(): OutputProgress[] {
+    const recording: OutputProgress[] = [...this.#active.values()]
+      .filter((r) => r.type === 'recording')
+      .map((r) => ({ id: r.id, label: `recording (${r.kind})`, state: 'recording' }));
+    const labels = new Map([...this.#active.values()].flatMap((r) => (r.type === 'stream' ? [[streamName(r), r.label] as const] : [])));
+    return [...recording, ...this.#streams.progress((kind, name) => `stream to ${labels.get(name) ?? name} (${kind})`)];
+  }
+
+  #onStreamEvent(event: StreamEvent, kind: StreamKind): void {
+    const { notices, log } = this.#deps;
+    log.info({ event: event.type, destination: event.printable, kind }, 'stream event');
+    if (event.type === 'failed') void this.#dropFailedStream(`stream:${event.name}`, kind, event.name);
+    const text =
+      event.type === 'live'
+        ? `Streaming the call (${kind}) to ${event.printable}.`
+        : event.type === 'down'
+          ? `The stream to ${event.printable} is down (${event.reason}); I keep trying to reconnect.`
+          : event.type === 'back'
+            ? `The stream to ${event.printable} is back, after ${formatDuration(event.downForMs)}.`
+            : `I gave up streaming to ${event.printable}: ${event.reason}.`;
+    void notices.send(text);
+  }
+
+  /** A destination given up is no output any more: a session left with nothing to do ends. */
+  async #dropFailedStream(id: string, kind: StreamKind, name: string): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (!this.#active.delete(id)) return;
+      await this.#streams.remove(kind, name);
+      if (this.#active.size === 0) this.#markEmpty('a failed stream');
+    });
+    this.#queue = run.catch((err: unknown) => this.#deps.log.error({ err }, 'dropping a failed stream failed'));
+    await this.#queue;
+  }
+}
+
+/** The destination's name inside its LiveStream: the configured name, or the printable URL. */
+export const streamName = (record: StreamRecord) => record.id.slice('stream:'.length);

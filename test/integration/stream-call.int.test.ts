@@ -1,0 +1,123 @@
+// Issue 10 on the real stack: an end-to-end encrypted call streamed live to the RTMP ingest
+// (nginx with libnginx-mod-rtmp) while it is recorded, checked by content on the viewer's side:
+// each speaker's tone in the pulled-back audio, the camera's colour in the picture. Destinations
+// are added and removed while live; a refused key gets a plain sentence and never shows up.
+import { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { toneSnrDb } from '../helpers/fft.ts';
+import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
+import { recorderSuite } from '../helpers/recorder-suite.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
+import { firstFrameColour, pullRtmpAudio, type PcmReceiver } from '../helpers/stream-receivers.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
+import { readStackInfo } from '../stack/info.ts';
+
+const stack = readStackInfo();
+const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
+const ingestKey = `${stack.rtmp.goodKey}-call`;
+const secondKey = `${stack.rtmp.goodKey}-second`;
+const suite = recorderSuite(stack, {
+  recording: { uploadToRoom: false },
+  streaming: {
+    destinations: {
+      ingest: { url: `${stack.rtmp.url}/${ingestKey}`, kind: 'video' },
+      second: { url: `${stack.rtmp.url}/${secondKey}`, kind: 'audio' },
+    },
+    retryInitialDelayMs: 500,
+    retryMaxDelayMs: 2_000,
+  },
+});
+const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) => client.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
+
+/** Pulls the stream back for `ms` and returns the decoded audio (48 kHz mono). */
+async function listen(url: string, ms: number): Promise<Int16Array> {
+  const receiver: PcmReceiver = pullRtmpAudio(url, stack.ffmpegPath);
+  try {
+    await waitFor(async () => (receiver.samples().length >= (48_000 * ms) / 1000 ? true : undefined), `${ms} ms of audio from the ingest`, ms + 20_000, 200);
+    return receiver.samples();
+  } finally {
+    await receiver.stop();
+  }
+}
+
+describe('live streams of a call', () => {
+  it('streams an encrypted call while it is recorded, with destinations added and removed live', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const bob = new TestClient(await registerUser(stack, 'bob'));
+    const roomId = await createCallRoom(alice, { encrypted: true, invite: [bob.user.userId] });
+    await joinRoom(bob, roomId);
+    await inviteBot(alice, roomId, botUserId);
+    // Alice sends a red camera picture (limited-range YUV of red) and 440 Hz; bob 660 Hz, no camera.
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] } }));
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: bob.user, toneHz: 660, e2ee: 'keys' }));
+
+    await alice.sendText(roomId, '!stream ingest');
+    await botSays(alice, roomId, /^Streaming the call \(video\) to rtmp:\/\/.*••••/, 'the stream going live', 45_000);
+    await alice.sendText(roomId, '!record');
+    await botSays(alice, roomId, /^Recording started by/, 'the recording beside the stream');
+
+    const heard = (await listen(`${stack.rtmp.url}/${ingestKey}`, 4_000)).subarray(48_000);
+    const snr440 = toneSnrDb(heard, 48_000, 440);
+    const snr660 = toneSnrDb(heard, 48_000, 660);
+    const colour = await firstFrameColour(`${stack.rtmp.url}/${ingestKey}`, stack.ffmpegPath);
+    console.log(`[measure] RTMP viewer: 440 Hz ${snr440.toFixed(1)} dB, 660 Hz ${snr660.toFixed(1)} dB; picture RGB ${colour.r.toFixed(0)},${colour.g.toFixed(0)},${colour.b.toFixed(0)}`);
+    // Both tones are in the mix, each about half the power (0 dB against the other), and nothing else is.
+    expect(snr440).toBeGreaterThan(-6);
+    expect(snr660).toBeGreaterThan(-6);
+    expect(toneSnrDb(heard, 48_000, 550)).toBeLessThan(-30);
+    // Half of the grid is alice's red camera, half bob's black tile.
+    expect(colour.r).toBeGreaterThan(2 * colour.g + 20);
+
+    // A second destination joins the running session; removing it leaves the first streaming.
+    await alice.sendText(roomId, '!stream second');
+    await botSays(alice, roomId, /^Streaming the call \(audio\) to rtmp:\/\/.*second|^Streaming the call \(audio\)/, 'the second stream going live', 45_000);
+    const second = (await listen(`${stack.rtmp.url}/${secondKey}`, 3_000)).subarray(24_000);
+    expect(toneSnrDb(second, 48_000, 440)).toBeGreaterThan(-6);
+    await alice.sendText(roomId, '!status');
+    const status = await botSays(alice, roomId, /stream to/, 'the status with both streams');
+    console.log(`[measure] !status:\n${String(status.content.body)}`);
+    expect(String(status.content.body)).toMatch(/recording \(audio\): recording/);
+    expect(String(status.content.body)).toMatch(/stream to rtmp:\/\/\S+ \(video\): (live|connecting)/);
+    await alice.sendText(roomId, '!stream stop second');
+    await botSays(alice, roomId, /^Stopped streaming to/, 'the second stream stopped');
+    const stillThere = (await listen(`${stack.rtmp.url}/${ingestKey}`, 2_000)).subarray(24_000);
+    expect(toneSnrDb(stillThere, 48_000, 440)).toBeGreaterThan(-6);
+
+    // Stopping the recording keeps the stream; stopping the stream ends the session.
+    await alice.sendText(roomId, '!stop');
+    await botSays(alice, roomId, /^Recording ended/, 'the recording summary');
+    await alice.sendText(roomId, '!stream stop');
+    await botSays(alice, roomId, /^Stopped streaming to/, 'the stream stopped');
+    await waitFor(async () => ((await alice.members(roomId)) && (await suite.bot.waitForLog((e) => e.msg === 'session ending', 'the session ending', 20_000)) ? true : undefined), 'the session to end', 25_000);
+
+    // The stream keys were never written anywhere: not in the log, not in Redis.
+    const logs = suite.bot.logs.join('\n');
+    for (const key of [ingestKey, secondKey]) expect(logs.includes(key), `stream key ${key} in the log`).toBe(false);
+    const redis = new Redis(stack.redis.url);
+    try {
+      const prefix = String((suite.config.redis as { prefix: string }).prefix);
+      const keys = await redis.keys(`${prefix}*`);
+      const dump = (await Promise.all(keys.map(async (k) => JSON.stringify(await redis.dump(k))))).join('\n');
+      for (const key of [ingestKey, secondKey]) expect(dump.includes(key), `stream key ${key} in Redis`).toBe(false);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('tells the room in one sentence when the ingest refuses the key, which appears nowhere', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
+    const wrongKey = `refused${Date.now()}`;
+    await alice.sendText(roomId, `!stream ${stack.rtmp.url}/${wrongKey} audio`);
+    // The bot cannot redact here (power 0), so it says once that the key is readable by everyone.
+    await botSays(alice, roomId, /contains a stream key that everyone in this room can read/, 'the advice to use a named destination');
+    const refusal = await botSays(alice, roomId, /^I gave up streaming to|^I could not start streaming/, 'the refusal', 60_000);
+    console.log(`[measure] refused key: ${String(refusal.content.body)}`);
+    expect(String(refusal.content.body)).not.toContain(wrongKey);
+    await sleep(1_000);
+    expect(suite.bot.logs.join('\n').includes(wrongKey)).toBe(false);
+  });
+});
