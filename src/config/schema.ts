@@ -3,6 +3,7 @@
 // (`npm run docs`), and the logger's redaction list comes from the keys marked `secret`.
 import { z } from 'zod';
 import { validatePathTemplate } from '../delivery/storage-sink.ts';
+import { destinationProblem } from '../outputs/stream/destination.ts';
 
 export interface KeyMeta {
   description: string;
@@ -201,6 +202,78 @@ export const configSchema = z.strictObject({
       description:
         'Upload the finished files into the room (as encrypted attachments in end-to-end encrypted rooms), with a summary message.',
       example: true,
+    }),
+  }),
+  streaming: section('Live streams of a call (`!stream`): named destinations, HLS output, reconnecting.', {
+    destinations: key(
+      z
+        .record(
+          z.string(),
+          z.strictObject({
+            url: z.string().min(1).check((ctx) => {
+              const problem = destinationProblem(ctx.value);
+              if (problem) ctx.issues.push({ code: 'custom', message: problem, input: '[secret]' });
+            }),
+            kind: z.enum(['audio', 'video']).optional(),
+          }),
+        )
+        .check((ctx) => {
+          // Checked here rather than as the record's key schema, whose errors say only "Invalid key in record".
+          for (const name of Object.keys(ctx.value)) {
+            const problem = !/^[a-z0-9][a-z0-9_-]*$/.test(name)
+              ? 'expected a name of lowercase letters, digits, - or _'
+              : ['stop', 'audio', 'video', 'hls'].includes(name)
+                ? 'stop, audio, video and hls are words of the !stream command'
+                : undefined;
+            if (problem) ctx.issues.push({ code: 'custom', message: problem, input: name, path: [name] });
+          }
+        })
+        .default({}),
+      {
+        description:
+          'Destinations by name, so that `!stream <name>` never puts a stream key in a room. `url`: `rtmp://host/app/<key>`, ' +
+          '`rtmps://…`, `srt://host:port?latency=<ms>&passphrase=<10-79 characters>&streamid=<id>` (caller mode), or ' +
+          '`hls:<directory>` (absolute, or below `hlsDirectory`); `kind`: what `!stream <name>` sends without an argument ' +
+          '(audio or video). The whole mapping is secret: URLs carry stream keys.',
+        example: { youtube: { url: 'rtmp://a.rtmp.youtube.com/live2/xxxx-xxxx-xxxx-xxxx', kind: 'video' }, relay: { url: 'srt://ingest.example.org:9000?latency=200&passphrase=a-long-passphrase' } },
+        secret: true,
+      },
+    ),
+    hlsDirectory: key(z.string().min(1).default('hls'), {
+      description: 'Base directory of HLS output: `!stream hls` writes a live playlist and its segments into a folder per session below it. Serve it with any web server.',
+      example: '/var/www/live',
+    }),
+    hlsSegmentSeconds: key(z.int().min(1).max(30).default(4), {
+      description: 'Length of an HLS segment in seconds (a segment starts on a keyframe; video has one every 2 s).',
+      example: 2,
+    }),
+    hlsListSize: key(z.int().min(2).max(100).default(6), {
+      description: 'Segments kept in the live HLS playlist; older segments are deleted.',
+      example: 6,
+    }),
+    videoBitrateKbps: key(z.int().min(200).max(20_000).default(2500), {
+      description: 'Video bitrate of a video stream (H.264, constant bitrate as ingests expect).',
+      example: 4500,
+    }),
+    audioBitrateKbps: key(z.int().min(32).max(320).default(128), {
+      description: 'Audio bitrate of every stream (AAC, stereo).',
+      example: 160,
+    }),
+    retryInitialDelayMs: key(z.int().min(100).default(1000), {
+      description: 'After a destination drops, the first reconnection waits this long; each further attempt waits twice as long.',
+      example: 1000,
+    }),
+    retryMaxDelayMs: key(z.int().min(100).default(15_000), {
+      description: 'Longest wait between two reconnection attempts.',
+      example: 15_000,
+    }),
+    giveUpAfterMs: key(z.int().min(1000).default(600_000), {
+      description: 'A destination that stays down this long is given up (the room is told once).',
+      example: 600_000,
+    }),
+    stallTimeoutMs: key(z.int().min(1000).default(10_000), {
+      description: 'A destination whose output does not advance for this long (no bytes leaving) is treated as down and reconnected.',
+      example: 10_000,
     }),
   }),
   storage: section('An archive copy of every finished recording, besides the upload to the room.', {

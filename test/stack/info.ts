@@ -17,6 +17,17 @@ export interface SfuInfo {
   apiSecret: string;
 }
 
+/** The RTMP ingest (nginx + libnginx-mod-rtmp): publish and play at `${url}/<name>`. */
+export interface RtmpInfo {
+  /** rtmp://127.0.0.1:<port>/live; a stream is `${url}/${name}`. */
+  url: string;
+  /** Publishing is accepted for this name (or `${goodKey}-<suffix>`), refused with 403 for any other. */
+  goodKey: string;
+  port: number;
+  /** nginx's own HTTP port that answers the publish check (and /healthz). */
+  checkPort: number;
+}
+
 export interface StackInfo {
   synapse: { url: string; serverName: string; registrationSharedSecret: string };
   appservice: { registrationFile: string; bindAddress: string; port: number; url: string; botLocalpart: string };
@@ -25,6 +36,7 @@ export interface StackInfo {
   /** sfus[0] is the homeserver's advertised transport; the others exist for multi-SFU calls. */
   sfus: SfuInfo[];
   redis: { url: string };
+  rtmp: RtmpInfo;
   ffmpegPath: string;
   chromiumPath: string;
 }

@@ -1,5 +1,6 @@
 // Installs the stack's components once, into caches keyed by version: Synapse from PyPI in a
-// venv, LiveKit server built from its tagged module with `go install`, Debian packages with apt.
+// venv, LiveKit server built from its tagged module with `go install`, Debian packages with apt
+// (nginx comes from apt but runs only under the stack; in containers policy-rc.d keeps apt from starting it as a service).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,17 @@ export const synapseVenv = join(CACHE_DIR, `synapse-${SYNAPSE_VERSION}`);
 export const synapsePython = join(synapseVenv, 'bin', 'python');
 export const livekitBinary = join(CACHE_DIR, `livekit-${LIVEKIT_VERSION}`, 'bin', 'server');
 
-const DEBIAN_PACKAGES: Record<string, string> = { 'redis-server': 'redis-server', ffmpeg: 'ffmpeg', ffprobe: 'ffmpeg', chromium: 'chromium' };
+const DEBIAN_PACKAGES: Record<string, string> = {
+  'redis-server': 'redis-server',
+  ffmpeg: 'ffmpeg',
+  ffprobe: 'ffmpeg',
+  chromium: 'chromium',
+  nginx: 'nginx',
+  'srt-live-transmit': 'srt-tools',
+};
+/** Debian's RTMP module for nginx (the live-stream tests' RTMP ingest): a loadable module, not a binary. */
+export const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+const DEBIAN_FILES: Record<string, string> = { [NGINX_RTMP_MODULE]: 'libnginx-mod-rtmp' };
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 
@@ -45,7 +56,12 @@ export const whichBinary = (name: string) => {
 };
 
 function installDebianPackages() {
-  const missing = [...new Set(Object.entries(DEBIAN_PACKAGES).filter(([bin]) => !whichBinary(bin)).map(([, pkg]) => pkg))];
+  const missing = [
+    ...new Set([
+      ...Object.entries(DEBIAN_PACKAGES).filter(([bin]) => !whichBinary(bin)).map(([, pkg]) => pkg),
+      ...Object.entries(DEBIAN_FILES).filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg),
+    ]),
+  ];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) throw new Error(`missing Debian packages ${missing.join(', ')}: install them with apt-get (needs root)`);
   say(`installing Debian packages: ${missing.join(', ')} (first use only; apt's output goes to ${INSTALL_LOG})`);

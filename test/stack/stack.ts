@@ -1,11 +1,12 @@
 // The local MatrixRTC stack on loopback: Synapse, two LiveKit servers each with its own
-// authorizer (for multi-SFU calls), and Redis. `npm run stack -- up|down|status`.
+// authorizer (for multi-SFU calls), Redis, and nginx with the RTMP module (the live-stream ingest).
+// `npm run stack -- up|down|status`.
 // Installs on first use (cached by version), writes fresh state per `up`, waits until healthy.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { planStack, PORTS, writeLiveKitConfig, writeRegistration, writeSynapseConfig } from './configs.ts';
+import { planStack, PORTS, writeLiveKitConfig, writeNginxConfig, writeRegistration, writeSynapseConfig } from './configs.ts';
 import { STACK_INFO_PATH, STATE_DIR, readStackInfo, type StackInfo } from './info.ts';
 import { pino } from 'pino';
 import { loadRegistration } from '../../src/config/registration.ts';
@@ -32,8 +33,9 @@ const redisPong = (port: number) => () =>
     socket.once('close', () => resolve(false));
   });
 
-function processesFor(info: StackInfo, synapseConfig: string, livekitConfigs: string[]): ManagedProcess[] {
+function processesFor(info: StackInfo, synapseConfig: string, livekitConfigs: string[], nginxArgs: string[]): ManagedProcess[] {
   return [
+    { name: 'nginx', command: whichBinary('nginx')!, args: nginxArgs },
     { name: 'synapse', command: synapsePython, args: ['-m', 'synapse.app.homeserver', '--config-path', synapseConfig], cwd: join(STATE_DIR, 'synapse') },
     {
       name: 'redis',
@@ -62,6 +64,7 @@ function healthChecks(info: StackInfo): Array<[string, () => Promise<boolean>]> 
   return [
     ['synapse', httpOk(`${info.synapse.url}/health`)],
     ['redis', redisPong(PORTS.redis)],
+    ['nginx', httpOk(`http://127.0.0.1:${info.rtmp.checkPort}/healthz`)],
     ...info.sfus.map((sfu): [string, () => Promise<boolean>] => [`livekit-${sfu.name}`, httpOk(sfu.livekitUrl.replace(/^ws/, 'http'))]),
     ...info.sfus.map((sfu): [string, () => Promise<boolean>] => [`authorizer-${sfu.name}`, httpOk(`${sfu.authorizerUrl}/healthz`)]),
   ];
@@ -75,6 +78,8 @@ async function isHealthy(): Promise<StackInfo | undefined> {
   } catch {
     return undefined;
   }
+  // A stack started by an older version of this script lacks newer parts (the RTMP ingest): start it anew.
+  if (!info.rtmp) return undefined;
   const running = runningProcesses();
   const checks = healthChecks(info);
   if (!checks.every(([name]) => running.has(name))) return undefined;
@@ -114,8 +119,9 @@ export async function ensureStack(): Promise<StackInfo> {
   writeRegistration(info);
   const synapseConfig = writeSynapseConfig(join(STATE_DIR, 'synapse'), info);
   const livekitConfigs = info.sfus.map((sfu, i) => writeLiveKitConfig(STATE_DIR, sfu, PORTS.sfus[i]!));
+  const nginx = writeNginxConfig(join(STATE_DIR, 'nginx'), info.rtmp);
 
-  for (const spec of processesFor(info, synapseConfig, livekitConfigs)) {
+  for (const spec of processesFor(info, synapseConfig, livekitConfigs, nginx.args)) {
     const pid = startProcess(spec);
     say(`started ${spec.name} (pid ${pid})`);
   }
@@ -158,6 +164,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       const info = await ensureStack();
       say(`up: Synapse ${info.synapse.url} (server name ${info.synapse.serverName}), Redis ${info.redis.url}`);
       for (const sfu of info.sfus) say(`SFU ${sfu.name}: LiveKit ${sfu.livekitUrl}, authorizer ${sfu.authorizerUrl}`);
+      say(`RTMP ingest: ${info.rtmp.url}/<stream key> (nginx-rtmp; the key is in stack.json)`);
       say(`details in ${STACK_INFO_PATH}`);
     } else if (command === 'down') {
       await stopStack();
