@@ -116,7 +116,9 @@ export class SessionOutputs {
   /** Ends everything at the end of the session (the call is already hung up). */
   async finishAll(endReason: string, failure?: unknown): Promise<void> {
     await this.#queue;
+    const streams = [...this.#active.values()].flatMap((r) => (r.type === 'stream' ? [r.label] : []));
     await this.#streams.stopAll();
+    if (streams.length > 0) await this.#deps.notices.send(`Stopped streaming to ${streams.join(', ')} (${endReason}).`);
     await this.#finishRecording(endReason, failure);
     this.#active.clear();
   }
@@ -142,10 +144,10 @@ export class SessionOutputs {
       event.type === 'live'
         ? `Streaming the call (${kind}) to ${event.printable}.`
         : event.type === 'down'
-          ? `The stream to ${event.printable} is down (${event.reason}); I keep trying to reconnect.`
+          ? `The stream to ${event.printable} is down (${event.reason.replace(/\.+$/, '')}); I keep trying to reconnect.`
           : event.type === 'back'
             ? `The stream to ${event.printable} is back, after ${formatDuration(event.downForMs)}.`
-            : `I gave up streaming to ${event.printable}: ${event.reason}.`;
+            : `I gave up streaming to ${event.printable}: ${event.reason.replace(/\.+$/, '')}.`;
     void notices.send(text);
   }
 

@@ -12,17 +12,32 @@ import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts
 import { firstFrameColour, pullRtmpAudio, type PcmReceiver } from '../helpers/stream-receivers.ts';
 import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
+import { rtmpInfo, writeNginxConfig } from '../stack/configs.ts';
+import { decodeToPcm } from '../helpers/audio-files.ts';
+import { rms } from '../helpers/fft.ts';
+import { listenSrtAudio } from '../helpers/stream-receivers.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
 
 const stack = readStackInfo();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
 const ingestKey = `${stack.rtmp.goodKey}-call`;
 const secondKey = `${stack.rtmp.goodKey}-second`;
+/** An ingest of the test's own, to kill and restart while the stack's stays up. */
+const ownIngest = rtmpInfo({ rtmp: 11955, http: 11956 }, `own_${Date.now()}`);
+const SRT_PORT = 12020;
 const suite = recorderSuite(stack, {
   recording: { uploadToRoom: false },
   streaming: {
     destinations: {
       ingest: { url: `${stack.rtmp.url}/${ingestKey}`, kind: 'video' },
       second: { url: `${stack.rtmp.url}/${secondKey}`, kind: 'audio' },
+      own: { url: `${ownIngest.url}/${ownIngest.goodKey}`, kind: 'audio' },
+      srt: { url: `srt://127.0.0.1:${SRT_PORT}?latency=120`, kind: 'audio' },
     },
     retryInitialDelayMs: 500,
     retryMaxDelayMs: 2_000,
@@ -78,7 +93,8 @@ describe('live streams of a call', () => {
     const status = await botSays(alice, roomId, /stream to/, 'the status with both streams');
     console.log(`[measure] !status:\n${String(status.content.body)}`);
     expect(String(status.content.body)).toMatch(/recording \(audio\): recording/);
-    expect(String(status.content.body)).toMatch(/stream to rtmp:\/\/\S+ \(video\): (live|connecting)/);
+    expect(String(status.content.body)).toMatch(/stream to ingest \(rtmp:\/\/\S+\) \(video\): (live|connecting)/);
+    expect(String(status.content.body)).toMatch(/stream to second \(rtmp:\/\/\S+\) \(audio\): (live|connecting)/);
     await alice.sendText(roomId, '!stream stop second');
     await botSays(alice, roomId, /^Stopped streaming to/, 'the second stream stopped');
     const stillThere = (await listen(`${stack.rtmp.url}/${ingestKey}`, 2_000)).subarray(24_000);
@@ -88,7 +104,7 @@ describe('live streams of a call', () => {
     await alice.sendText(roomId, '!stop');
     await botSays(alice, roomId, /^Recording ended/, 'the recording summary');
     await alice.sendText(roomId, '!stream stop');
-    await botSays(alice, roomId, /^Stopped streaming to/, 'the stream stopped');
+    await botSays(alice, roomId, /^Stopped streaming to ingest .*stopped by/, 'the last stream stopped');
     await waitFor(async () => ((await alice.members(roomId)) && (await suite.bot.waitForLog((e) => e.msg === 'session ending', 'the session ending', 20_000)) ? true : undefined), 'the session to end', 25_000);
 
     // The stream keys were never written anywhere: not in the log, not in Redis.
@@ -119,5 +135,85 @@ describe('live streams of a call', () => {
     expect(String(refusal.content.body)).not.toContain(wrongKey);
     await sleep(1_000);
     expect(suite.bot.logs.join('\n').includes(wrongKey)).toBe(false);
+  });
+
+  describe('with an ingest that restarts', () => {
+    const { args } = writeNginxConfig(mkdtempSync(join(tmpdir(), 'mrr-nginx-')), ownIngest);
+    let nginx: ChildProcess | undefined;
+    const startNginx = async () => {
+      nginx = spawn('nginx', args, { stdio: 'ignore', detached: true });
+      await waitFor(async () => ((await fetch(`http://127.0.0.1:${ownIngest.checkPort}/healthz`).catch(() => undefined))?.ok ? true : undefined), 'nginx healthy', 10_000, 50);
+    };
+    /** SIGKILL to nginx's process group: master and worker die at once, like a crash. */
+    const killNginx = async () => {
+      const exited = once(nginx!, 'exit');
+      process.kill(-nginx!.pid!, 'SIGKILL');
+      await exited;
+    };
+    afterAll(async () => {
+      if (nginx && nginx.exitCode === null && nginx.signalCode === null) await killNginx();
+    });
+
+    it('measures glass to glass from a speaker to RTMP and SRT viewers, and keeps recording without a gap while the ingest restarts', async () => {
+      await startNginx();
+      const srt = listenSrtAudio(SRT_PORT, { latencyMs: 120 }, stack.ffmpegPath);
+      const alice = new TestClient(await registerUser(stack, 'alice'));
+      const roomId = await createCallRoom(alice, { encrypted: true });
+      await inviteBot(alice, roomId, botUserId);
+      const peer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys', silent: true });
+      suite.peers.push(peer);
+      await alice.sendText(roomId, '!record');
+      await botSays(alice, roomId, /^Recording started by/, 'the recording');
+      await alice.sendText(roomId, '!stream own');
+      await botSays(alice, roomId, /^Streaming the call \(audio\) to rtmp:\/\/127.0.0.1:11955/, 'the RTMP stream going live', 45_000);
+      await alice.sendText(roomId, '!stream srt');
+      await botSays(alice, roomId, /^Streaming the call \(audio\) to srt:/, 'the SRT stream going live', 45_000);
+      const rtmp = pullRtmpAudio(`${ownIngest.url}/${ownIngest.goodKey}`, stack.ffmpegPath);
+      try {
+        await waitFor(async () => (rtmp.samples().length >= 48_000 && srt.samples().length >= 48_000 ? true : undefined), 'a second of silence at both viewers', 30_000);
+        const [fromRtmp, fromSrt] = [rtmp.samples().length, srt.samples().length];
+        const spokeAt = peer.setTone(true);
+        const [rtmpOnset, srtOnset] = await Promise.all([
+          waitFor(async () => rtmp.onset(fromRtmp), 'the tone at the RTMP viewer', 20_000, 20),
+          waitFor(async () => srt.onset(fromSrt), 'the tone at the SRT viewer', 20_000, 20),
+        ]);
+        console.log(`[measure] glass to glass from the peer's microphone: RTMP ${rtmpOnset.arrivedAt - spokeAt} ms, SRT (latency 120) ${srtOnset.arrivedAt - spokeAt} ms`);
+      } finally {
+        await Promise.all([rtmp.stop(), srt.stop()]);
+      }
+
+      // The ingest dies and comes back: the room hears it once each way; the recording goes on.
+      await killNginx();
+      await botSays(alice, roomId, /^The stream to rtmp:\/\/127.0.0.1:11955\S* is down/, 'the stream down', 30_000);
+      await sleep(2_000);
+      const restartedAt = Date.now();
+      await startNginx();
+      await botSays(alice, roomId, /^The stream to rtmp:\/\/127.0.0.1:11955\S* is back/, 'the stream back', 30_000);
+      console.log(`[measure] call stream live again ${Date.now() - restartedAt} ms after the ingest restarted (room notice read back)`);
+      await alice.sendText(roomId, '!stop');
+      await botSays(alice, roomId, /^Recording ended/, 'the recording summary');
+      await alice.sendText(roomId, '!stream stop');
+      await botSays(alice, roomId, /^Stopped streaming to own .*, srt .*stopped by/, 'the streams stopped');
+
+      // The mix holds the tone in every 20 ms window from its first one on: no gap from the restart.
+      const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
+      const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
+      const mix = decodeToPcm(join(suite.outputDir, roomDir, job, 'segment-0', 'mixed.ogg'));
+      const windows = Math.floor(mix.length / 960);
+      let first = -1;
+      let longestGap = 0;
+      let gap = 0;
+      for (let i = 0; i < windows; i++) {
+        const loud = rms(mix.subarray(i * 960, (i + 1) * 960)) > 1000;
+        if (first < 0 && loud) first = i;
+        if (first < 0) continue;
+        gap = loud ? 0 : gap + 1;
+        longestGap = Math.max(longestGap, gap);
+      }
+      console.log(`[measure] recording beside a restarting ingest: tone from ${first * 20} ms, longest gap ${longestGap * 20} ms over ${((windows - first) * 20) / 1000} s`);
+      expect(first).toBeGreaterThanOrEqual(0);
+      // The last windows may be cut by the stop; anything beyond 100 ms inside would be a gap.
+      expect(longestGap * 20).toBeLessThanOrEqual(100);
+    });
   });
 });
