@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/media/recording/manifest.ts';
 import { decodeToPcm, probeDuration } from '../helpers/audio-files.ts';
 import { dominantFrequency, toneSnrDb } from '../helpers/fft.ts';
-import { registerUser, TestClient } from '../helpers/matrix.ts';
+import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
+import { pullRtmpAudio } from '../helpers/stream-receivers.ts';
 import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
 import { createCallRoom, inviteBot } from '../helpers/rooms.ts';
 import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
@@ -105,5 +106,49 @@ describe('crash recovery', () => {
     );
     // Segment 0 keeps what was recorded up to about the last page before the kill (pages are 1 s).
     expect(Date.parse(segment0.startedAt) + segment0.durationMs).toBeGreaterThan(killedAt - 2_500);
+  });
+
+  it('kill -9 of a streaming worker: the other worker rejoins and the stream plays again at the same destination', async () => {
+    const streamKey = `${stack.rtmp.goodKey}-recovery`;
+    const config = stackRecorderConfig(stack, {
+      jobs: { lockDurationMs: 4_000, stalledIntervalMs: 2_000 },
+      rtc: { delayedLeaveEventDelayMs: 5_000 },
+      recording: { uploadToRoom: false },
+      streaming: { destinations: { ingest: { url: `${stack.rtmp.url}/${streamKey}`, kind: 'audio' } }, retryInitialDelayMs: 500, retryMaxDelayMs: 2_000 },
+    });
+    const bridge = await startRecorder('bridge', config);
+    const workers = [await startRecorder('worker', config), await startRecorder('worker', config)];
+    processes.push(bridge, ...workers);
+    await bridge.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
+    await Promise.all(workers.map((w) => w.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs')));
+
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 550, e2ee: 'keys' }));
+    const botSays = (pattern: RegExp, what: string, timeoutMs = 60_000) => alice.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
+
+    await alice.sendText(roomId, '!stream ingest');
+    await botSays(/^Streaming the call \(audio\) to/, 'the stream going live');
+    const streaming = workers.find((w) => w.logs.some((l) => l.includes('"starting session"')))!;
+    const other = workers.find((w) => w !== streaming)!;
+    await sleep(2_000);
+    const killedAt = Date.now();
+    await streaming.stop('SIGKILL');
+    await other.waitForLog((e) => e.msg === 'recovering session', 'the other worker to recover the job', 60_000);
+    // The recovered session restores the stream from its record in Redis, at the same destination.
+    await other.waitForLog((e) => e.msg === 'stream event' && e.event === 'live', 'the recovered stream live', 60_000);
+    const liveAgainMs = Date.now() - killedAt;
+    const viewer = pullRtmpAudio(`${stack.rtmp.url}/${streamKey}`, stack.ffmpegPath);
+    try {
+      const heard = await waitFor(async () => (viewer.samples().length >= 3 * 48_000 ? viewer.samples().subarray(48_000) : undefined), 'three seconds from the resumed stream', 30_000);
+      const snr = toneSnrDb(heard, 48_000, 550);
+      console.log(`[measure] stream recovery: live again ${liveAgainMs} ms after kill -9 of its worker; viewer SNR ${snr.toFixed(1)} dB at 550 Hz`);
+      expect(snr).toBeGreaterThan(20);
+    } finally {
+      await viewer.stop();
+    }
+    await alice.sendText(roomId, '!stream stop');
+    await botSays(/^Stopped streaming to ingest/, 'the stream stopped');
   });
 });
