@@ -10,6 +10,7 @@ import { decodeToPcm } from '../helpers/audio-files.ts';
 import { dominantFrequency, rms, toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
+import { segmentDir, stemOf } from '../helpers/recordings.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { startBrowserPeer } from '../peers/browser-peer.ts';
 import { startRtcPeer } from '../peers/rtc-peer.ts';
@@ -26,11 +27,7 @@ const callUserId = `@${stack.appservice.botLocalpart}-call:${stack.synapse.serve
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
   client.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
 
-function segmentOf(roomId: string): string {
-  const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
-  const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
-  return join(suite.outputDir, roomDir, job, 'segment-0');
-}
+const segmentOf = (roomId: string) => segmentDir(suite.outputDir, roomId);
 /** Index of the first 20 ms window that carries a tone, or -1. */
 const firstLoudWindow = (pcm: Int16Array) => {
   for (let i = 0; (i + 1) * 960 <= pcm.length; i++) if (rms(pcm.subarray(i * 960, (i + 1) * 960)) > 1000) return i;
@@ -43,7 +40,7 @@ function windowsDecoded(pcm: Int16Array): { decoded: number; windows: number } {
   for (let i = 0; i < windows; i++) if (rms(pcm.subarray(i * 960, (i + 1) * 960)) > 1000) decoded++;
   return { decoded, windows };
 }
-const stemFor = (segment: string, userId: string) => join(segment, readdirSync(segment).find((f) => f.startsWith('stem-') && f.includes(userId.slice(1, 12)))!);
+const stemFor = stemOf;
 
 describe('E2EE calls', () => {
   it('decrypts a peer whose key arrives over Olm, and reports a peer whose key never comes', async () => {

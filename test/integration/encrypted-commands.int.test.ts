@@ -1,11 +1,12 @@
 // Issue 9 on the real stack: in an end-to-end encrypted room, commands typed by an Element-like
 // client (matrix-js-sdk, Rust crypto) are encrypted on the wire; the bot decrypts them and
 // answers encrypted, from one device that stays the same across a restart of the bridge.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registerUser, TestClient } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
+import { segmentDir, stemOf } from '../helpers/recordings.ts';
 import { startRecorder } from '../helpers/recorder-process.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { decodeToPcm } from '../helpers/audio-files.ts';
@@ -85,11 +86,7 @@ describe('commands in encrypted rooms', () => {
     await alice.sendText(roomId, '!stop');
     await alice.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary');
 
-    const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
-    const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
-    const segment = join(suite.outputDir, roomDir, job, 'segment-0');
-    const stem = readdirSync(segment).find((f) => f.startsWith('stem-') && f.includes(dave.user.userId.slice(1, 10)))!;
-    const heard = decodeToPcm(join(segment, stem)).subarray(48_000);
+    const heard = decodeToPcm(stemOf(segmentDir(suite.outputDir, roomId), dave.user.userId)).subarray(48_000);
     const snr = toneSnrDb(heard, 48_000, 550);
     console.log(`[measure] verified-only peer: SNR ${snr.toFixed(1)} dB at 550 Hz`);
     expect(snr).toBeGreaterThan(20);

@@ -3,8 +3,6 @@
 // event, connect with hashed LiveKit identities from /get_token, and in encrypted rooms their
 // membership is Megolm-encrypted. The bot (membershipMode auto) records them, alone or mixed with
 // legacy members, and publishes the sticky kind of membership itself.
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { MatrixClient } from 'matrix-js-sdk';
 import { computeRtcIdentityRaw } from 'matrix-js-sdk/lib/matrixrtc/membershipData/rtc.js';
 import { RoomServiceClient } from 'livekit-server-sdk';
@@ -13,6 +11,7 @@ import { decodeToPcm } from '../helpers/audio-files.ts';
 import { dominantFrequency, rms, toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
+import { segmentDir, stemOf } from '../helpers/recordings.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { startRtcPeer, waitForMembership } from '../peers/rtc-peer.ts';
 import { readStackInfo, type SfuInfo } from '../stack/info.ts';
@@ -27,12 +26,8 @@ const suite = recorderSuite(stack, { rtc: { membershipMode: 'auto' }, recording:
 const botSays = (client: TestClient, roomId: string, pattern: RegExp, what: string, timeoutMs = 30_000) =>
   client.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
 
-function segmentOf(roomId: string): string {
-  const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
-  const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
-  return join(suite.outputDir, roomDir, job, 'segment-0');
-}
-const stemFor = (segment: string, userId: string) => join(segment, readdirSync(segment).find((f) => f.startsWith('stem-') && f.includes(userId.slice(1, 12)))!);
+const segmentOf = (roomId: string) => segmentDir(suite.outputDir, roomId);
+const stemFor = stemOf;
 
 /** The tone in a stem from its first loud 20 ms window on: SNR, frequency, share of windows decoded. */
 function measureStem(segment: string, userId: string, toneHz: number) {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
+import { segmentDir } from '../helpers/recordings.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { firstFrameColour, pullRtmpAudio, type PcmReceiver } from '../helpers/stream-receivers.ts';
 import { startRtcPeer } from '../peers/rtc-peer.ts';
@@ -18,7 +19,7 @@ import { rms } from '../helpers/fft.ts';
 import { listenSrtAudio } from '../helpers/stream-receivers.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -196,9 +197,7 @@ describe('live streams of a call', () => {
       await botSays(alice, roomId, /^Stopped streaming to own .*, srt .*stopped by/, 'the streams stopped');
 
       // The mix holds the tone in every 20 ms window from its first one on: no gap from the restart.
-      const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)))!;
-      const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
-      const mix = decodeToPcm(join(suite.outputDir, roomDir, job, 'segment-0', 'mixed.ogg'));
+      const mix = decodeToPcm(join(segmentDir(suite.outputDir, roomId), 'mixed.ogg'));
       const windows = Math.floor(mix.length / 960);
       let first = -1;
       let longestGap = 0;
