@@ -57,11 +57,14 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 const normalise = (name: string) => name.replace(/_/g, '').toLowerCase();
 
+/** Environment variables of ours that name no key: MRR_CONFIG is the config file's path (the Docker image sets it). */
+const NOT_CONFIG_KEYS = new Set([`${ENV_PREFIX}CONFIG`]);
+
 function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const keys = schemaKeys();
   const out = structuredClone(raw);
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    if (!name.startsWith(ENV_PREFIX) || value === undefined || NOT_CONFIG_KEYS.has(name)) continue;
     const fromFile = name.endsWith('_FILE');
     const dotted = name.slice(ENV_PREFIX.length, fromFile ? -'_FILE'.length : undefined);
     const wanted = dotted.split('__').map(normalise).join('.');
