@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { AppServiceRegistration, Bridge, type Intent, type Request, type WeakEvent } from 'matrix-appservice-bridge';
 import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
@@ -105,7 +106,7 @@ export class RecorderAppservice {
   #servePing(): void {
     const hsToken = this.#deps.registration.hs_token;
     this.#bridge.appService.expressApp.post('/_matrix/app/v1/ping', (req, res) => {
-      if (req.headers.authorization !== `Bearer ${hsToken}`) {
+      if (!sameSecret(req.headers.authorization, `Bearer ${hsToken}`)) {
         res.status(403).json({ errcode: 'M_FORBIDDEN', error: 'Bad hs_token' });
         return;
       }
@@ -247,6 +248,13 @@ export class RecorderAppservice {
     if (inReplyTo) content['m.relates_to'] = { 'm.in_reply_to': { event_id: inReplyTo } };
     await this.#botClient().send(roomId, content);
   }
+}
+
+/** Compares a presented token with the expected one in constant time (no timing oracle on the prefix). */
+function sameSecret(presented: string | undefined, expected: string): boolean {
+  const a = createHash('sha256').update(presented ?? '').digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 /** Says yes once per key within a window (so one cause gets one message, not one per event). */
