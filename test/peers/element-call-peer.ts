@@ -166,7 +166,7 @@ export async function startElementCallPeer(opts: ElementCallPeerOptions): Promis
         const body = /call\.member|rtc\.member/.test(url.pathname) ? ` ${request.postData() ?? ''}` : '';
         wireLog.push(`+${((Date.now() - startedAt) / 1000).toFixed(3)}s ${describeRequest(request)} -> ${response?.status()}${body}`);
         if (response?.status() === 200 && isMembershipPublish(request, opts.user.userId)) published?.();
-      });
+      }, (err: unknown) => log(`no response to ${describeRequest(request)}: ${String(err)}`)); // e.g. Chromium closed meanwhile
     });
 
     // A person who logged in before: Element Call restores this session instead of showing a login.
