@@ -6,29 +6,28 @@
 // device, so her !record reaches the bot encrypted. The bot joins the call, receives the media
 // keys, !stop ends it, and the demo measures what the bot wrote in each file. Alice also sends
 // video (a red picture) and the demo records with `!record video`, so the composite grid is made
-// too; --audio records audio only.
+// too; --audio records audio only. While it records, alice streams the call (`!stream local`) to the
+// stack's RTMP ingest, and a viewer plays the stream back from there: the tones and the picture.
 //
 // The terminal gets the story; what the libraries log (matrix-js-sdk, rtc-node) goes to a file
 // whose path is printed first, and the bot's own log to the recorder log it names. The demo ends
 // by itself: everything it started is closed in order before it exits.
 import { dispose } from '@livekit/rtc-node';
-import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { destination, pino, symbols } from 'pino';
-import { routeSdkGlobalLogger } from '../src/rtc/sdk-logger.ts';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeToPcm } from '../test/helpers/audio-files.ts';
 import { ChatDevice } from '../test/helpers/chat-device.ts';
-import { dominantFrequency, toneSnrDb } from '../test/helpers/fft.ts';
+import { dominantFrequency } from '../test/helpers/fft.ts';
 import { registerUser, TestClient } from '../test/helpers/matrix.ts';
 import { type RecorderProcess, startRecorder, stackRecorderConfig } from '../test/helpers/recorder-process.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../test/helpers/rooms.ts';
 import { type BrowserPeer, startBrowserPeer } from '../test/peers/browser-peer.ts';
 import { type RtcPeer, startRtcPeer } from '../test/peers/rtc-peer.ts';
+import type { StackInfo } from '../test/stack/info.ts';
 import { ensureStack } from '../test/stack/stack.ts';
+import { sendLibraryLogsToFile } from './library-log.ts';
+import { coloursAt, describeColour, describeTones, listen } from './stream-viewer.ts';
 
 const TONES = { alice: 440, bob: 660 };
 const encrypted = !process.argv.includes('--plain');
@@ -38,11 +37,9 @@ const quote = (text: string) => console.log(text.replace(/^/gm, '    '));
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 
-const libraryLogPath = join(mkdtempSync(join(tmpdir(), 'mrr-demo-')), 'libraries.log');
-const libraryStream = destination({ dest: libraryLogPath, sync: true });
-const libraryLog = pino({ level: 'debug' }, libraryStream);
-quietLibraries();
+const libraryLogPath = sendLibraryLogsToFile('mrr-demo-');
 say(`what the libraries log (matrix-js-sdk, rtc-node) goes to ${libraryLogPath}`);
+const resourcesAtStart = process.getActiveResourcesInfo().filter((kind) => kind !== 'Timeout');
 
 const peers: Array<RtcPeer | BrowserPeer> = [];
 let bot: RecorderProcess | undefined;
@@ -64,7 +61,12 @@ async function run(): Promise<void> {
   const stack = await ensureStack();
   const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
 
-  const config = stackRecorderConfig(stack, { logging: { level: 'info' }, recording: { uploadToRoom: false } });
+  // A named destination keeps the stream key in the config: alice types only `!stream local`.
+  const config = stackRecorderConfig(stack, {
+    logging: { level: 'info' },
+    recording: { uploadToRoom: false },
+    streaming: { destinations: { local: { url: localIngest(stack), kind: 'video' } } },
+  });
   const outputDir = (config.recording as { outputDir: string }).outputDir;
   bot = await startRecorder('all', config);
   say(`started matrixrtc-recorder (bridge + worker in one process); its log: ${bot.logPath}`);
@@ -111,8 +113,17 @@ async function run(): Promise<void> {
   await type(command);
   if (encrypted) say('the bot decrypts the command, checks that alice may record (power level 50), joins the call and gets the members\' media keys');
   await botSays(/^Recording started/, 'the start notice');
-  say('recording for 5 s');
-  await new Promise((r) => setTimeout(r, 5_000));
+  const recordingSince = Date.now();
+
+  say('while it records, alice streams the call to the stack\'s RTMP ingest (nginx-rtmp), named `local` in the bot\'s config');
+  await type(video ? '!stream local' : '!stream local audio');
+  await botSays(/^Streaming the call/, 'the stream going live');
+  say(await watch(localIngest(stack), stack.ffmpegPath));
+  await type('!stream stop');
+  await botSays(/^Stopped streaming to local/, 'the stream stopped');
+
+  // At least 5 s of recording, however fast the stream went.
+  await new Promise((r) => setTimeout(r, Math.max(0, 5_000 - (Date.now() - recordingSince))));
   await type('!stop');
   await botSays(/^Recording ended/, 'the end summary');
   await Promise.all(peers.splice(0).map((peer) => peer.stop()));
@@ -145,17 +156,29 @@ function describeFile(path: string, name: string, ffmpegPath: string): void {
     return;
   }
   const pcm = decodeToPcm(path, ffmpegPath).subarray(48_000);
-  // Each tone's power against everything else: a stem holds one tone, the mix both (about 0 dB each).
-  const tones = Object.values(TONES).map((hz) => `${hz} Hz ${toneSnrDb(pcm, 48_000, hz).toFixed(1)} dB`);
-  console.log(`${line}: ${(pcm.length / 48_000 + 1).toFixed(1)} s, strongest ${dominantFrequency(pcm, 48_000).toFixed(0)} Hz; tone over the rest: ${tones.join(', ')}`);
+  // A stem holds one tone, the mix both in equal parts.
+  console.log(`${line}: ${(pcm.length / 48_000 + 1).toFixed(1)} s, strongest ${dominantFrequency(pcm, 48_000).toFixed(0)} Hz; ${describeTones(pcm, Object.values(TONES))}`);
 }
 
 /** The RGB colour of one pixel of a video frame, named when it is plainly red or black. */
 function colourAt(path: string, ffmpegPath: string, seconds: number, x: number, y: number): string {
   const raw = execFileSync(ffmpegPath, ['-v', 'error', '-ss', seconds.toFixed(2), '-i', path, '-frames:v', '1', '-vf', `crop=2:2:${x}:${y},scale=1:1`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
   const [r = 0, g = 0, b = 0] = raw;
-  const name = r > 150 && g < 80 && b < 80 ? 'red' : r < 30 && g < 30 && b < 30 ? 'black' : 'other';
-  return `${name} (${r},${g},${b})`;
+  return describeColour({ r, g, b });
+}
+
+/** The stack's ingest accepts its key with any suffix; this one is the demo's. */
+function localIngest(stack: StackInfo): string {
+  return `${stack.rtmp.url}/${stack.rtmp.goodKey}-demo`;
+}
+
+/** Plays the stream from the ingest like a viewer and says what came out (never the URL: it holds the key). */
+async function watch(url: string, ffmpegPath: string): Promise<string> {
+  const seconds = 3;
+  // Two players at once, as two viewers would: one listens, one takes a picture.
+  const [pcm, tiles] = await Promise.all([listen(url, seconds, ffmpegPath), video ? coloursAt(url, [[0.25, 0.5], [0.75, 0.5]], ffmpegPath) : undefined]);
+  const seen = tiles ? `; sees tile centres ${tiles.map(describeColour).join(', ')}` : '';
+  return `a viewer playing it from the ingest for ${seconds} s hears ${describeTones(pcm, Object.values(TONES))}${seen}`;
 }
 
 /** The bot's own error lines (not those its libraries log through it): real problems stay visible. */
@@ -171,21 +194,6 @@ function showBotErrors(recorder: RecorderProcess): void {
   if (errors.length === 0) return;
   say(`the bot logged ${errors.length} error${errors.length > 1 ? 's' : ''} (${recorder.logPath}):`);
   quote(errors.join('\n'));
-}
-
-/**
- * The libraries running in this process log to stdout by default: matrix-js-sdk's global logger
- * (MatrixRTCSession and its managers; the test helpers route it to an error-level pino on stdout)
- * and rtc-node's own pino logger, which logs at debug unless NODE_ENV is production and which
- * rtc-node does not export. Both go to the library log instead.
- */
-function quietLibraries(): void {
-  routeSdkGlobalLogger(sdkGlobalLogger, libraryLog);
-  const require = createRequire(import.meta.url);
-  const rtcNodeLogModule = join(dirname(require.resolve('@livekit/rtc-node')), 'log.cjs');
-  const rtcNodeLog = (require(rtcNodeLogModule) as { log?: Record<symbol, unknown> }).log;
-  if (!rtcNodeLog || !(symbols.streamSym in rtcNodeLog)) throw new Error(`rtc-node's logger is not where the demo expects it (${rtcNodeLogModule}): its debug lines would reach the terminal`);
-  rtcNodeLog[symbols.streamSym] = libraryStream;
 }
 
 /** Closes what the demo started, in order; a step that fails is reported and the others still run. */
@@ -215,6 +223,11 @@ async function shutDown(): Promise<void> {
  */
 function exitWhenOnlyLibraryTimersRemain(): never {
   const open = process.getActiveResourcesInfo().filter((kind) => kind !== 'Timeout');
+  // What was open before the demo began is the terminal's own (stdout is a PipeWrap when piped).
+  for (const kind of resourcesAtStart) {
+    const i = open.indexOf(kind);
+    if (i >= 0) open.splice(i, 1);
+  }
   if (open.length > 0) say(`still open after the shutdown: ${[...new Set(open)].join(', ')}`);
   process.exit();
 }
