@@ -16,12 +16,12 @@ import type { I420 } from '../media/video/grid.ts';
 import type { Logger } from '../observability/logger.ts';
 import { planConnections } from '../rtc/connection-plan.ts';
 import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../rtc/device.ts';
-import { joinCall, NO_DELAYED_LEAVE_MESSAGE, ownIdentity, type MembershipKind, type OwnIdentity } from '../rtc/own-membership.ts';
+import { consentData, joinCall, NO_DELAYED_LEAVE_MESSAGE, ownIdentity, type MembershipKind, type OwnIdentity } from '../rtc/own-membership.ts';
 import { startSessionClient } from '../rtc/session-client.ts';
 import { discoverOwnTransport } from '../rtc/transports.ts';
 import { AppserviceClient } from '../session/appservice-client.ts';
 import type { RoomNotices } from '../session/room-notices.ts';
-import { CallAudio } from './call-audio.ts';
+import { CallAudio, type Speaker } from './call-audio.ts';
 import { fetchWellKnown, oldestMembershipContent, ownConnectionUrl, waitForMembers, waitForRoom } from './call-lookup.ts';
 import { callFocusSelection, type CallMember } from './call-members.ts';
 import { checkMembershipPower, noCallError, preflight, type Preflight } from './call-preflight.ts';
@@ -77,6 +77,8 @@ export class Call {
   readonly #log: Logger;
   readonly #memberListeners = new Set<(members: CallMember[]) => void>();
   readonly #heard = new Map<string, CallMember | undefined>();
+  /** Speakers whose LiveKit identity no membership named yet. */
+  readonly #unnamed = new Map<string, Speaker>();
   readonly #cleanups: Array<() => void> = [];
   #session: MatrixRTCSession | undefined;
   #roster: CallRoster | undefined;
@@ -162,6 +164,12 @@ export class Call {
     return () => this.#memberListeners.delete(listener);
   }
 
+  /** Says in our membership what the bot now produces (recording, streaming), so members' clients can show it. */
+  async announce(outputs: ReadonlyArray<'recording' | 'stream'>): Promise<void> {
+    const consent = { requestedBy: this.#request.requestedBy, since: this.#request.requestedAt, outputs };
+    await this.#session?.updateApplicationData(consentData(consent)).catch((err: unknown) => this.#log.warn({ err }, 'could not update our membership'));
+  }
+
   /** Rooms uploads go to with the session device (encrypted like everything it sends). */
   get uploader(): { client: MatrixClient; homeserverUrl: string; accessToken: string; encrypted: boolean } {
     return { client: this.#client, homeserverUrl: this.#deps.config.homeserver.url, accessToken: this.#device.accessToken, encrypted: this.encrypted };
@@ -190,6 +198,7 @@ export class Call {
     this.video?.setMembers(members.map(memberKey));
     this.#media = this.#connectMedia(roster, ownServiceUrl);
     const watcher = watchCall(session, roster, this.own, config.rtc.emptyCallGraceMs, (reason) => this.#end(reason), this.#log, (current) => {
+      this.#nameSpeakers(roster);
       this.video?.setMembers(current.map(memberKey));
       for (const listener of this.#memberListeners) listener(current);
       void this.#media?.apply(planConnections(ownServiceUrl, current)).catch((err: unknown) => this.#log.error({ err }, 'connecting to a new SFU failed'));
@@ -238,7 +247,7 @@ export class Call {
         encrypted: this.encrypted,
         delayedLeaveEventDelayMs: config.rtc.delayedLeaveEventDelayMs,
         timeoutMs: config.rtc.syncTimeoutMs,
-        consent: { requestedBy: this.#request.requestedBy, since: this.#request.requestedAt },
+        consent: { requestedBy: this.#request.requestedBy, since: this.#request.requestedAt, outputs: [] },
       },
       this.#log,
     );
@@ -319,10 +328,28 @@ export class Call {
   #onAudioTrack(roster: CallRoster, identity: string, frames: AsyncIterable<AudioFrame>): void {
     const member = roster.memberFor(identity);
     this.#heard.set(identity, member);
-    if (!member) this.#log.warn({ identity }, 'audio from a LiveKit participant without a call membership');
+    if (!member) this.#log.warn({ identity }, 'audio from a LiveKit participant without a call membership (yet)');
     const key = member ? memberKey(member) : identity;
-    this.audio.addTrack({ key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) }, this.#timeFirstFrame(key, frames));
+    const speaker: Speaker = { key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) };
+    if (!member) this.#unnamed.set(identity, speaker);
+    this.audio.addTrack(speaker, this.#timeFirstFrame(key, frames));
     for (const listener of this.#memberListeners) listener(this.members());
+  }
+
+  /**
+   * A track can arrive before we know whose it is (a Matrix 2.0 member identified only by the
+   * media key that comes later): name its speaker once the roster knows the identity.
+   */
+  #nameSpeakers(roster: CallRoster): void {
+    for (const [identity, speaker] of this.#unnamed) {
+      const member = roster.memberFor(identity);
+      if (!member) continue;
+      speaker.userId = member.userId;
+      speaker.deviceId = member.deviceId;
+      this.#heard.set(identity, member);
+      this.#unnamed.delete(identity);
+      this.#log.info({ identity, userId: member.userId }, 'speaker identified');
+    }
   }
 
   /** Logs when the call's first decoded audio frame arrives, measured from the request. */

@@ -104,9 +104,14 @@ export class UnreadableMembers {
     return this.#evidence.some((e) => e.userId === userId && (e.deviceId === undefined || e.deviceId === deviceId));
   }
 
+  /**
+   * A plaintext leave for the member's sticky key, newer than the key that identified them. An
+   * older one is a previous leave of the same member id: Element Call 0.26.1 re-joins under the
+   * same id, and only its encrypted join (which we cannot read) says so.
+   */
   #left(m: KeyedMember): boolean {
     const latest = this.#room._unstable_getKeyedStickyEvent(m.userId, RTC_MEMBER_EVENT, m.memberId);
-    return latest !== undefined && typeof latest.getContent().member !== 'object';
+    return latest !== undefined && typeof latest.getContent().member !== 'object' && latest.localTimestamp > m.createdTs;
   }
 
   readonly #onToDevice = (event: MatrixEvent): void => {

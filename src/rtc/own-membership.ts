@@ -10,6 +10,7 @@ import { computeRtcIdentityRaw } from 'matrix-js-sdk/lib/matrixrtc/membershipDat
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { LivekitTransport } from './transports.ts';
+import { publishPlaintextCopy } from './plaintext-membership.ts';
 import type { FocusSelection } from './connection-plan.ts';
 
 export const CALL_MEMBER_EVENT = 'org.matrix.msc3401.call.member';
@@ -54,13 +55,22 @@ export interface JoinOptions {
 export interface RecordingConsent {
   requestedBy: string;
   since: number;
+  /** What the bot produces right now; empty while it joins. */
+  outputs: ReadonlyArray<'recording' | 'stream'>;
 }
 
 /** Key of the consent object in our membership (legacy: top level; sticky: inside `application`). */
 export const CONSENT_FIELD = 'matrixrtc_recorder.recording';
 
 export function consentData(consent: RecordingConsent): Record<string, unknown> {
-  return { [CONSENT_FIELD]: { recording: true, requested_by: consent.requestedBy, since: consent.since } };
+  return {
+    [CONSENT_FIELD]: {
+      recording: consent.outputs.includes('recording'),
+      streaming: consent.outputs.includes('stream'),
+      requested_by: consent.requestedBy,
+      since: consent.since,
+    },
+  };
 }
 
 /** Joins; resolves once js-sdk sees our membership, saying whether the delayed leave is scheduled. */
@@ -99,7 +109,11 @@ export async function joinCall(
   );
   await visible;
   log.info({ kind: opts.kind, focusSelection: opts.focusSelection, serviceUrl: opts.transport.livekit_service_url }, 'call membership published');
-  return { delayedLeaveScheduled: await delayedLeaveScheduled(client, session.room.roomId, me, opts.kind, log) };
+  const scheduled = await delayedLeaveScheduled(client, session.room.roomId, me, opts.kind, log);
+  if (opts.kind === 'sticky' && opts.encrypted) {
+    await publishPlaintextCopy(client, session.room, me, log).catch((err: unknown) => log.warn({ err }, 'could not send the plaintext copy of our membership'));
+  }
+  return { delayedLeaveScheduled: scheduled };
 }
 
 export const NO_DELAYED_LEAVE_MESSAGE =

@@ -59,6 +59,7 @@ export class SessionOutputs {
     for (const [id, record] of this.#active) if (!wanted.has(id)) await this.#finish(record, `stopped by ${by}`);
     for (const record of records) if (!this.#active.has(record.id)) await this.#start(record);
     if (this.#active.size === 0) this.#markEmpty(by);
+    else void this.#deps.call.announce([...new Set([...this.#active.values()].map((r) => r.type))]);
   }
 
   async #start(record: OutputRecord): Promise<void> {
