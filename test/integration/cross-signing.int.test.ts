@@ -3,9 +3,8 @@
 // owner" for another user's Rust crypto, which then includes it when it encrypts in
 // "only cross-signed devices" mode; an unsigned device of the same user is left out.
 //
-// The stack is shared and its bot users keep their identity between runs, so the first test
-// runs the command with --force (a previous run left another file's identity published). The
-// refusal to replace an identity is proven on a fresh namespaced user instead.
+// It runs the command for a bot of its own (a fresh localpart in the appservice's namespace), so
+// the identities of the stack's bot, which every other test relies on, are never touched.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -38,8 +37,12 @@ const stack = readStackInfo();
 const { as_token: asToken } = loadRegistration(stack.appservice.registrationFile);
 const hs = stack.synapse.url;
 const domain = stack.synapse.serverName;
-const botUserId = `@${stack.appservice.botLocalpart}:${domain}`;
-const callUserId = `@${callUserLocalpart(stack.appservice.botLocalpart)}:${domain}`;
+// A bot of its own in the appservice's namespace: Synapse cannot take back an identity it once
+// replaced (re-uploading earlier keys fails with 500, a UNIQUE constraint on its hidden key
+// devices), so this file must never replace the identities the stack's bot and call user use.
+const localpart = `${stack.appservice.botLocalpart}-xs${randomBytes(4).toString('hex')}`;
+const botUserId = `@${localpart}:${domain}`;
+const callUserId = `@${callUserLocalpart(localpart)}:${domain}`;
 const appservice = new AppserviceClient(hs, asToken);
 const log = pino({ level: 'warn' });
 const quiet = pino({ level: 'error' });
@@ -49,12 +52,7 @@ const dir = mkdtempSync(join(tmpdir(), 'mrr-cross-signing-'));
 const keysFile = join(dir, 'cross-signing.json');
 const configPath = join(dir, 'config.yaml');
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [
-  // This file replaces the bot's identities; the stack's own (which every other test's bot devices are signed with) come back at the end.
-  async () => {
-    for (const keys of readKeysFile(stack.botCrypto.crossSigningKeysFile).values()) await publishCrossSigningKeys(appservice, keys, { force: true }, log);
-  },
-];
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
@@ -71,7 +69,7 @@ beforeAll(() => {
   const config = {
     homeserver: { url: hs, domain },
     appservice: { registrationFile: stack.appservice.registrationFile },
-    bot: { localpart: stack.appservice.botLocalpart },
+    bot: { localpart },
     encryption: { crossSigningKeysFile: keysFile },
   };
   writeFileSync(configPath, stringify(config));
@@ -79,7 +77,7 @@ beforeAll(() => {
 
 describe('generate-cross-signing', () => {
   it('writes the secret keys file once and publishes the identities of the bot and the call user', async () => {
-    const first = await runCli('--force');
+    const first = await runCli();
     expect(first.code, first.stderr).toBe(0);
     expect(statSync(keysFile).mode & 0o777).toBe(0o600);
     const file = readKeysFile(keysFile);
