@@ -39,7 +39,7 @@ export class SessionQueue {
    * when none runs, otherwise adds it to the running one, which picks it up through the control channel.
    */
   addOutput(data: Omit<SessionJobData, 'version'>, output: OutputRecord): Promise<AddOutputResult> {
-    return this.#reaching('start that', async () => {
+    return this.#reaching(output.type === 'recording' ? 'start the recording' : 'start the stream', async () => {
       const running = await this.#status(data.roomId);
       if (running) {
         const existing = (await this.#outputs.list(running.jobId)).find((o) => o.id === output.id);
@@ -55,7 +55,7 @@ export class SessionQueue {
 
   /** Removes outputs of the room's session; a session left without outputs ends. Returns what was removed. */
   removeOutputs(roomId: string, which: (output: OutputRecord) => boolean, by: string): Promise<OutputRecord[]> {
-    return this.#reaching('stop that', async () => {
+    return this.#reaching('stop it', async () => {
       const running = await this.#status(roomId);
       if (!running) return [];
       const current = await this.#outputs.list(running.jobId);

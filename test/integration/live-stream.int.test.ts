@@ -4,8 +4,6 @@
 // comes back out (the tone by FFT, the picture's colour), never on a connection merely opening.
 // [measure] lines: glass-to-glass latency (tone handed to the stream → decoded at the receiver),
 // CPU seconds per minute and memory of audio-only and 720p30 streams, and of a second destination.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +16,7 @@ import { LiveStream, type RetryPolicy, type StreamEvent, type StreamKind } from 
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { dominantFrequency, toneSnrDb } from '../helpers/fft.ts';
 import { feedSynthetic, firstFrameColour, listenSrtAudio, pullRtmpAudio, solidI420, type PcmReceiver, type SyntheticSource } from '../helpers/stream-receivers.ts';
-import { rtmpInfo, writeNginxConfig } from '../stack/configs.ts';
+import { ownIngest } from '../helpers/own-ingest.ts';
 import { readStackInfo } from '../stack/info.ts';
 
 const stack = readStackInfo();
@@ -231,25 +229,11 @@ describe('live stream to RTMP (nginx-rtmp)', () => {
 
 describe('live stream to an RTMP ingest that restarts', () => {
   const ports = { rtmp: 11945, http: 11946 };
-  const own = rtmpInfo(ports, `live_${Date.now()}`);
-  const dir = mkdtempSync(join(tmpdir(), 'mrr-nginx-'));
-  const { args } = writeNginxConfig(dir, own);
-  let nginx: ChildProcess | undefined;
-
-  const startNginx = async () => {
-    nginx = spawn('nginx', args, { stdio: 'ignore', detached: true });
-    await waitFor(async () => ((await fetch(`http://127.0.0.1:${ports.http}/healthz`).catch(() => undefined))?.ok ? true : undefined), 'nginx healthy', 10_000, 50);
-  };
-  /** SIGKILL to nginx's process group: master and worker die at once, like a crash. */
-  const killNginx = async () => {
-    const exited = once(nginx!, 'exit');
-    process.kill(-nginx!.pid!, 'SIGKILL');
-    await exited;
-  };
-  afterAll(async () => {
-    if (nginx && nginx.exitCode === null && nginx.signalCode === null) await killNginx();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const ingest = ownIngest(ports, `live_${Date.now()}`);
+  const own = ingest.info;
+  const startNginx = () => ingest.start();
+  const killNginx = () => ingest.kill();
+  afterAll(() => ingest.dispose());
 
   it('reconnects by itself: down once, back once, and the tone plays again', async () => {
     await startNginx();

@@ -28,6 +28,18 @@ afterAll(async () => {
   await dispose();
 });
 
+/** One bridge and two workers sharing Redis; returns the workers once all three are ready. */
+async function startCluster(config: Record<string, unknown>): Promise<RecorderProcess[]> {
+  // The appservice port is one: a previous case's processes go first.
+  await Promise.all(processes.splice(0).map((p) => p.stop()));
+  const bridge = await startRecorder('bridge', config);
+  const workers = [await startRecorder('worker', config), await startRecorder('worker', config)];
+  processes.push(bridge, ...workers);
+  await bridge.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
+  await Promise.all(workers.map((w) => w.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs')));
+  return workers;
+}
+
 describe('crash recovery', () => {
   it('kill -9 of the recording worker: the other worker rejoins and records on; both segments playable and listed', async () => {
     // Short locks so that the stalled check notices the dead worker within seconds.
@@ -37,11 +49,7 @@ describe('crash recovery', () => {
       recording: { uploadToRoom: false },
     });
     const outputDir = (config.recording as { outputDir: string }).outputDir;
-    const bridge = await startRecorder('bridge', config);
-    const workers = [await startRecorder('worker', config), await startRecorder('worker', config)];
-    processes.push(bridge, ...workers);
-    await bridge.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
-    await Promise.all(workers.map((w) => w.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs')));
+    const workers = await startCluster(config);
 
     const alice = new TestClient(await registerUser(stack, 'alice'));
     const roomId = await createCallRoom(alice, { encrypted: true });
@@ -116,11 +124,7 @@ describe('crash recovery', () => {
       recording: { uploadToRoom: false },
       streaming: { destinations: { ingest: { url: `${stack.rtmp.url}/${streamKey}`, kind: 'audio' } }, retryInitialDelayMs: 500, retryMaxDelayMs: 2_000 },
     });
-    const bridge = await startRecorder('bridge', config);
-    const workers = [await startRecorder('worker', config), await startRecorder('worker', config)];
-    processes.push(bridge, ...workers);
-    await bridge.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
-    await Promise.all(workers.map((w) => w.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs')));
+    const workers = await startCluster(config);
 
     const alice = new TestClient(await registerUser(stack, 'alice'));
     const roomId = await createCallRoom(alice, { encrypted: true });

@@ -13,14 +13,11 @@ import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts
 import { firstFrameColour, pullRtmpAudio, type PcmReceiver } from '../helpers/stream-receivers.ts';
 import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
-import { rtmpInfo, writeNginxConfig } from '../stack/configs.ts';
+import { rtmpInfo } from '../stack/configs.ts';
+import { ownIngest } from '../helpers/own-ingest.ts';
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { rms } from '../helpers/fft.ts';
 import { listenSrtAudio } from '../helpers/stream-receivers.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 
@@ -29,7 +26,8 @@ const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}
 const ingestKey = `${stack.rtmp.goodKey}-call`;
 const secondKey = `${stack.rtmp.goodKey}-second`;
 /** An ingest of the test's own, to kill and restart while the stack's stays up. */
-const ownIngest = rtmpInfo({ rtmp: 11955, http: 11956 }, `own_${Date.now()}`);
+const OWN_PORTS = { rtmp: 11955, http: 11956 };
+const ownIngestInfo = rtmpInfo(OWN_PORTS, `own_${Date.now()}`);
 const SRT_PORT = 12020;
 const suite = recorderSuite(stack, {
   recording: { uploadToRoom: false },
@@ -37,7 +35,7 @@ const suite = recorderSuite(stack, {
     destinations: {
       ingest: { url: `${stack.rtmp.url}/${ingestKey}`, kind: 'video' },
       second: { url: `${stack.rtmp.url}/${secondKey}`, kind: 'audio' },
-      own: { url: `${ownIngest.url}/${ownIngest.goodKey}`, kind: 'audio' },
+      own: { url: `${ownIngestInfo.url}/${ownIngestInfo.goodKey}`, kind: 'audio' },
       srt: { url: `srt://127.0.0.1:${SRT_PORT}?latency=120`, kind: 'audio' },
     },
     retryInitialDelayMs: 500,
@@ -139,21 +137,10 @@ describe('live streams of a call', () => {
   });
 
   describe('with an ingest that restarts', () => {
-    const { args } = writeNginxConfig(mkdtempSync(join(tmpdir(), 'mrr-nginx-')), ownIngest);
-    let nginx: ChildProcess | undefined;
-    const startNginx = async () => {
-      nginx = spawn('nginx', args, { stdio: 'ignore', detached: true });
-      await waitFor(async () => ((await fetch(`http://127.0.0.1:${ownIngest.checkPort}/healthz`).catch(() => undefined))?.ok ? true : undefined), 'nginx healthy', 10_000, 50);
-    };
-    /** SIGKILL to nginx's process group: master and worker die at once, like a crash. */
-    const killNginx = async () => {
-      const exited = once(nginx!, 'exit');
-      process.kill(-nginx!.pid!, 'SIGKILL');
-      await exited;
-    };
-    afterAll(async () => {
-      if (nginx && nginx.exitCode === null && nginx.signalCode === null) await killNginx();
-    });
+    const ingest = ownIngest({ rtmp: OWN_PORTS.rtmp, http: OWN_PORTS.http }, ownIngestInfo.goodKey);
+    const startNginx = () => ingest.start();
+    const killNginx = () => ingest.kill();
+    afterAll(() => ingest.dispose());
 
     it('measures glass to glass from a speaker to RTMP and SRT viewers, and keeps recording without a gap while the ingest restarts', async () => {
       await startNginx();
@@ -169,7 +156,7 @@ describe('live streams of a call', () => {
       await botSays(alice, roomId, /^Streaming the call \(audio\) to rtmp:\/\/127.0.0.1:11955/, 'the RTMP stream going live', 45_000);
       await alice.sendText(roomId, '!stream srt');
       await botSays(alice, roomId, /^Streaming the call \(audio\) to srt:/, 'the SRT stream going live', 45_000);
-      const rtmp = pullRtmpAudio(`${ownIngest.url}/${ownIngest.goodKey}`, stack.ffmpegPath);
+      const rtmp = pullRtmpAudio(`${ownIngestInfo.url}/${ownIngestInfo.goodKey}`, stack.ffmpegPath);
       try {
         await waitFor(async () => (rtmp.samples().length >= 48_000 && srt.samples().length >= 48_000 ? true : undefined), 'a second of silence at both viewers', 30_000);
         const [fromRtmp, fromSrt] = [rtmp.samples().length, srt.samples().length];
