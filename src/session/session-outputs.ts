@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.ts';
 import { summaryText } from '../outputs/recording/delivery.ts';
 import { RecordingOutput } from '../outputs/recording/recording-output.ts';
 import { CallStreams } from '../outputs/stream/call-streams.ts';
+import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
 import type { StreamEvent, StreamKind } from '../outputs/stream/live-stream.ts';
 import type { RoomNotices } from './room-notices.ts';
@@ -37,6 +38,7 @@ export class SessionOutputs {
   readonly #deps: SessionOutputsDeps;
   readonly #streams: CallStreams;
   readonly #active = new Map<string, OutputRecord>();
+  readonly #mirrors = new Map<string, HlsMirror>();
   #recording: RecordingOutput | undefined;
   #markEmpty!: (by: string) => void;
   #queue: Promise<void> = Promise.resolve();
@@ -87,21 +89,34 @@ export class SessionOutputs {
   }
 
   #startStream(record: StreamRecord): void {
-    const { config, asToken } = this.#deps;
+    const { config, asToken, sink, ctx, data, log } = this.#deps;
     const destination = record.sealedUrl
       ? parseDestination(openDestination(record.sealedUrl, asToken))
-      : resolveDestination(record.destination, config.streaming, `${this.#deps.ctx.jobId}`).destination;
+      : resolveDestination(record.destination, config.streaming, `${ctx.jobId}`).destination;
     this.#streams.add(record.kind, destination);
+    if (destination.kind === 'hls' && sink) {
+      // The archive gets the live stream too, beside the recordings: a folder of its own per session.
+      const mirror = new HlsMirror({ directory: destination.directory, sink, facts: { roomId: data.roomId, sessionId: `${ctx.jobId}-hls`, startedAt: Date.now() }, log });
+      mirror.start(Math.max(500, (destination.segmentSeconds * 1000) / 2));
+      this.#mirrors.set(record.id, mirror);
+    }
   }
 
   async #finish(record: OutputRecord, endReason: string): Promise<void> {
     this.#active.delete(record.id);
     if (record.type === 'stream') {
       await this.#streams.remove(record.kind, streamName(record));
+      await this.#stopMirror(record.id);
       await this.#deps.notices.send(`Stopped streaming to ${record.label} (${endReason}).`);
       return;
     }
     await this.#finishRecording(endReason);
+  }
+
+  async #stopMirror(id: string): Promise<void> {
+    const mirror = this.#mirrors.get(id);
+    this.#mirrors.delete(id);
+    await mirror?.stop();
   }
 
   /** Closes the files and delivers them; with the call over, its clocks must have been played out first. */
@@ -119,6 +134,7 @@ export class SessionOutputs {
     await this.#queue;
     const streams = [...this.#active.values()].flatMap((r) => (r.type === 'stream' ? [r.label] : []));
     await this.#streams.stopAll();
+    for (const id of [...this.#mirrors.keys()]) await this.#stopMirror(id);
     if (streams.length > 0) await this.#deps.notices.send(`Stopped streaming to ${streams.join(', ')} (${endReason}).`);
     await this.#finishRecording(endReason, failure);
     this.#active.clear();

@@ -19,6 +19,8 @@ import { decodeToPcm } from '../helpers/audio-files.ts';
 import { rms } from '../helpers/fft.ts';
 import { listenSrtAudio } from '../helpers/stream-receivers.ts';
 import { join } from 'node:path';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { afterAll } from 'vitest';
 
 const stack = readStackInfo();
@@ -29,9 +31,13 @@ const secondKey = `${stack.rtmp.goodKey}-second`;
 const OWN_PORTS = { rtmp: 11955, http: 11956 };
 const ownIngestInfo = rtmpInfo(OWN_PORTS, `own_${Date.now()}`);
 const SRT_PORT = 12020;
+const archive = mkdtempSync(join(tmpdir(), 'mrr-archive-'));
 const suite = recorderSuite(stack, {
   recording: { uploadToRoom: false },
+  storage: { directory: archive },
   streaming: {
+    hlsDirectory: mkdtempSync(join(tmpdir(), 'mrr-hls-')),
+    hlsSegmentSeconds: 1,
     destinations: {
       ingest: { url: `${stack.rtmp.url}/${ingestKey}`, kind: 'video' },
       second: { url: `${stack.rtmp.url}/${secondKey}`, kind: 'audio' },
@@ -202,4 +208,31 @@ describe('live streams of a call', () => {
       expect(longestGap * 20).toBeLessThanOrEqual(100);
     });
   });
+
+  it('writes an HLS stream whose playlist and segments also land in the storage sink and play the call', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
+    await alice.sendText(roomId, '!stream hls audio');
+    await botSays(alice, roomId, /^Streaming the call \(audio\) to hls/, 'the HLS stream going live', 45_000);
+    await sleep(5_000);
+    await alice.sendText(roomId, '!stream stop');
+    await botSays(alice, roomId, /^Stopped streaming to/, 'the HLS stream stopped');
+    const playlistDir = findDirWith(archive, 'index.m3u8');
+    const files = readdirSync(playlistDir);
+    console.log(`[measure] HLS in the storage sink: ${files.filter((f) => f.endsWith('.ts')).length} segments beside index.m3u8 in ${playlistDir}`);
+    expect(files.filter((f) => f.endsWith('.ts')).length).toBeGreaterThan(0);
+    const heard = decodeToPcm(join(playlistDir, 'index.m3u8'), stack.ffmpegPath);
+    expect(heard.length).toBeGreaterThan(48_000);
+    expect(toneSnrDb(heard.subarray(24_000), 48_000, 440)).toBeGreaterThan(20);
+  });
 });
+
+/** The folder below `root` that holds `name` (the sink's path template decides where). */
+function findDirWith(root: string, name: string): string {
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name === name) return entry.parentPath;
+  }
+  throw new Error(`no ${name} below ${root}`);
+}

@@ -2,6 +2,7 @@
 // call's shared clock and picture, each sending to any number of destinations. A second
 // destination of the same kind joins the running encode instead of encoding again; a stream left
 // without destinations stops and stops taking the call's media.
+import { mkdirSync } from 'node:fs';
 import type { Call } from '../../call/call.ts';
 import type { Config } from '../../config/schema.ts';
 import type { OutputProgress } from '../../jobs/queues.ts';
@@ -33,6 +34,8 @@ export class CallStreams {
     if (kind === 'video' && !this.#call.video) {
       throw new Error('this session joined the call without video: stop it and start again with a video output');
     }
+    // ffmpeg's HLS muxer writes into the folder but does not create it.
+    if (destination.kind === 'hls') mkdirSync(destination.directory, { recursive: true });
     this.#running(kind).stream.addDestination(destination);
   }
 
