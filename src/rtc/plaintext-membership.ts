@@ -7,13 +7,12 @@
 // membership does not show in the clear already (user, device, member id, SFU URL).
 import type { MatrixClient, MatrixEvent, Room } from 'matrix-js-sdk';
 import type { Logger } from '../observability/logger.ts';
-import type { OwnIdentity } from './own-membership.ts';
 
 export const RTC_MEMBER_TYPE = 'org.matrix.msc4143.rtc.member';
 /** What js-sdk asks for its sticky memberships (Synapse caps stickiness at an hour). */
 const STICKY_DURATION_MS = 3_600_000;
 
-export async function publishPlaintextCopy(client: MatrixClient, room: Room, me: OwnIdentity, log: Logger): Promise<void> {
+export async function publishPlaintextCopy(client: MatrixClient, room: Room, me: { userId: string; memberId: string }, log: Logger): Promise<void> {
   const ours = ([...room._unstable_getStickyEvents()] as MatrixEvent[]).find(
     (e) => e.getType() === RTC_MEMBER_TYPE && e.getSender() === me.userId && e.getContent().msc4354_sticky_key === me.memberId,
   );
