@@ -4,7 +4,7 @@
 import { MatrixApiError, RecorderError } from '../errors.ts';
 import { stateEventPowerLevel, userPowerLevel, type PowerLevelsContent } from '../matrix/permissions.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type AppserviceClient, roomPath } from '../session/appservice-client.ts';
+import { type AppserviceClient, registerAppserviceUser, roomPath } from '../session/appservice-client.ts';
 
 export const callUserLocalpart = (botLocalpart: string) => `${botLocalpart}-call`;
 
@@ -14,17 +14,7 @@ export async function ensureCallUserInRoom(
   opts: { botUserId: string; callUserId: string; roomId: string; displayName: string },
   log: Logger,
 ): Promise<void> {
-  const localpart = opts.callUserId.slice(1, opts.callUserId.indexOf(':'));
-  try {
-    await client.request('registering the call user', 'POST', '/_matrix/client/v3/register', opts.callUserId, {
-      type: 'm.login.application_service',
-      username: localpart,
-      inhibit_login: true,
-    });
-    log.info({ callUserId: opts.callUserId }, 'registered the call user');
-  } catch (err) {
-    if (!(err instanceof MatrixApiError && err.errcode === 'M_USER_IN_USE')) throw err;
-  }
+  if (await registerAppserviceUser(client, opts.callUserId)) log.info({ callUserId: opts.callUserId }, 'registered the call user');
   await client.request('setting the call user display name', 'PUT', `/_matrix/client/v3/profile/${encodeURIComponent(opts.callUserId)}/displayname`, opts.callUserId, {
     displayname: opts.displayName,
   });

@@ -6,9 +6,9 @@
 // that lost them. A new file is refused before it is written when a user already has a
 // published identity, because publishing would replace an identity other clients remember.
 import { existsSync } from 'node:fs';
-import { MatrixApiError, RecorderError } from '../errors.ts';
+import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import { AppserviceClient } from '../session/appservice-client.ts';
+import { AppserviceClient, registerAppserviceUser } from '../session/appservice-client.ts';
 import { generateUserKeys, readKeysFile, writeKeysFile, type UserCrossSigningKeys } from './cross-signing-keys.ts';
 import { publishCrossSigningKeys } from './cross-signing-upload.ts';
 import { publicKeyOf, queryOwnKeys } from './keys-query.ts';
@@ -25,7 +25,7 @@ export interface GenerateCrossSigningOptions {
 /** Runs the command; `say` receives the story for the operator, one sentence per line. */
 export async function generateCrossSigning(opts: GenerateCrossSigningOptions, say: (line: string) => void, log: Logger): Promise<void> {
   const client = new AppserviceClient(opts.homeserverUrl, opts.asToken);
-  for (const userId of opts.userIds) await ensureRegistered(client, userId);
+  for (const userId of opts.userIds) await registerAppserviceUser(client, userId);
 
   const keys = existsSync(opts.output) && !opts.force ? keysFromExistingFile(opts.output, opts.userIds, say) : await newKeys(client, opts, say);
 
@@ -79,14 +79,3 @@ async function newKeys(client: AppserviceClient, opts: GenerateCrossSigningOptio
 }
 
 /** Appservice users must exist before the appservice can act as them (Synapse answers 403 otherwise). */
-async function ensureRegistered(client: AppserviceClient, userId: string): Promise<void> {
-  try {
-    await client.request(`registering ${userId}`, 'POST', '/_matrix/client/v3/register', userId, {
-      type: 'm.login.application_service',
-      username: userId.slice(1, userId.indexOf(':')),
-      inhibit_login: true,
-    });
-  } catch (err) {
-    if (!(err instanceof MatrixApiError && err.errcode === 'M_USER_IN_USE')) throw err;
-  }
-}

@@ -8,6 +8,7 @@ import { matrixRequest } from '../rtc/http.ts';
 import { parseCommandEvent } from './commands/parse.ts';
 import type { CommandRegistry } from './commands/registry.ts';
 import { routeBridgeLibraryLogs } from './library-logs.ts';
+import { AppserviceClient, registerAppserviceUser } from '../session/appservice-client.ts';
 import { BotClient, UndecryptableError, type DecryptedEvent } from './bot-client.ts';
 import { ensureBotProfile } from './bot-profile.ts';
 import { callUserLocalpart } from '../call/call-user.ts';
@@ -86,7 +87,8 @@ export class RecorderAppservice {
   async #setProfiles(): Promise<void> {
     const { config, registration } = this.#deps;
     const callUserId = `@${callUserLocalpart(config.bot.localpart)}:${config.homeserver.domain}`;
-    for (const userId of [this.botUserId, callUserId]) await registerNamespacedUser(config.homeserver.url, registration.as_token, userId, this.#log);
+    const as = new AppserviceClient(config.homeserver.url, registration.as_token);
+    for (const userId of [this.botUserId, callUserId]) if (await registerAppserviceUser(as, userId)) this.#log.info({ userId }, 'registered');
     for (const [userId, displayName] of [
       [this.botUserId, config.bot.displayName],
       [callUserId, `${config.bot.displayName} (recording)`],
@@ -269,20 +271,6 @@ class OncePer {
     if (now - (this.#last.get(key) ?? -Infinity) < this.#windowMs) return false;
     this.#last.set(key, now);
     return true;
-  }
-}
-
-/** Registers a user of the appservice's namespace once; M_USER_IN_USE means it exists. */
-async function registerNamespacedUser(homeserverUrl: string, asToken: string, userId: string, log: Logger): Promise<void> {
-  try {
-    await matrixRequest(`registering ${userId}`, `${homeserverUrl.replace(/\/+$/, '')}/_matrix/client/v3/register`, {
-      method: 'POST',
-      accessToken: asToken,
-      body: { type: 'm.login.application_service', username: userId.slice(1, userId.indexOf(':')), inhibit_login: true },
-    });
-    log.info({ userId }, 'registered');
-  } catch (err) {
-    if (!(err instanceof MatrixApiError && err.errcode === 'M_USER_IN_USE')) throw err;
   }
 }
 

@@ -1,5 +1,6 @@
 // Client-server calls made with the appservice token on behalf of a namespaced user (the
 // `user_id` query parameter), used by workers that do not run the appservice listener.
+import { MatrixApiError } from '../errors.ts';
 import { matrixRequest } from '../rtc/http.ts';
 
 export class AppserviceClient {
@@ -18,6 +19,21 @@ export class AppserviceClient {
       accessToken: this.#asToken,
       body,
     });
+  }
+}
+
+/** Registers a user of the appservice's namespace; returns false when it existed already (M_USER_IN_USE). */
+export async function registerAppserviceUser(client: AppserviceClient, userId: string): Promise<boolean> {
+  try {
+    await client.request(`registering ${userId}`, 'POST', '/_matrix/client/v3/register', userId, {
+      type: 'm.login.application_service',
+      username: userId.slice(1, userId.indexOf(':')),
+      inhibit_login: true,
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof MatrixApiError && err.errcode === 'M_USER_IN_USE') return false;
+    throw err;
   }
 }
 
