@@ -1,7 +1,7 @@
 // Acceptance test against the real thing: the Element Call app itself (the released 0.26.1 build
 // in Chromium, logged in as alice) joins an end-to-end encrypted room's call with a 440 Hz
 // microphone, in each of its two membership modes, and the bot records her.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/media/recording/manifest.ts';
@@ -9,6 +9,7 @@ import { decodeToPcm } from '../helpers/audio-files.ts';
 import { dominantFrequency, rms, toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
+import { segmentDir } from '../helpers/recordings.ts';
 import { createCallRoom, inviteBot } from '../helpers/rooms.ts';
 import { type ElementCallMode, startElementCallPeer } from '../peers/element-call-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
@@ -18,12 +19,7 @@ const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}
 const suite = recorderSuite(stack, { recording: { uploadToRoom: false } });
 const TONE_HZ = 440;
 
-function segmentOf(roomId: string): string {
-  const roomDir = readdirSync(suite.outputDir).find((d) => d.includes(roomId.slice(1, 10)));
-  if (!roomDir) throw new Error(`no recording of ${roomId} in ${suite.outputDir}`);
-  const job = readdirSync(join(suite.outputDir, roomDir))[0]!;
-  return join(suite.outputDir, roomDir, job, 'segment-0');
-}
+const segmentOf = (roomId: string) => segmentDir(suite.outputDir, roomId);
 
 /** The stem the recorder attributes to `userId` in its manifest (stem names follow LiveKit identities, which matrix_2_0 hashes). */
 function stemFor(segment: string, userId: string): string {
