@@ -21,10 +21,18 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   chromium: 'chromium',
   nginx: 'nginx',
   'srt-live-transmit': 'srt-tools',
+  // The audio bridge's real SIP phone, and the speech the tests synthesise.
+  baresip: 'baresip',
+  'espeak-ng': 'espeak-ng',
 };
 /** Debian's RTMP module for nginx (the live-stream tests' RTMP ingest): a loadable module, not a binary. */
 export const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
-const DEBIAN_FILES: Record<string, string> = { [NGINX_RTMP_MODULE]: 'libnginx-mod-rtmp' };
+/** Debian's English acoustic model for pocketsphinx (ffmpeg's `asr` filter): local transcripts, nothing downloaded at run time. */
+export const POCKETSPHINX_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
+const DEBIAN_FILES: Record<string, string> = {
+  [NGINX_RTMP_MODULE]: 'libnginx-mod-rtmp',
+  [POCKETSPHINX_MODEL_DIR]: 'pocketsphinx-en-us',
+};
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 
