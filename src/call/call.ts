@@ -29,9 +29,11 @@ import { CallRoster } from './call-roster.ts';
 import { callUserLocalpart, ensureCallUserInRoom } from './call-user.ts';
 import { watchCall } from './call-watch.ts';
 import { CallVideo } from './call-video.ts';
+import { CallVoice } from './call-voice.ts';
 import { DecryptionReports } from './decryption-reports.ts';
 import { MediaConnections } from './media-connections.ts';
 import { MediaKeys } from './media-keys.ts';
+import { MediaPolicy } from './media-policy.ts';
 import { UnreadableMembers } from './unreadable-members.ts';
 
 export type CallEnd = { kind: 'call-ended' } | { kind: 'removed' } | { kind: 'failed'; error: unknown };
@@ -62,6 +64,8 @@ export const memberKey = (member: CallMember) => `${member.userId}_${member.devi
 export class Call {
   readonly audio: CallAudio;
   readonly video: CallVideo | undefined;
+  /** What of the media may reach the outputs (pause, consent): applied to the shared mix and grid. */
+  readonly policy = new MediaPolicy();
   readonly encrypted: boolean;
   readonly own: OwnIdentity;
   /** Our LiveKit identity, as peers derive it from our membership. */
@@ -85,6 +89,7 @@ export class Call {
   #media: MediaConnections | undefined;
   #mediaKeys: MediaKeys | undefined;
   #decryption: DecryptionReports | undefined;
+  #voice: CallVoice | undefined;
   #firstFrameLogged = false;
 
   private constructor(
@@ -107,10 +112,18 @@ export class Call {
     this.ended = new Promise((resolve) => (end = resolve));
     this.#end = end;
     const { config } = deps;
-    this.audio = new CallAudio({ log });
+    this.audio = new CallAudio({ log, policy: this.policy });
     this.video = request.video
-      ? new CallVideo({ format: { width: config.recording.videoWidth, height: config.recording.videoHeight, fps: config.recording.videoFps }, log })
+      ? new CallVideo({
+          format: { width: config.recording.videoWidth, height: config.recording.videoHeight, fps: config.recording.videoFps },
+          log,
+          paused: () => this.policy.current.paused,
+          hidden: (key) => !this.policy.current.records(this.members().find((m) => memberKey(m) === key)?.userId),
+        })
       : undefined;
+    const video = this.video;
+    if (video) this.policy.onChange(() => video.invalidate());
+    this.#voice = config.voice.enabled ? new CallVoice({ language: config.voice.language, encrypted: session.encrypted, log }) : undefined;
   }
 
   /** Checks, gets a device, joins and connects; the returned call is receiving media. */
@@ -152,6 +165,14 @@ export class Call {
   /** Everyone in the call but us. */
   members(): CallMember[] {
     return this.#roster?.members() ?? [];
+  }
+
+  /**
+   * A user as the room shows them: js-sdk's member name, which is what Element displays (the
+   * display name, disambiguated as "Name (@user:server)" when another member has the same one).
+   */
+  displayName(userId: string): string {
+    return this.#client.getRoom(this.#request.roomId)?.getMember(userId)?.name ?? userId;
   }
 
   /** Matrix users whose audio arrived so far. */
@@ -205,6 +226,27 @@ export class Call {
     });
     this.#cleanups.push(() => watcher.dispose());
     await this.#media.apply(planConnections(ownServiceUrl, members));
+    await this.#startVoice(ownServiceUrl);
+  }
+
+  /** Our voice track on our own connection; without it the call goes on, only unspoken. */
+  async #startVoice(ownServiceUrl: string): Promise<void> {
+    const room = this.#media?.connection(ownServiceUrl)?.room;
+    if (!this.#voice || !room) return;
+    try {
+      await this.#voice.start(room);
+    } catch (err) {
+      this.#log.error({ err }, 'could not publish our voice track');
+      this.#voice = undefined;
+      await this.#deps.notices.send(`I could not publish my audio track, so I cannot say aloud that this call is recorded or streamed (${describeError(err)}).`);
+    }
+  }
+
+  /** Says `text` aloud in the call (resolves when played out; false when the bot has no voice here). */
+  async say(text: string): Promise<boolean> {
+    if (!this.#voice) return false;
+    await this.#voice.say(text);
+    return true;
   }
 
   /** Media keys come from js-sdk's key exchange (Olm to-device), per sender identity and index. */
@@ -212,7 +254,10 @@ export class Call {
     const mediaKeys = this.encrypted ? new MediaKeys() : undefined;
     this.#mediaKeys = mediaKeys;
     return (key: Uint8Array, index: number, _member: unknown, identity: string) => {
-      if (identity === ownBackendIdentity) return; // our own key: for publishing, later
+      if (identity === ownBackendIdentity) {
+        this.#voice?.useOwnKey(index, key); // our own key: for what we publish
+        return;
+      }
       this.#log.info({ identity, index }, 'media key received');
       mediaKeys?.set(identity, index, key);
     };
@@ -373,6 +418,7 @@ export class Call {
    */
   async hangUp(membershipGone = false): Promise<void> {
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
+    await this.#voice?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing our voice track failed'));
     await this.#media?.close();
     // A removed membership has nothing to leave; otherwise leave cleanly (the delayed leave is cancelled).
     if (!membershipGone) {

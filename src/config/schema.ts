@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { validatePathTemplate } from '../delivery/storage-sink.ts';
 import { destinationProblem } from '../outputs/stream/destination.ts';
+import { speechLanguageProblem } from '../media/speech/synthesise.ts';
 
 export interface KeyMeta {
   description: string;
@@ -203,6 +204,16 @@ export const configSchema = z.strictObject({
         'Upload the finished files into the room (as encrypted attachments in end-to-end encrypted rooms), with a summary message.',
       example: true,
     }),
+    retentionDays: key(z.number().positive().optional(), {
+      description:
+        'Local recordings (files below `outputDir`) older than this many days, counted from their last write, are deleted by the workers. ' +
+        'Unset: kept until someone deletes them. The manifest of each recording says when its local files go. The archive (`storage`) is not touched.',
+      example: 30,
+    }),
+    retentionSweepIntervalMs: key(z.int().min(10_000).default(3600_000), {
+      description: 'How often a worker looks for local recordings past `retentionDays` (and once when it starts).',
+      example: 3600_000,
+    }),
   }),
   streaming: section('Live streams of a call (`!stream`): named destinations, HLS output, reconnecting.', {
     destinations: key(
@@ -276,6 +287,25 @@ export const configSchema = z.strictObject({
       example: 10_000,
     }),
   }),
+  voice: section("The bot's own voice in the call: an audio track it publishes (encrypted with its own media key), used for spoken notices.", {
+    enabled: key(z.boolean().default(true), {
+      description:
+        'Publish an audio track and say aloud when a recording or stream starts, so members who do not see the room (phone callers, the app in the background) are told too.',
+      example: true,
+    }),
+    language: key(
+      z.string().refine((v) => speechLanguageProblem(v) === undefined, { error: 'expected an espeak-ng language code such as en, de or pt-br' }).default('en'),
+      { description: 'Language of the spoken notices: an espeak-ng voice (`espeak-ng --voices` lists them).', example: 'en' },
+    ),
+    recordingNotice: key(z.string().min(1).default('This call is being recorded.'), {
+      description: 'Said when a recording starts.',
+      example: 'This call is being recorded.',
+    }),
+    streamingNotice: key(z.string().min(1).default('This call is being streamed live.'), {
+      description: 'Said when a live stream starts.',
+      example: 'This call is being streamed live.',
+    }),
+  }),
   storage: section('An archive copy of every finished recording, besides the upload to the room.', {
     directory: key(z.string().min(1).optional(), {
       description: 'Directory that receives a copy of each finished recording and its manifest. Unset: no archive copy.',
@@ -300,6 +330,29 @@ export const configSchema = z.strictObject({
         example: '{room}/{date}_{session}',
       },
     ),
+  }),
+  metrics: section('Prometheus metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`) of the bridge and of every worker.', {
+    enabled: key(z.boolean().default(true), {
+      description: 'Serve the endpoints. Each role listens on its own port, so `all` serves both the bridge\'s and the worker\'s.',
+      example: true,
+    }),
+    bindAddress: key(z.string().min(1).default('127.0.0.1'), {
+      description: 'Address the endpoints bind to. They carry no secrets, but keep them off the public internet.',
+      example: '0.0.0.0',
+    }),
+    bridgePort: key(z.int().min(0).max(65535).default(9464), {
+      description: 'Port of the bridge\'s endpoints. 0: any free port (logged as `metrics listening`).',
+      example: 9464,
+    }),
+    workerPort: key(z.int().min(0).max(65535).default(9465), {
+      description:
+        'Port of a worker\'s endpoints. Several workers on one host need one port each (set MRR_METRICS__WORKER_PORT per process), or 0 for any free port.',
+      example: 9465,
+    }),
+    probeIntervalMs: key(z.int().min(1000).default(10_000), {
+      description: 'How often Redis and the homeserver are checked; `/readyz` and `mrr_redis_up`/`mrr_homeserver_up` say the latest result.',
+      example: 10_000,
+    }),
   }),
   logging: section('Log output (JSON lines on stdout).', {
     level: key(z.enum(logLevels).default('info'), {

@@ -18,6 +18,7 @@ import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
 import type { StreamEvent, StreamKind } from '../outputs/stream/live-stream.ts';
 import type { RoomNotices } from './room-notices.ts';
+import { SpokenNotices } from './spoken-notices.ts';
 
 type StreamRecord = Extract<OutputRecord, { type: 'stream' }>;
 
@@ -40,12 +41,14 @@ export class SessionOutputs {
   readonly #active = new Map<string, OutputRecord>();
   readonly #mirrors = new Map<string, HlsMirror>();
   #recording: RecordingOutput | undefined;
+  readonly #spoken: SpokenNotices;
   #markEmpty!: (by: string) => void;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(deps: SessionOutputsDeps) {
     this.#deps = deps;
     this.empty = new Promise((resolve) => (this.#markEmpty = resolve));
+    this.#spoken = new SpokenNotices(deps.call, deps.config.voice, deps.notices, deps.log);
     this.#streams = new CallStreams(deps.call, deps.config, (event, kind) => this.#onStreamEvent(event, kind), deps.log);
   }
 
@@ -61,7 +64,11 @@ export class SessionOutputs {
     for (const [id, record] of this.#active) if (!wanted.has(id)) await this.#finish(record, `stopped by ${by}`);
     for (const record of records) if (!this.#active.has(record.id)) await this.#start(record);
     if (this.#active.size === 0) this.#markEmpty(by);
-    else void this.#deps.call.announce([...new Set([...this.#active.values()].map((r) => r.type))]);
+    else {
+      const kinds = new Set([...this.#active.values()].map((r) => r.type));
+      void this.#deps.call.announce([...kinds]);
+      this.#spoken.update(kinds);
+    }
   }
 
   async #start(record: OutputRecord): Promise<void> {

@@ -36,6 +36,20 @@ function fftMagnitudes(samples: ArrayLike<number>, size: number): Float64Array {
   return power;
 }
 
+/** Share of the power (DC excluded) between `lowHz` and `highHz`: speech sits mostly in 300-3400 Hz. */
+export function bandShare(samples: ArrayLike<number>, sampleRate: number, lowHz: number, highHz: number): number {
+  const size = windowSize(samples.length);
+  const power = fftMagnitudes(samples, size);
+  const binHz = sampleRate / size;
+  let band = 0;
+  let all = 1e-12;
+  for (let i = 1; i < power.length; i++) {
+    all += power[i]!;
+    if (i * binHz >= lowHz && i * binHz <= highHz) band += power[i]!;
+  }
+  return band / all;
+}
+
 const windowSize = (n: number) => 2 ** Math.floor(Math.log2(Math.max(2, Math.min(n, 1 << 17))));
 
 /** The strongest frequency (Hz) in the samples, refined by parabolic interpolation; DC ignored. */

@@ -51,11 +51,24 @@ export interface BrowserPeerOptions extends CallMemberOptions {
   chromiumPath: string;
   /** How the page turns raw keys into key material: HKDF like Element Call (default), or PBKDF2 like a misconfigured client. */
   keyDerivation?: 'hkdf' | 'pbkdf2';
+  /** Subscribe to the other participants' audio and keep it (BrowserPeer.heard). */
+  listen?: boolean;
+}
+
+/** What the page heard from one LiveKit identity, decrypted and decoded by Chromium. */
+export interface HeardAudio {
+  identity: string;
+  /** Wall-clock time (ms) of the first sample. */
+  startedAt: number;
+  /** 48 kHz mono. */
+  pcm: Int16Array;
 }
 
 export interface BrowserPeer extends Pick<CallMember, 'client' | 'session' | 'identity' | 'livekitRoom' | 'ownKeys' | 'onMemberKey'> {
   /** What the page logged and the room events it saw (for failure messages). */
   pageLog: string[];
+  /** Audio heard so far, per remote identity (only with `listen`). */
+  heard(): Promise<HeardAudio[]>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +95,7 @@ export async function startBrowserPeer(opts: BrowserPeerOptions): Promise<Browse
       toneHz: opts.toneHz,
       e2ee: Boolean(opts.e2ee),
       keyDerivation: opts.keyDerivation ?? 'hkdf',
+      listen: Boolean(opts.listen),
     });
     if (started.audioState !== 'running') throw new Error(`the page's AudioContext is ${started.audioState}, so no tone would play`);
     const setKey = (identity: string, index: number, key: Uint8Array) =>
@@ -104,6 +118,17 @@ export async function startBrowserPeer(opts: BrowserPeerOptions): Promise<Browse
     ownKeys: member.ownKeys,
     onMemberKey: member.onMemberKey,
     pageLog,
+    async heard() {
+      const page = browser.pages()[0];
+      if (!page) return [];
+      const raw = await page.evaluate(() => (window as unknown as { peer: { heard(): Array<{ identity: string; startedAt: number; pcm: string }> } }).peer.heard());
+      return raw.map((h) => {
+        const bytes = Buffer.from(h.pcm, 'base64');
+        const pcm = new Int16Array(bytes.length / 2);
+        new Uint8Array(pcm.buffer).set(bytes);
+        return { identity: h.identity, startedAt: h.startedAt, pcm };
+      });
+    },
     async stop() {
       await browser.pages()[0]?.evaluate(() => (window as unknown as { peer: { stop(): Promise<void> } }).peer.stop()).catch((err: unknown) => pageLog.push(`stop failed: ${String(err)}`));
       await closeBrowser();
