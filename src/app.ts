@@ -8,8 +8,12 @@ import { helpCommand } from './matrix/commands/help.ts';
 import { recordCommand } from './matrix/commands/record.ts';
 import type { SessionControl } from './matrix/commands/sessions.ts';
 import { statusCommand } from './matrix/commands/status.ts';
+import { controlCommands, type ControlQueue } from './matrix/commands/controls.ts';
 import { stopCommand } from './matrix/commands/stop.ts';
 import { streamCommand } from './matrix/commands/stream.ts';
+import { phoneCommands, type PhoneCommandDeps } from './matrix/commands/phone.ts';
+import { PinStore } from './bridge/pin-store.ts';
+import { sendSipRequest } from './bridge/sip-control.ts';
 import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
@@ -17,6 +21,8 @@ import { NoticeQueue, NoticeSender } from './jobs/notices.ts';
 import { CallSession } from './session/call-session.ts';
 import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
 import { routeSdkGlobalLogger } from './rtc/sdk-logger.ts';
+import { startRoleEndpoints } from './observability/endpoints.ts';
+import { startRetentionSweep } from './outputs/recording/retention.ts';
 
 export type Role = 'bridge' | 'worker' | 'all';
 
@@ -25,7 +31,7 @@ interface Closable {
   close(): Promise<void>;
 }
 
-export function buildCommands(config: Config, sessions: SessionControl, asToken: string): CommandRegistry {
+export function buildCommands(config: Config, sessions: SessionControl & ControlQueue, asToken: string, phone?: PhoneCommandDeps): CommandRegistry {
   const registry = new CommandRegistry(config.permissions.minPowerLevel);
   return registry.add(
     helpCommand(() => registry.list(), config.permissions.minPowerLevel),
@@ -33,6 +39,8 @@ export function buildCommands(config: Config, sessions: SessionControl, asToken:
     stopCommand(sessions),
     streamCommand({ sessions, streaming: config.streaming, asToken }),
     statusCommand(sessions),
+    ...controlCommands(sessions),
+    ...(phone ? phoneCommands(phone) : []),
   );
 }
 
@@ -44,10 +52,21 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   if (role === 'bridge' || role === 'all') {
     const redis = createRedis(config.redis.url, 'producer', log);
     running.push({ name: 'redis (producer)', close: async () => void (await redis.quit()) });
+    // Before waiting for Redis, so that /readyz answers (not ready) while it is away.
+    const endpoints = await startRoleEndpoints('bridge', config, redis, log);
+    running.push({ name: 'metrics (bridge)', close: () => endpoints.close() });
     await redisReady(redis);
-    const sessions = new SessionQueue(redis, config.redis.prefix);
+    const sessions = new SessionQueue(redis, config.redis.prefix, {
+      maxOutputsPerRoom: config.limits.maxOutputsPerRoom,
+      maxSessionsPerUser: config.limits.maxSessionsPerUser,
+      sessionsPerWorker: config.jobs.concurrency,
+    });
     running.push({ name: 'session queue', close: () => sessions.close() });
-    const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config, sessions, registration.as_token) });
+    const appservice = new RecorderAppservice({ config, registration, log, commands: buildCommands(config, sessions, registration.as_token, {
+      pins: new PinStore(redis, config.redis.prefix, registration.as_token),
+      sendSip: (request) => sendSipRequest(redis, config.redis.prefix, request),
+      conferenceNumber: config.sip.conferenceNumber,
+    }) });
     await appservice.start();
     running.push({ name: 'appservice', close: () => appservice.stop() });
     const noticeRedis = createRedis(config.redis.url, 'worker', log);
@@ -58,6 +77,10 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
   if (role === 'worker' || role === 'all') {
     const redis = createRedis(config.redis.url, 'worker', log);
     running.push({ name: 'redis (worker)', close: async () => void (await redis.quit()) });
+    const endpoints = await startRoleEndpoints('worker', config, redis, log);
+    running.push({ name: 'metrics (worker)', close: () => endpoints.close() });
+    const retention = startRetentionSweep(config.recording, log);
+    running.push({ name: 'retention sweep', close: async () => retention.stop() });
     const notices = new NoticeQueue(redis, config.redis.prefix);
     running.push({ name: 'notice queue', close: () => notices.close() });
     const worker = new SessionWorker(redis, sessionRunner(config, registration, notices, log), { prefix: config.redis.prefix, ...config.jobs }, log);

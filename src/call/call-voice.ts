@@ -66,6 +66,11 @@ export class CallVoice {
     return run;
   }
 
+  /** One live 10 ms frame (a bridged caller's voice); dropped until the track is published. */
+  push(samples: Int16Array): void {
+    this.#publisher?.push(samples);
+  }
+
   stats() {
     return this.#publisher?.stats();
   }

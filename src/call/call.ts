@@ -14,11 +14,12 @@ import { elementCallE2eeOptions } from '../media/livekit/participant-keys.ts';
 import { safeFileLabel } from '../media/recording/file-names.ts';
 import type { I420 } from '../media/video/grid.ts';
 import type { Logger } from '../observability/logger.ts';
-import { planConnections } from '../rtc/connection-plan.ts';
+import { AuthorizerPolicy, RefusedTargetError } from '../rtc/authorizer-guard.ts';
+import { membersWithoutTransport, planConnections } from '../rtc/connection-plan.ts';
 import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../rtc/device.ts';
 import { consentData, joinCall, NO_DELAYED_LEAVE_MESSAGE, ownIdentity, type MembershipKind, type OwnIdentity } from '../rtc/own-membership.ts';
 import { startSessionClient } from '../rtc/session-client.ts';
-import { discoverOwnTransport } from '../rtc/transports.ts';
+import { advertisedAuthorizers, discoverOwnTransport } from '../rtc/transports.ts';
 import { AppserviceClient } from '../session/appservice-client.ts';
 import type { RoomNotices } from '../session/room-notices.ts';
 import { CallAudio, type Speaker } from './call-audio.ts';
@@ -31,7 +32,7 @@ import { watchCall } from './call-watch.ts';
 import { CallVideo } from './call-video.ts';
 import { CallVoice } from './call-voice.ts';
 import { DecryptionReports } from './decryption-reports.ts';
-import { MediaConnections } from './media-connections.ts';
+import { MediaConnections, refusedSfuSentence } from './media-connections.ts';
 import { MediaKeys } from './media-keys.ts';
 import { MediaPolicy } from './media-policy.ts';
 import { UnreadableMembers } from './unreadable-members.ts';
@@ -51,6 +52,14 @@ export interface CallRequest {
   requestedAt: number;
   /** Subscribe to cameras and compose the shared picture (some output wants video). */
   video: boolean;
+  /** Who takes part: the recorder's call user (default), or the puppet of a bridged phone caller. */
+  participant?: CallParticipant;
+}
+
+/** A bridged caller's own Matrix user: a member like any other, named after the caller. */
+export interface CallParticipant {
+  localpart: string;
+  displayName: string;
 }
 
 /** Members that see our membership send their media key within a second or two; this leaves room for a slow homeserver. */
@@ -65,7 +74,7 @@ export class Call {
   readonly audio: CallAudio;
   readonly video: CallVideo | undefined;
   /** What of the media may reach the outputs (pause, consent): applied to the shared mix and grid. */
-  readonly policy = new MediaPolicy();
+  readonly mediaPolicy = new MediaPolicy();
   readonly encrypted: boolean;
   readonly own: OwnIdentity;
   /** Our LiveKit identity, as peers derive it from our membership. */
@@ -91,6 +100,11 @@ export class Call {
   #decryption: DecryptionReports | undefined;
   #voice: CallVoice | undefined;
   #firstFrameLogged = false;
+  /** When the call's first decoded audio frame arrived (ms since epoch); pending until one does. */
+  readonly firstAudio: Promise<number>;
+  #markFirstAudio!: (at: number) => void;
+  /** Which authorizers members' memberships may send us to (set when we join). */
+  #policy: AuthorizerPolicy | undefined;
 
   private constructor(
     deps: CallDeps,
@@ -111,32 +125,34 @@ export class Call {
     let end!: (reason: CallEnd) => void;
     this.ended = new Promise((resolve) => (end = resolve));
     this.#end = end;
+    this.firstAudio = new Promise((resolve) => (this.#markFirstAudio = resolve));
     const { config } = deps;
-    this.audio = new CallAudio({ log, policy: this.policy });
+    this.audio = new CallAudio({ log, policy: this.mediaPolicy });
     this.video = request.video
       ? new CallVideo({
           format: { width: config.recording.videoWidth, height: config.recording.videoHeight, fps: config.recording.videoFps },
           log,
-          paused: () => this.policy.current.paused,
-          hidden: (key) => !this.policy.current.records(this.members().find((m) => memberKey(m) === key)?.userId),
+          paused: () => this.mediaPolicy.current.paused,
+          hidden: (key) => !this.mediaPolicy.current.records(this.members().find((m) => memberKey(m) === key)?.userId),
         })
       : undefined;
     const video = this.video;
-    if (video) this.policy.onChange(() => video.invalidate());
-    this.#voice = config.voice.enabled ? new CallVoice({ language: config.voice.language, encrypted: session.encrypted, log }) : undefined;
+    if (video) this.mediaPolicy.onChange(() => video.invalidate());
+    this.#voice = config.voice.enabled || request.participant ? new CallVoice({ language: config.voice.language, encrypted: session.encrypted, log }) : undefined;
   }
 
   /** Checks, gets a device, joins and connects; the returned call is receiving media. */
   static async join(deps: CallDeps, request: CallRequest): Promise<Call> {
     const { config, registration } = deps;
     const as = new AppserviceClient(config.homeserver.url, registration.as_token);
+    const participant = request.participant;
     const ids = {
       roomId: request.roomId,
       botUserId: `@${config.bot.localpart}:${config.homeserver.domain}`,
-      callUserId: `@${callUserLocalpart(config.bot.localpart)}:${config.homeserver.domain}`,
+      callUserId: `@${participant?.localpart ?? callUserLocalpart(config.bot.localpart)}:${config.homeserver.domain}`,
     };
     const checked = await preflight(as, ids, config.rtc.membershipMode, deps.log);
-    await ensureCallUserInRoom(as, { ...ids, displayName: `${config.bot.displayName} (recording)` }, deps.log);
+    await ensureCallUserInRoom(as, { ...ids, displayName: participant?.displayName ?? `${config.bot.displayName} (recording)` }, deps.log);
     await checkMembershipPower(as, ids, checked.kind, checked.encrypted);
 
     const device = await loginSessionDevice(config.homeserver.url, registration.as_token, ids.callUserId, 'matrixrtc-recorder call session');
@@ -146,7 +162,8 @@ export class Call {
     try {
       client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: checked.encrypted });
       // Signed by its owner, so clients that share keys only with verified devices include it.
-      if (checked.encrypted) {
+      // A caller's puppet has no cross-signing identity: its device stays unsigned, like a new user's.
+      if (checked.encrypted && !participant) {
         const expectedEd25519Key = (await client.getCrypto()?.getOwnDeviceKeys())?.ed25519;
         await signOwnDevice(config.homeserver.url, registration.as_token, config.encryption.crossSigningKeysFile, device.userId, device.deviceId, log, { expectedEd25519Key });
       }
@@ -173,6 +190,11 @@ export class Call {
    */
   displayName(userId: string): string {
     return this.#client.getRoom(this.#request.roomId)?.getMember(userId)?.name ?? userId;
+  }
+
+  /** The room's name as clients show it (its name, alias or members). */
+  get roomName(): string {
+    return this.#client.getRoom(this.#request.roomId)?.name ?? this.#request.roomId;
   }
 
   /** Matrix users whose audio arrived so far. */
@@ -242,6 +264,11 @@ export class Call {
     }
   }
 
+  /** A bridged caller's voice, one 10 ms frame (48 kHz mono) at a time, as it arrives. */
+  sendAudio(samples: Int16Array): void {
+    this.#voice?.push(samples);
+  }
+
   /** Says `text` aloud in the call (resolves when played out; false when the bot has no voice here). */
   async say(text: string): Promise<boolean> {
     if (!this.#voice) return false;
@@ -259,18 +286,22 @@ export class Call {
         return;
       }
       this.#log.info({ identity, index }, 'media key received');
-      mediaKeys?.set(identity, index, key);
+      try {
+        mediaKeys?.set(identity, index, key);
+      } catch (err) {
+        // Thrown into js-sdk's emitter it would only break its key handling; the refusal names the fault.
+        this.#log.warn({ err }, 'a media key was refused');
+      }
     };
   }
 
   /** Publishes our membership; returns the SFU we publish on. */
   async #joinMembership(room: Room, session: MatrixRTCSession, checked: Preflight, members: CallMember[], onKey: KeyHandler): Promise<string> {
     const { config } = this.#deps;
-    const { transport, source } = await discoverOwnTransport(
-      { rtcTransports: () => this.#client._unstable_getRTCTransports(), clientWellKnown: () => fetchWellKnown(config.homeserver.url) },
-      config.rtc.livekitServiceUrl,
-      this.#log,
-    );
+    const discovery = { rtcTransports: () => this.#client._unstable_getRTCTransports(), clientWellKnown: () => fetchWellKnown(config.homeserver.url) };
+    const { transport, source } = await discoverOwnTransport(discovery, config.rtc.livekitServiceUrl, this.#log);
+    const advertised = await advertisedAuthorizers(discovery, config.rtc.livekitServiceUrl);
+    this.#policy = new AuthorizerPolicy({ advertised: [...advertised, transport.livekit_service_url], allowed: config.rtc.allowedAuthorizers });
     // A sticky membership always publishes on its own transport; a legacy one follows the call.
     const focusSelection = checked.kind === 'sticky' || members.length === 0 ? 'multi_sfu' : callFocusSelection(oldestMembershipContent(room, members));
     this.#log.info(
@@ -336,7 +367,9 @@ export class Call {
       own: this.own,
       ownMembership: this.kind,
       openIdToken: () => this.#client.getOpenIdToken() as never,
-      participantName: `${config.bot.displayName} (recording)`,
+      policy: this.#policy!,
+      transportlessIdentities: () => membersWithoutTransport(roster.members()).map((m) => m.identity),
+      participantName: this.#request.participant?.displayName ?? `${config.bot.displayName} (recording)`,
       log: this.#log,
       ...(mediaKeys && decryption
         ? {
@@ -360,6 +393,10 @@ export class Call {
         // Retried at every membership change; the room hears about each SFU once.
         if (unreachable.has(planned.serviceUrl)) return;
         unreachable.add(planned.serviceUrl);
+        if (err instanceof RefusedTargetError) {
+          void this.#deps.notices.send(refusedSfuSentence(planned.users, err));
+          return;
+        }
         const who = roster.members().filter((m) => planned.identities.includes(m.identity)).map((m) => m.userId);
         void this.#deps.notices.send(`I cannot receive the media of ${[...new Set(who)].join(', ') || 'some members'}: ${describeError(err)}`);
       },
@@ -405,6 +442,7 @@ export class Call {
       for await (const frame of frames) {
         if (!call.#firstFrameLogged) {
           call.#firstFrameLogged = true;
+          call.#markFirstAudio(Date.now());
           call.#log.info({ speaker, msSinceRecord: Date.now() - call.#request.requestedAt }, 'first audio frame decoded');
         }
         yield frame;

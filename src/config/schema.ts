@@ -103,10 +103,11 @@ export const configSchema = z.strictObject({
         'Minimum power level in the room needed to start or stop a recording. `!help` and `!status` are open to every member.',
       example: 50,
     }),
-    allow: key(z.array(z.string().min(1)).default(['*']), {
+    allow: key(z.array(z.string().min(1)).optional(), {
       description:
         'Users (`@alice:example.org`) or servers (`example.org`) allowed to invite the bot and use its commands. ' +
-        '`*` allows everyone; the power level check applies in addition.',
+        "Unset: the homeserver's own users (`homeserver.domain`). `*` allows everyone, from any server; the power level check applies in addition. " +
+        'Unknown `!commands` are answered only for users on this list, so other bots get no replies to talk back to.',
       example: ['@admin:example.org', 'example.org'],
     }),
   }),
@@ -140,6 +141,32 @@ export const configSchema = z.strictObject({
       example: 5,
     }),
   }),
+  limits: section('Quotas that keep one user, one room or a flood of messages from taking the whole service.', {
+    userCommandBurst: key(z.int().min(1).default(5), {
+      description: 'Commands one user may send at once before the per-minute rate applies (token bucket).',
+      example: 5,
+    }),
+    userCommandsPerMinute: key(z.number().positive().default(10), {
+      description: "Commands per minute one user may send in the long run; more are ignored (the user is told once a minute).",
+      example: 10,
+    }),
+    roomCommandBurst: key(z.int().min(1).default(10), {
+      description: 'Commands one room may send at once, all its users together.',
+      example: 10,
+    }),
+    roomCommandsPerMinute: key(z.number().positive().default(30), {
+      description: 'Commands per minute one room may send in the long run.',
+      example: 30,
+    }),
+    maxOutputsPerRoom: key(z.int().min(1).default(4), {
+      description: "Outputs (the recording and each live stream) one room's session may run at the same time.",
+      example: 4,
+    }),
+    maxSessionsPerUser: key(z.int().min(1).default(3), {
+      description: 'Sessions (calls being recorded or streamed, in any room) one user may have started and running at the same time.',
+      example: 3,
+    }),
+  }),
   rtc: section('How the bot joins MatrixRTC calls.', {
     livekitServiceUrl: key(httpUrl.optional(), {
       description:
@@ -147,6 +174,21 @@ export const configSchema = z.strictObject({
         'MSC4143 transports endpoint nor in `.well-known/matrix/client` `org.matrix.msc4143.rtc_foci`.',
       example: 'https://rtc.example.org/livekit/jwt',
     }),
+    allowedAuthorizers: key(
+      z
+        .array(z.string().regex(/^(\*|\[?[A-Za-z0-9.:-]+\]?(:\d{1,5})?)$/, 'expected `*`, a host name, or host:port'))
+        .default([]),
+      {
+        description:
+          "LiveKit authorizers the bot may ask for credentials (and take media from) besides the homeserver's own: a call " +
+          "member's membership names the SFU it publishes on, so without this list any member could make the bot send " +
+          'requests anywhere. The transports the homeserver advertises (MSC4143 endpoint, `.well-known` `rtc_foci`) and ' +
+          '`livekitServiceUrl` are always allowed, at their exact host and port. Entries: `host` (any port), `host:port`, or ' +
+          '`*` for any other host, whose name must then resolve to public addresses only (private, loopback and link-local ' +
+          'ones are refused unless listed by name). Members on a refused SFU are named in the room and not recorded.',
+        example: ['livekit-jwt.call.matrix.org', 'sfu.partner.example:443'],
+      },
+    ),
     delayedLeaveEventDelayMs: key(z.int().min(1000).max(600_000).default(10_000), {
       description:
         'Delay of the delayed leave event (MSC4140) kept alive while the bot is in a call: if the worker dies, the ' +
@@ -203,6 +245,12 @@ export const configSchema = z.strictObject({
       description:
         'Upload the finished files into the room (as encrypted attachments in end-to-end encrypted rooms), with a summary message.',
       example: true,
+    }),
+    maxUploadBytes: key(z.int().min(16 * 1024).optional(), {
+      description:
+        "Largest file uploaded into the room in one piece, below the homeserver's own limit (`m.upload.size`, which always applies). A longer " +
+        'file is cut with ffmpeg (stream copy, no re-encoding) into parts that each play on their own, uploaded one after another; the summary says so.',
+      example: 52_428_800,
     }),
     retentionDays: key(z.number().positive().optional(), {
       description:
@@ -325,11 +373,48 @@ export const configSchema = z.strictObject({
         }),
       {
         description:
-          'Folder of a recording below `directory`. Placeholders: {room} {session} {date} {time} {year} {month} {day} (UTC). ' +
+          'Folder of a recording below `directory` (and in the S3 bucket, after `s3Prefix`). Placeholders: {room} {session} {date} {time} {year} {month} {day} (UTC). ' +
           'Each value is made file-name safe, so a room ID cannot add path segments.',
         example: '{room}/{date}_{session}',
       },
     ),
+    s3Bucket: key(z.string().min(1).optional(), {
+      description:
+        'S3 bucket (AWS S3 or any S3-compatible server: MinIO, Ceph RGW, versitygw, …) that receives an archive copy of each finished recording, ' +
+        'every segment of a recovered session, and HLS streams while they run; beside `directory` or instead of it. Files go to ' +
+        '`<s3Prefix><pathTemplate>/<name>`, in multipart uploads that a worker dying mid-upload leaves invisible and the next delivery resumes. ' +
+        'The bucket must exist. Unset: no S3 archive.',
+      example: 'call-recordings',
+    }),
+    s3Endpoint: key(httpUrl.optional(), {
+      description: 'URL of an S3-compatible server. Unset: AWS S3 in `s3Region`.',
+      example: 'https://s3.example.org',
+    }),
+    s3Region: key(z.string().min(1).default('us-east-1'), {
+      description: 'Region the requests are signed for (S3-compatible servers mostly accept the default).',
+      example: 'eu-central-1',
+    }),
+    s3AccessKeyId: key(z.string().min(1).optional(), {
+      description: "Access key ID. Unset together with `s3SecretAccessKey`: the AWS SDK's default credential chain (AWS_* environment, profile, instance role).",
+      example: 'AKIAIOSFODNN7EXAMPLE',
+    }),
+    s3SecretAccessKey: key(z.string().min(1).optional(), {
+      description: 'Secret access key. Set it through MRR_STORAGE__S3_SECRET_ACCESS_KEY or MRR_STORAGE__S3_SECRET_ACCESS_KEY_FILE rather than in the file.',
+      example: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      secret: true,
+    }),
+    s3ForcePathStyle: key(z.boolean().default(true), {
+      description: 'Path-style requests (`<endpoint>/<bucket>/<key>`), which S3-compatible servers expect; false for virtual-hosted style (`<bucket>.<endpoint>`).',
+      example: true,
+    }),
+    s3Prefix: key(z.string().regex(/^([^/].*\/)?$/, 'expected a relative key prefix ending in "/"').default(''), {
+      description: 'Key prefix before the path template, e.g. to share a bucket.',
+      example: 'recorder/',
+    }),
+    s3PartSizeBytes: key(z.int().min(5 * 1024 * 1024).max(5 * 1024 * 1024 * 1024).default(8 * 1024 * 1024), {
+      description: "Size of a multipart upload's parts; smaller files go up in one request. At least 5 MiB (S3's minimum).",
+      example: 16_777_216,
+    }),
   }),
   metrics: section('Prometheus metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`) of the bridge and of every worker.', {
     enabled: key(z.boolean().default(true), {
@@ -352,6 +437,106 @@ export const configSchema = z.strictObject({
     probeIntervalMs: key(z.int().min(1000).default(10_000), {
       description: 'How often Redis and the homeserver are checked; `/readyz` and `mrr_redis_up`/`mrr_homeserver_up` say the latest result.',
       example: 10_000,
+    }),
+  }),
+  sip: section('The phone bridge: a SIP endpoint on a worker that brings callers into a room\'s call as members of their own (`!dial`, `!pin`, `!hangup`).', {
+    enabled: key(z.boolean().default(false), {
+      description: 'Run the SIP endpoint on this worker. Enable it on one worker (or give each its own port).',
+      example: true,
+    }),
+    bindAddress: key(z.string().min(1).default('127.0.0.1'), {
+      description: 'Address the SIP endpoint (UDP) and its RTP media listen on.',
+      example: '0.0.0.0',
+    }),
+    port: key(z.int().min(1).max(65535).default(5060), {
+      description: 'UDP port of the SIP endpoint.',
+      example: 5060,
+    }),
+    publicAddress: key(z.string().min(1).optional(), {
+      description: 'The address peers reach the endpoint and its media at (SDP and Contact), when it differs from bindAddress (NAT, 0.0.0.0).',
+      example: '203.0.113.10',
+    }),
+    allowedSources: key(z.array(z.string().min(1)).default(['127.0.0.1/32', '::1/128']), {
+      description: 'Addresses (CIDR) allowed to send SIP requests; anything else is refused with 403 Forbidden.',
+      example: ['127.0.0.1/32', '198.51.100.0/24'],
+    }),
+    rooms: key(z.record(z.string().min(1), z.string().regex(/^!/, 'expected a room ID (!…)')).default({}), {
+      description: 'Numbers (the user part of the called URI) that lead straight into a room\'s call.',
+      example: { '1000': '!abcdef:example.org' },
+    }),
+    conferenceNumber: key(z.string().min(1).optional(), {
+      description: 'The number that asks the caller for a conference PIN (set per room with `!pin`) and leads into that room\'s call.',
+      example: '2000',
+    }),
+    pinAttempts: key(z.int().min(1).max(10).default(3), {
+      description: 'Wrong PINs a caller may enter before the bridge hangs up.',
+      example: 3,
+    }),
+    puppetPrefix: key(z.string().regex(/^[a-z0-9._=-]+$/, 'expected Matrix localpart characters').default('sip_'), {
+      description: 'Callers\' Matrix users are `@<bot localpart>-<prefix><number>` (`@recorder-sip_4930123456:example.org`), inside the registration\'s user namespace.',
+      example: 'sip_',
+    }),
+    maxLegs: key(z.int().min(1).max(200).default(16), {
+      description: 'Calls this worker bridges at once; more are refused with 486 Busy Here.',
+      example: 16,
+    }),
+    dialAllowedHosts: key(z.array(z.string().min(1)).default([]), {
+      description: 'Hosts `!dial sip:user@host` may call directly (the trunk is always allowed for numbers). Empty: SIP addresses cannot be dialled, only numbers through the trunk.',
+      example: ['pbx.example.org'],
+    }),
+    trunk: key(
+      z
+        .strictObject({
+          uri: z.string().regex(/^sips?:/, 'expected a SIP URI such as sip:trunk.example.org:5060'),
+          username: z.string().min(1).optional(),
+          password: z.string().min(1).optional(),
+          register: z.boolean().default(false),
+          /** Caller ID presented on outgoing calls. */
+          callerId: z.string().min(1).optional(),
+        })
+        .optional(),
+      {
+        description: 'The SIP trunk numbers are dialled through (digest authentication with username/password; `register: true` keeps a registration). The password is secret.',
+        example: { uri: 'sip:sip.provider.example:5060', username: 'account', password: 'secret', register: true, callerId: '+4930123456' },
+        secret: true,
+      },
+    ),
+  }),
+  transcripts: section('Transcripts of recordings: one per speaker from their own stem, merged into WebVTT captions and a text file attached with the recording.', {
+    enabled: key(z.boolean().default(false), {
+      description: 'Transcribe every recording. Off: only recordings started with `!record transcript` (or `!record video transcript`) are transcribed.',
+      example: true,
+    }),
+    backend: key(z.enum(['pocketsphinx', 'openai']).default('pocketsphinx'), {
+      description:
+        "`pocketsphinx`: on the worker, with ffmpeg's `asr` filter and Debian's English model (pocketsphinx-en-us), nothing downloaded; " +
+        'modest accuracy (see docs). `openai`: an OpenAI-compatible transcription endpoint your organisation runs (`endpointUrl`, `apiKey`).',
+      example: 'openai',
+    }),
+    modelDir: key(z.string().min(1).default('/usr/share/pocketsphinx/model/en-us'), {
+      description: 'The pocketsphinx model folder, laid out as Debian installs it: `en-us/` (acoustic model), `cmudict-en-us.dict`, `en-us.lm.bin`.',
+      example: '/usr/share/pocketsphinx/model/en-us',
+    }),
+    endpointUrl: key(httpUrl.optional(), {
+      description: 'Base URL of the OpenAI-compatible API (`/audio/transcriptions` is appended), for `backend: openai`.',
+      example: 'https://asr.example.org/v1',
+    }),
+    apiKey: key(z.string().min(1).optional(), {
+      description: 'Bearer token for the endpoint. Set it through MRR_TRANSCRIPTS__API_KEY or MRR_TRANSCRIPTS__API_KEY_FILE rather than in the file.',
+      example: 'sk-…',
+      secret: true,
+    }),
+    model: key(z.string().min(1).default('whisper-1'), {
+      description: 'The `model` field sent to the endpoint.',
+      example: 'Systran/faster-whisper-small',
+    }),
+    language: key(z.string().regex(/^[a-z]{2}$/, 'expected an ISO-639-1 code such as en').optional(), {
+      description: 'Language of the speech, sent to the endpoint; unset: the endpoint detects it. (pocketsphinx knows English only.)',
+      example: 'en',
+    }),
+    requestTimeoutMs: key(z.int().min(1000).default(600_000), {
+      description: 'How long one speaker\'s transcription request to the endpoint may take.',
+      example: 600_000,
     }),
   }),
   logging: section('Log output (JSON lines on stdout).', {
