@@ -4,6 +4,7 @@
 // room once per participant, in a plain sentence naming them; recovery is told too.
 import type { E2eeState } from '../media/livekit/participant-keys.ts';
 import type { Logger } from '../observability/logger.ts';
+import { decryptionFailure } from '../observability/metrics.ts';
 
 export const DECRYPTION_GRACE_MS = 5_000;
 
@@ -64,6 +65,7 @@ export class DecryptionReports {
         this.#pending.delete(identity);
         this.#reported.add(identity);
         const hasKey = this.#hasKey(identity);
+        decryptionFailure(hasKey ? 'wrong_key' : 'no_key');
         this.#log.error({ identity, e2ee: this.states.get(identity) ?? 'new', hasKey }, 'participant media cannot be decrypted');
         this.#tell(`I cannot decrypt the media of ${this.#describe(identity)}: ${hasKey ? WRONG_KEY : NO_KEY}. Their audio is missing from the recording until this is fixed.`);
       }, DECRYPTION_GRACE_MS),

@@ -3,6 +3,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { sessionGone, sessionPhase } from '../observability/metrics.ts';
 import { releaseRoom } from './producer.ts';
 import { redisKeys, SESSION_QUEUE, type ControlMessage, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
 import { OutputStore, type OutputRecord } from './outputs.ts';
@@ -115,7 +116,10 @@ export class SessionWorker {
         recovery,
         signal: controller.signal,
         log,
-        reportProgress: (progress) => job.updateProgress({ ...progress, worker: `${hostname()}:${process.pid}` }),
+        reportProgress: (progress) => {
+          sessionPhase(jobId, data.kind, progress.phase);
+          return job.updateProgress({ ...progress, worker: `${hostname()}:${process.pid}` });
+        },
         segments: {
           put: async (segment) => {
             const key = this.#keys.segments(jobId);
@@ -140,6 +144,7 @@ export class SessionWorker {
       // SIGTERM ends sessions like !stop does (files finished, call left), so the room is free again.
       this.#running.delete(jobId);
       this.#outputListeners.delete(jobId);
+      sessionGone(jobId);
       await releaseRoom(this.#redis, this.#keys.activeSession(data.roomId), jobId);
       await this.#redis.del(this.#keys.stopRequest(jobId), this.#keys.segments(jobId));
       await this.#outputs.clear(jobId);

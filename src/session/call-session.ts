@@ -12,6 +12,7 @@ import type { NoticeQueue } from '../jobs/notices.ts';
 import type { SessionJobData, SessionProgress } from '../jobs/queues.ts';
 import { StopReason, type SessionContext } from '../jobs/worker.ts';
 import type { Logger } from '../observability/logger.ts';
+import { joinLatency, sessionEnded } from '../observability/metrics.ts';
 import type { OutputRecord } from '../jobs/outputs.ts';
 import { SessionOutputs } from './session-outputs.ts';
 import { RoomNotices } from './room-notices.ts';
@@ -52,6 +53,9 @@ export class CallSession {
   readonly #notices: RoomNotices;
   readonly #sink: StorageSink | undefined;
   #progress: SessionProgress = { phase: 'queued' };
+  #endCounted = false;
+  /** What join latency is measured from: the request, or (recovered job) when this worker took it up. */
+  readonly #latencyFrom: { at: number; from: 'request' | 'recovery' };
 
   constructor(deps: CallSessionDeps, data: SessionJobData, ctx: SessionContext) {
     this.#deps = deps;
@@ -61,12 +65,15 @@ export class CallSession {
     const { config } = deps;
     this.#sink = config.storage.directory ? new LocalDirectorySink(config.storage.directory, config.storage.pathTemplate) : undefined;
     this.#notices = new RoomNotices(deps.notices, data.roomId, data.requestEventId, this.#log);
+    this.#latencyFrom = ctx.recovery === 0 ? { at: data.requestedAt, from: 'request' } : { at: Date.now(), from: 'recovery' };
   }
 
   async run(): Promise<void> {
     try {
       await this.#run();
     } catch (err) {
+      if (!this.#endCounted) sessionEnded('join-failed');
+      this.#endCounted = true;
       this.#log.error({ err }, 'session failed');
       await this.#notices.send(`I could not record this call: ${describeError(err)}`);
       throw err;
@@ -100,6 +107,9 @@ export class CallSession {
     try {
       await outputs.reconcile(records, this.#data.requestedBy);
       await this.#report({ phase: 'in-call', joinedAt: Date.now() });
+      const { at, from } = this.#latencyFrom;
+      joinLatency('joined', from, Date.now() - at);
+      void call.firstAudio.then((heard) => joinLatency('first_audio', from, heard - at));
       await this.#reportOutputs(outputs);
       end = await this.#firstEnd(call, outputs);
     } catch (err) {
@@ -111,6 +121,8 @@ export class CallSession {
     }
     await this.#report({ phase: 'stopping' });
     this.#log.info({ end: end.kind }, 'session ending');
+    sessionEnded(end.kind);
+    this.#endCounted = true;
     await call.hangUp(end.kind === 'removed');
     await outputs.finishAll(describeEnd(end), end.kind === 'failed' ? end.error : undefined);
     if (end.kind === 'failed') throw end.error;

@@ -11,6 +11,7 @@ import { openDestination, type OutputRecord } from '../jobs/outputs.ts';
 import type { OutputProgress, SessionJobData } from '../jobs/queues.ts';
 import type { SessionContext } from '../jobs/worker.ts';
 import type { Logger } from '../observability/logger.ts';
+import { auditLog, auditStreamEnded, auditStreamStarted, streamTarget, type StreamAudit } from '../observability/audit.ts';
 import { summaryText } from '../outputs/recording/delivery.ts';
 import { RecordingOutput } from '../outputs/recording/recording-output.ts';
 import { CallStreams } from '../outputs/stream/call-streams.ts';
@@ -40,6 +41,8 @@ export class SessionOutputs {
   readonly #streams: CallStreams;
   readonly #active = new Map<string, OutputRecord>();
   readonly #mirrors = new Map<string, HlsMirror>();
+  /** Running streams by record id, for the audit line at their end. */
+  readonly #streamAudit = new Map<string, StreamAudit & { startedAt: string }>();
   #recording: RecordingOutput | undefined;
   readonly #spoken: SpokenNotices;
   #markEmpty!: (by: string) => void;
@@ -101,6 +104,13 @@ export class SessionOutputs {
       ? parseDestination(openDestination(record.sealedUrl, asToken))
       : resolveDestination(record.destination, config.streaming, `${ctx.jobId}`).destination;
     this.#streams.add(record.kind, destination);
+    this.#auditStreamStart(record.id, {
+      requestedBy: record.requestedBy,
+      kind: record.kind,
+      // A typed URL is named by scheme and host only: its path may hold the stream key.
+      ...(record.sealedUrl ? {} : { destination: record.destination }),
+      target: streamTarget(destination),
+    });
     if (destination.kind === 'hls' && sink) {
       // The archive gets the live stream too, beside the recordings: a folder of its own per session.
       const mirror = new HlsMirror({ directory: destination.directory, sink, facts: { roomId: data.roomId, sessionId: `${ctx.jobId}-hls`, startedAt: Date.now() }, log });
@@ -114,6 +124,7 @@ export class SessionOutputs {
     if (record.type === 'stream') {
       await this.#streams.remove(record.kind, streamName(record));
       await this.#stopMirror(record.id);
+      this.#auditStreamEnd(record.id, endReason);
       await this.#deps.notices.send(`Stopped streaming to ${record.label} (${endReason}).`);
       return;
     }
@@ -142,6 +153,7 @@ export class SessionOutputs {
     const streams = [...this.#active.values()].flatMap((r) => (r.type === 'stream' ? [r.label] : []));
     await this.#streams.stopAll();
     for (const id of [...this.#mirrors.keys()]) await this.#stopMirror(id);
+    for (const id of [...this.#streamAudit.keys()]) this.#auditStreamEnd(id, endReason);
     if (streams.length > 0) await this.#deps.notices.send(`Stopped streaming to ${streams.join(', ')} (${endReason}).`);
     await this.#finishRecording(endReason, failure);
     this.#active.clear();
@@ -160,10 +172,26 @@ export class SessionOutputs {
     return [...recording, ...this.#streams.progress((kind, name) => `stream to ${labels.get(name) ?? name} (${kind})`)];
   }
 
+  #auditStreamStart(id: string, entry: StreamAudit): void {
+    const started = { ...entry, startedAt: new Date().toISOString() };
+    this.#streamAudit.set(id, started);
+    auditStreamStarted(auditLog(this.#deps.log), started);
+  }
+
+  #auditStreamEnd(id: string, endReason: string): void {
+    const started = this.#streamAudit.get(id);
+    if (!started) return; // never started, or its end was already written
+    this.#streamAudit.delete(id);
+    auditStreamEnded(auditLog(this.#deps.log), { ...started, endedAt: new Date().toISOString(), endReason });
+  }
+
   #onStreamEvent(event: StreamEvent, kind: StreamKind): void {
     const { notices, log } = this.#deps;
     log.info({ event: event.type, destination: event.printable, kind }, 'stream event');
-    if (event.type === 'failed') void this.#dropFailedStream(`stream:${event.name}`, kind, event.name);
+    if (event.type === 'failed') {
+      this.#auditStreamEnd(`stream:${event.name}`, `failed: ${event.reason}`);
+      void this.#dropFailedStream(`stream:${event.name}`, kind, event.name);
+    }
     const text =
       event.type === 'live'
         ? `Streaming the call (${kind}) to ${event.printable}.`

@@ -110,6 +110,12 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
   return proc;
 }
 
+/** Where a running recorder serves the metrics and health endpoints of `role` (from its log line). */
+export async function metricsUrl(recorder: RecorderProcess, role: 'bridge' | 'worker'): Promise<string> {
+  const line = await recorder.waitForLog((e) => e.msg === 'metrics listening' && e.role === role, `metrics listening (${role})`);
+  return line.url as string;
+}
+
 /** A recorder config for the local stack; each call gets its own Redis prefix so runs never share jobs. */
 export function stackRecorderConfig(stack: StackInfo, overrides: Record<string, Record<string, unknown>> = {}): Record<string, unknown> {
   const base: Record<string, Record<string, unknown>> = {
@@ -124,6 +130,8 @@ export function stackRecorderConfig(stack: StackInfo, overrides: Record<string, 
     redis: { url: stack.redis.url, prefix: `mrr-test-${randomBytes(3).toString('hex')}` },
     recording: { outputDir: mkdtempSync(join(tmpdir(), 'mrr-recordings-')), ffmpegPath: stack.ffmpegPath },
     logging: { level: 'debug' },
+    // Any free ports: tests run several recorder processes on one host (find them with metricsUrl).
+    metrics: { bridgePort: 0, workerPort: 0 },
   };
   for (const [section, values] of Object.entries(overrides)) base[section] = { ...base[section], ...values };
   return base;

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { MediaError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { ffmpegFailed } from '../../observability/metrics.ts';
 
 export interface FfmpegProcess {
   /** Writes raw bytes to an input pipe (0: stdin), waiting when the pipe is full. */
@@ -43,6 +44,7 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
     child.once('exit', (code, signal) => {
       inputsClosed = true;
       if (code === 0) return resolve();
+      ffmpegFailed();
       reject(new MediaError(`ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.slice(-3).join(' | ') || '(no output)'}`, code, signal));
     });
   });

@@ -50,6 +50,8 @@ export interface Manifest {
   endReason: string;
   segments: ManifestSegment[];
   files: ManifestFile[];
+  /** How long the local files are kept (recording.retentionDays): `localDays` null means until deleted by hand. */
+  retention?: { localDays: number; localUntil: string } | { localDays: null };
 }
 
 export async function sha256File(path: string): Promise<string> {

@@ -11,6 +11,9 @@ import type { StorageSink } from '../../delivery/storage-sink.ts';
 import type { RecordingKind, SegmentRecord } from '../../jobs/queues.ts';
 import { safeFileLabel } from '../../media/recording/file-names.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { auditLog, auditRecordingEnded, auditRecordingStarted, safeLocation } from '../../observability/audit.ts';
+import { recordingBytes } from '../../observability/metrics.ts';
+import { retentionNote } from './retention.ts';
 import { AudioFiles, type AudioRecording } from './audio-files.ts';
 import { CompositeFile, type VideoResult } from './composite-file.ts';
 import { deliverRecording, type DeliveryReport } from './delivery.ts';
@@ -75,11 +78,18 @@ export class RecordingOutput {
       void this.#recordSegment();
     });
     await this.#recordSegment();
+    auditRecordingStarted(auditLog(this.#log), { ...this.#auditFacts(), startedAt: new Date(this.#audio.startedAt).toISOString() });
+  }
+
+  #auditFacts() {
+    return { requestedBy: this.#job.requestedBy, kind: this.#job.kind, segment: this.#job.recovery, directory: this.dir };
   }
 
   /** Bytes written so far (all files of this segment). */
   bytes(): number {
-    return readdirSync(this.dir).reduce((sum, name) => sum + statSync(join(this.dir, name)).size, 0);
+    const total = readdirSync(this.dir).reduce((sum, name) => sum + statSync(join(this.dir, name)).size, 0);
+    recordingBytes(this.dir, total);
+    return total;
   }
 
   /** Kept current in Redis, so that a worker recovering this job after a crash can describe this segment. */
@@ -114,7 +124,7 @@ export class RecordingOutput {
     const report = await deliverRecording({
       dir: this.dir,
       recording,
-      manifest: { version: 1, roomId: this.#job.roomId, sessionId: this.#job.jobId, requestedBy: this.#job.requestedBy, kind: this.#job.kind, startedAt, endedAt, endReason },
+      manifest: { version: 1, roomId: this.#job.roomId, sessionId: this.#job.jobId, requestedBy: this.#job.requestedBy, kind: this.#job.kind, startedAt, endedAt, endReason, retention: retentionNote(this.#config.recording.retentionDays, endedAt) },
       ...(video ? { video } : {}),
       earlier: await describeEarlierSegments(await this.#job.segments.all(), this.#job.recovery, this.#log),
       segment: {
@@ -131,6 +141,23 @@ export class RecordingOutput {
       log: this.#log,
     });
     this.#log.info({ manifest: report.manifestPath, stored: report.stored.length, uploads: report.uploads, problems: report.problems }, 'recording delivered');
+    this.#audit(report, startedAt, endedAt, endReason);
     return report;
+  }
+
+  #audit(report: DeliveryReport, startedAt: string, endedAt: string, endReason: string): void {
+    const files = report.manifest.files.filter((f) => f.segment === this.#job.recovery);
+    recordingBytes(this.dir, files.reduce((sum, f) => sum + f.bytes, 0), true);
+    const retention = report.manifest.retention;
+    auditRecordingEnded(auditLog(this.#log), {
+      ...this.#auditFacts(),
+      startedAt,
+      endedAt,
+      endReason,
+      files: files.map(({ name, bytes, sha256 }) => ({ name, bytes, sha256 })),
+      archivedTo: [...new Set(report.stored.map((s) => safeLocation(s.location).replace(/\/[^/]+$/, '')))],
+      uploadedToRoom: { files: report.uploads.filter((u) => u.uploaded).length, of: report.uploads.length },
+      ...(retention && retention.localDays !== null ? { localUntil: retention.localUntil } : {}),
+    });
   }
 }

@@ -5,6 +5,7 @@
 // is refused or reaches nothing fails at once with a sentence: a person has to fix the destination.
 // Tags that arrive while it is not connected are dropped and counted, never buffered.
 import type { Logger } from '../../observability/logger.ts';
+import { ffmpegRestarted, framesDropped } from '../../observability/metrics.ts';
 import { maskSecrets, type Destination } from './destination.ts';
 import { classifyFailure, FATAL_BEFORE_LIVE, type Failure } from './failure.ts';
 import type { FlvTag } from './flv.ts';
@@ -312,7 +313,10 @@ export class DestinationRelay {
     // initialDelayMs; the last wait ends at the give-up time, so that attempt still counts.
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** (this.#failures - 1), giveUpAfterMs - downFor);
     this.#state = { phase: 'retrying', attempt: this.#attempts + 1, reason: failure.sentence, nextAttemptAt: now + delay };
-    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    this.#retryTimer = setTimeout(() => {
+      if (!this.#stopped) ffmpegRestarted('stream_destination');
+      this.#connect();
+    }, delay);
   }
 
   #fail(reason: string, gaveUp: boolean): void {
@@ -324,6 +328,7 @@ export class DestinationRelay {
 
   #drop(tag: FlvTag): void {
     this.#dropped.tags++;
+    framesDropped('stream_destination');
     this.#dropped.bytes += tag.bytes.length;
   }
 

@@ -6,6 +6,7 @@
 // frames of `video.width`×`video.height` at `video.fps` (the caller paces them; ffmpeg timestamps
 // raw frames by count). What arrives while the encoder cannot take it is dropped and counted.
 import type { Logger } from '../../observability/logger.ts';
+import { ffmpegRestarted, framesDropped } from '../../observability/metrics.ts';
 import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
 import type { VideoFormat } from '../../media/ffmpeg/video-args.ts';
 import type { Destination } from './destination.ts';
@@ -125,7 +126,7 @@ export class LiveStream {
     const input = this.kind === 'video' ? 1 : 0;
     const encoder = this.#encoder;
     if (!encoder) {
-      this.#dropped.audioChunks++;
+      this.#dropAudio();
       return;
     }
     let samples = chunk;
@@ -136,7 +137,7 @@ export class LiveStream {
       if (samples.length === 0) return;
     }
     if (encoder.pending(input) > this.#maxPendingSeconds() * PCM_48K_MONO.sampleRate * 2) {
-      this.#dropped.audioChunks++;
+      this.#dropAudio();
       if (this.kind === 'video' && this.#warm) this.#skip.videoMs += (samples.length * 1000) / PCM_48K_MONO.sampleRate;
       return;
     }
@@ -153,11 +154,11 @@ export class LiveStream {
     const frameMs = 1000 / format.fps;
     if (!encoder || this.#skip.videoMs >= frameMs) {
       if (encoder) this.#skip.videoMs -= frameMs;
-      this.#dropped.videoFrames++;
+      this.#dropVideo();
       return;
     }
     if (encoder.pending(0) > this.#maxPendingSeconds() * format.fps * expected) {
-      this.#dropped.videoFrames++;
+      this.#dropVideo();
       if (this.#warm) this.#skip.audioSamples += Math.round(PCM_48K_MONO.sampleRate / format.fps);
       return;
     }
@@ -226,10 +227,21 @@ export class LiveStream {
       // Nothing outside this machine can make the encoder fail, so one restart a second at most is enough.
       this.#encoderState = 'restarting';
       this.#encoderRestarts++;
+      ffmpegRestarted('stream_encoder');
       this.#log.error({ exitCode: exit.code, signal: exit.signal, stderr: exit.stderr.slice(-5) }, 'stream encoder died; restarting it');
       for (const relay of this.#relays.values()) relay.restart();
       this.#restartTimer = setTimeout(() => this.#startEncoder(), 1_000);
     });
+  }
+
+  #dropAudio(): void {
+    this.#dropped.audioChunks++;
+    framesDropped('stream_audio');
+  }
+
+  #dropVideo(): void {
+    this.#dropped.videoFrames++;
+    framesDropped('stream_video');
   }
 
   #maxPendingSeconds(): number {
