@@ -14,6 +14,7 @@ import { streamCommand } from './matrix/commands/stream.ts';
 import { phoneCommands, type PhoneCommandDeps } from './matrix/commands/phone.ts';
 import { PinStore } from './bridge/pin-store.ts';
 import { sendSipRequest } from './bridge/sip-control.ts';
+import { SipService } from './bridge/sip-service.ts';
 import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
@@ -86,6 +87,10 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     const worker = new SessionWorker(redis, sessionRunner(config, registration, notices, log), { prefix: config.redis.prefix, ...config.jobs }, log);
     await worker.start();
     running.push({ name: 'worker', close: () => worker.close() });
+    if (config.sip.enabled) {
+      const phone = await SipService.start({ config, registration, redis, notices, log });
+      running.push({ name: 'phone bridge', close: () => phone.close() });
+    }
   }
   log.info({ role }, 'started');
   await waitForShutdownSignal(log);

@@ -69,7 +69,8 @@ export class AuthorizerError extends RecorderError {
     const detail = errcode ? `${errcode}: ${matrixError ?? ''}` : body.slice(0, 200) || '(empty body)';
     super(`the LiveKit authorizer at ${url} answered HTTP ${httpStatus} ${detail}`, errcode ?? 'MRR_AUTHORIZER', {
       retryable: httpStatus >= 500 || httpStatus === 429,
-      userMessage: `The call's LiveKit authorizer refused me a token: ${url} answered HTTP ${httpStatus} ${detail}.`,
+      // Neither the address nor the body in the room: the body is whatever the authorizer chose to write.
+      userMessage: `The call's LiveKit authorizer refused me a token (HTTP ${httpStatus}${errcode ? ` ${errcode}` : ''}).`,
       ...opts,
     });
     this.httpStatus = httpStatus;

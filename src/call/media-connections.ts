@@ -3,6 +3,8 @@
 // authorizer of that SFU, every audio track handed on with the Matrix member it belongs to.
 import type { AudioFrame, E2EEOptions } from '@livekit/rtc-node';
 import type { Logger } from '../observability/logger.ts';
+import { RecorderError } from '../errors.ts';
+import { RefusedTargetError, type Admission, type AuthorizerPolicy } from '../rtc/authorizer-guard.ts';
 import type { PlannedConnection } from '../rtc/connection-plan.ts';
 import { fetchLegacyCredentials, fetchSlotCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
 import type { MembershipKind } from '../rtc/own-membership.ts';
@@ -24,6 +26,13 @@ export interface MediaConnectionsOptions {
   /** Our membership's kind decides the identity peers expect where we publish (protocol notes §7.6). */
   ownMembership: MembershipKind;
   openIdToken(): Promise<OpenIdToken>;
+  /** Which authorizers we may contact: members choose the URLs (authorizer-guard.ts). */
+  policy: AuthorizerPolicy;
+  /**
+   * Identities of members whose SFU nobody can tell (encrypted Matrix 2.0 memberships we cannot
+   * read): admitted on our own connection only, where such members publish in practice.
+   */
+  transportlessIdentities?(): string[];
   encryption?: E2EEOptions;
   /** Our LiveKit participant name on every connection whose JWT lets us set it. */
   participantName?: string;
@@ -50,6 +59,8 @@ export class MediaConnections {
   readonly #detach: Array<() => void> = [];
   /** The apply() in progress, if any: the next one waits for it. */
   #applying: Promise<void> = Promise.resolve();
+  /** The latest plan's identities per SFU: whose tracks each connection takes. */
+  #expected = new Map<string, ReadonlySet<string>>();
 
   constructor(opts: MediaConnectionsOptions) {
     this.#opts = opts;
@@ -71,6 +82,9 @@ export class MediaConnections {
    * connection of an identity that connects twice (DUPLICATE_IDENTITY).
    */
   apply(plan: PlannedConnection[]): Promise<void> {
+    // Expectations change at once, even while an earlier apply() still opens a connection.
+    this.#expected = new Map(plan.map((p) => [p.serviceUrl, new Set(p.identities)]));
+    for (const connection of this.#connections.values()) connection.recheckHeld();
     const run = this.#applying.then(() => this.#apply(plan));
     this.#applying = run.catch(() => undefined);
     return run;
@@ -82,14 +96,25 @@ export class MediaConnections {
       try {
         await this.#open(planned);
       } catch (err) {
+        if (planned.own && err instanceof RefusedTargetError) {
+          throw new RecorderError(err.message, err.errcode, { retryable: false, cause: err, userMessage: refusedSfuSentence(planned.users, err) });
+        }
         if (planned.own) throw err;
         this.#opts.onConnectFailed(planned, err);
       }
     }
   }
 
+  /** Whether `identity` is a member expected on the SFU of `serviceUrl`. */
+  #admits(planned: PlannedConnection, identity: string): boolean {
+    if (this.#expected.get(planned.serviceUrl)?.has(identity)) return true;
+    return planned.own && (this.#opts.transportlessIdentities?.().includes(identity) ?? false);
+  }
+
   async #open(planned: PlannedConnection): Promise<void> {
-    const credentials = await this.#credentials(planned);
+    // Checked before anything is sent: the URL is a member's choice.
+    const admission = await this.#opts.policy.admit(planned.serviceUrl);
+    const credentials = await this.#credentials(planned, admission);
     const log = this.#opts.log.child({ serviceUrl: planned.serviceUrl, livekitRoom: credentials.room });
     const participantName = this.#participantName(credentials, log);
     const connection = new SfuConnection({
@@ -98,6 +123,7 @@ export class MediaConnections {
       log,
       ...(this.#opts.encryption ? { encryption: this.#opts.encryption } : {}),
       ...(participantName ? { participantName } : {}),
+      admits: (identity) => this.#admits(planned, identity),
       onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
       ...(this.#opts.onVideoTrack ? { onVideoTrack: this.#opts.onVideoTrack } : {}),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
@@ -138,16 +164,16 @@ export class MediaConnections {
     return undefined;
   }
 
-  #credentials(planned: PlannedConnection): Promise<LiveKitCredentials> {
+  #credentials(planned: PlannedConnection, admission: Admission): Promise<LiveKitCredentials> {
     const { roomId, own } = this.#opts;
     // A legacy membership makes peers expect `@user:server:DEVICE` where we publish (/sfu/get); a
     // sticky one the hash of [user, device, member id] (/get_token with that member id).
     if (planned.own) {
       return this.#opts
         .openIdToken()
-        .then((token) => (this.#opts.ownMembership === 'sticky' ? fetchSlotCredentials(planned.serviceUrl, roomId, token, own) : fetchLegacyCredentials(planned.serviceUrl, roomId, token, own.deviceId)));
+        .then((token) => (this.#opts.ownMembership === 'sticky' ? fetchSlotCredentials(planned.serviceUrl, roomId, token, own, admission) : fetchLegacyCredentials(planned.serviceUrl, roomId, token, own.deviceId, admission)));
     }
-    return fetchSubscribeCredentials(planned.serviceUrl, roomId, () => this.#opts.openIdToken(), own, this.#opts.log);
+    return fetchSubscribeCredentials(planned.serviceUrl, roomId, () => this.#opts.openIdToken(), own, admission, this.#opts.log);
   }
 
   async close(): Promise<void> {
@@ -158,4 +184,10 @@ export class MediaConnections {
     );
     this.#connections.clear();
   }
+}
+
+/** The room's sentence for an SFU we will not contact: whose membership named it, and why (never its address). */
+export function refusedSfuSentence(users: readonly string[], err: RefusedTargetError): string {
+  const whose = users.length > 0 ? `the call membership of ${users.join(', ')}` : 'a call membership';
+  return `I did not connect to the LiveKit SFU named in ${whose}: ${err.userMessage}. Media published there is not recorded.`;
 }

@@ -7,6 +7,7 @@ import {
   type ControlMessage, type SessionJobData, type SessionProgress, type StopRequest,
 } from './queues.ts';
 import { OutputStore, type OutputRecord } from './outputs.ts';
+import { SessionQuotas, type QuotaLimits } from './quotas.ts';
 
 export interface SessionStatus {
   jobId: string;
@@ -18,7 +19,9 @@ export interface SessionStatus {
 export type StartResult = { started: true; jobId: string } | { started: false; running: SessionStatus };
 
 /** What adding an output did: started a session for it, added it to the running one, or found it there. */
-export type AddOutputResult = { outcome: 'started' | 'added'; jobId: string } | { outcome: 'exists'; running: SessionStatus };
+export type AddOutputResult =
+  | { outcome: 'started' | 'added'; jobId: string; /** Set when the new session waits for a busy worker: the sentence to add. */ waitingForWorker?: string }
+  | { outcome: 'exists'; running: SessionStatus };
 
 /** The bridge's side of the queue: start, stop and inspect the session of a room. */
 export class SessionQueue {
@@ -27,11 +30,23 @@ export class SessionQueue {
   readonly #keys: ReturnType<typeof redisKeys>;
   readonly #outputs: OutputStore;
 
-  constructor(redis: Redis, prefix: string) {
+  readonly #quotas: SessionQuotas | undefined;
+
+  /** Without `limits`, nothing is capped (tests of the queue alone). */
+  constructor(redis: Redis, prefix: string, limits?: QuotaLimits) {
     this.#redis = redis;
     this.#keys = redisKeys(prefix);
     this.#outputs = new OutputStore(redis, prefix);
     this.#queue = new Queue<SessionJobData>(SESSION_QUEUE, { connection: redis, prefix });
+    this.#quotas = limits
+      ? new SessionQuotas(redis, prefix, limits, {
+          isRunning: async (jobId) => ['active', 'waiting', 'delayed', 'prioritized', 'waiting-children'].includes(String(await this.#queue.getJobState(jobId))),
+          load: async () => {
+            const [busy, workers] = await Promise.all([this.#queue.getJobCountByTypes('active', 'waiting', 'prioritized', 'delayed'), this.#queue.getWorkersCount()]);
+            return { busy, workers };
+          },
+        })
+      : undefined;
   }
 
   /**
@@ -42,14 +57,20 @@ export class SessionQueue {
     return this.#reaching(output.type === 'recording' ? 'start the recording' : 'start the stream', async () => {
       const running = await this.#status(data.roomId);
       if (running) {
-        const existing = (await this.#outputs.list(running.jobId)).find((o) => o.id === output.id);
+        const current = await this.#outputs.list(running.jobId);
+        const existing = current.find((o) => o.id === output.id);
         if (existing) return { outcome: 'exists', running };
+        this.#quotas?.checkRoomOutputs(current);
         await this.#outputs.put(running.jobId, output);
         await this.#publish({ type: 'outputs', jobId: running.jobId, by: output.requestedBy, at: Date.now() });
         return { outcome: 'added', jobId: running.jobId };
       }
+      await this.#quotas?.checkUserSessions(data.requestedBy);
+      const waitingForWorker = await this.#quotas?.waitingForWorker();
       const started = await this.#start(data, output);
-      return started.started ? { outcome: 'started', jobId: started.jobId } : { outcome: 'exists', running: started.running };
+      if (!started.started) return { outcome: 'exists', running: started.running };
+      await this.#quotas?.addUserSession(data.requestedBy, started.jobId);
+      return { outcome: 'started', jobId: started.jobId, ...(waitingForWorker ? { waitingForWorker } : {}) };
     });
   }
 

@@ -1,5 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { AppServiceRegistration, Bridge, type Intent, type Request, type WeakEvent } from 'matrix-appservice-bridge';
+import { AppService, AppServiceRegistration, Bridge, type Intent, type Request, type WeakEvent } from 'matrix-appservice-bridge';
 import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
 import { CommandError, ConfigError, describeError, MatrixApiError, RecorderError } from '../errors.ts';
@@ -13,7 +12,10 @@ import { BotClient, UndecryptableError, type DecryptedEvent } from './bot-client
 import { ensureBotProfile } from './bot-profile.ts';
 import { callUserLocalpart } from '../call/call-user.ts';
 import type { NoticeJobData } from '../jobs/notices.ts';
-import { isAllowed, privilegedCreators, userPowerLevel, type CreateEvent, type PowerLevelsContent } from './permissions.ts';
+import { effectiveAllowList, isAllowed, privilegedCreators, userPowerLevel, type CreateEvent, type PowerLevelsContent } from './permissions.ts';
+import { checkHsTokenInConstantTime, sameSecret } from './hs-token.ts';
+import { CommandRateLimiter } from './rate-limit.ts';
+import { roomTextSanitiser, type RoomTextSanitiser } from './room-text.ts';
 
 export interface BridgeDeps {
   config: Config;
@@ -34,11 +36,28 @@ export class RecorderAppservice {
   readonly #log: Logger;
   #bot: BotClient | undefined;
   readonly #withheldNotices = new OncePer(10 * 60_000);
+  /** Whoever floods gets told once a minute, not once per command. */
+  readonly #rateNotices = new OncePer(60_000);
+  readonly #allow: readonly string[];
+  readonly #limiter: CommandRateLimiter;
+  readonly #sanitise: RoomTextSanitiser;
 
   constructor(deps: BridgeDeps) {
     this.#deps = deps;
     this.#log = deps.log.child({ module: 'appservice' });
     this.botUserId = `@${deps.config.bot.localpart}:${deps.config.homeserver.domain}`;
+    const { config } = deps;
+    this.#allow = effectiveAllowList(config.permissions.allow, config.homeserver.domain);
+    this.#limiter = new CommandRateLimiter({
+      user: { burst: config.limits.userCommandBurst, perMinute: config.limits.userCommandsPerMinute },
+      room: { burst: config.limits.roomCommandBurst, perMinute: config.limits.roomCommandsPerMinute },
+    });
+    this.#sanitise = roomTextSanitiser({
+      internalHosts: [
+        config.homeserver.url, config.appservice.publicUrl, config.appservice.bindAddress, config.redis.url,
+        ...(config.rtc.livekitServiceUrl ? [config.rtc.livekitServiceUrl] : []), ...config.rtc.allowedAuthorizers,
+      ],
+    });
     routeBridgeLibraryLogs(deps.log.child({ module: 'appservice-lib' }));
     this.#bridge = new Bridge({
       homeserverUrl: deps.config.homeserver.url,
@@ -77,7 +96,10 @@ export class RecorderAppservice {
       crossSigningKeysFile: config.encryption.crossSigningKeysFile,
       log: this.#log,
     });
-    await this.#bridge.listen(port, bindAddress);
+    // Our own AppService instance, so that its hs_token check is the constant-time one.
+    const appService = new AppService({ homeserverToken: registration.hs_token });
+    checkHsTokenInConstantTime(appService, registration.hs_token);
+    await this.#bridge.listen(port, bindAddress, 10, appService);
     this.#servePing();
     this.#log.info({ botUserId: this.botUserId, deviceId: this.#bot.device.deviceId, bindAddress, port }, 'appservice listening');
     await this.#pingHomeserver();
@@ -158,7 +180,7 @@ export class RecorderAppservice {
 
   async #onOwnMembership(event: WeakEvent, log: Logger): Promise<void> {
     if (event.content.membership !== 'invite') return;
-    if (!isAllowed(this.#deps.config.permissions.allow, event.sender)) {
+    if (!isAllowed(this.#allow, event.sender)) {
       log.warn({ inviter: event.sender }, 'invite from a user not on permissions.allow; declining');
       await this.intent.leave(event.room_id, 'This bot is not available to you (not on its allow-list).');
       return;
@@ -200,7 +222,28 @@ export class RecorderAppservice {
     if (!parsed) return;
     const roomId = event.room_id;
     const reply = (text: string) => this.#notice(roomId, text, event.event_id);
-    if (!isAllowed(this.#deps.config.permissions.allow, event.sender)) {
+    const allowed = isAllowed(this.#allow, event.sender);
+    // Other bots' `!commands` get no answer to answer back to: an unknown command is answered only
+    // for users allowed to command the bot (and m.notice, what bots send, is never a command: parse.ts).
+    if (!allowed && !this.#deps.commands.has(parsed.name)) {
+      log.debug({ sender: event.sender, command: parsed.name }, 'ignoring an unknown command from a user not on the allow-list');
+      return;
+    }
+    const limited = this.#limiter.check(roomId, event.sender);
+    if (limited) {
+      const seconds = Math.max(1, Math.ceil(limited.waitMs / 1000));
+      log.info({ sender: event.sender, command: parsed.name, limited: limited.limited, waitMs: limited.waitMs }, 'command dropped: rate limit');
+      const who = limited.limited === 'user' ? event.sender : roomId;
+      if (this.#rateNotices.shouldTell(`${limited.limited}|${who}`)) {
+        await reply(
+          limited.limited === 'user'
+            ? `${event.sender} is sending commands faster than I take them (limits.userCommandsPerMinute); I ignore theirs for about ${seconds} s.`
+            : `This room is sending commands faster than I take them (limits.roomCommandsPerMinute); I ignore commands here for about ${seconds} s.`,
+        );
+      }
+      return;
+    }
+    if (!allowed) {
       log.info({ sender: event.sender, command: parsed.name }, 'command from a user not on the allow-list');
       await reply(`${event.sender} is not allowed to use this bot (permissions.allow).`);
       return;
@@ -246,17 +289,11 @@ export class RecorderAppservice {
   }
 
   async #notice(roomId: string, body: string, inReplyTo?: string): Promise<void> {
-    const content: Record<string, unknown> = { msgtype: 'm.notice', body };
+    // Internal addresses never reach a room, whichever sentence carried them (room-text.ts).
+    const content: Record<string, unknown> = { msgtype: 'm.notice', body: this.#sanitise(body) };
     if (inReplyTo) content['m.relates_to'] = { 'm.in_reply_to': { event_id: inReplyTo } };
     await this.#botClient().send(roomId, content);
   }
-}
-
-/** Compares a presented token with the expected one in constant time (no timing oracle on the prefix). */
-function sameSecret(presented: string | undefined, expected: string): boolean {
-  const a = createHash('sha256').update(presented ?? '').digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** Says yes once per key within a window (so one cause gets one message, not one per event). */

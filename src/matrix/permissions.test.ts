@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isAllowed, privilegedCreators, stateEventPowerLevel, userPowerLevel } from './permissions.ts';
+import { configSchema } from '../config/schema.ts';
+import { effectiveAllowList, isAllowed, privilegedCreators, stateEventPowerLevel, userPowerLevel } from './permissions.ts';
 
 describe('permissions', () => {
   const pl = { users: { '@admin:hs': 100, '@mod:hs': 50 }, users_default: 10, events: { 'org.matrix.msc3401.call.member': 0 }, state_default: 50 };
@@ -37,5 +38,19 @@ describe('room creators (MSC4289)', () => {
   });
   it('older room versions do not', () => {
     expect(privilegedCreators({ sender: '@c:hs', content: { room_version: '10' } }).size).toBe(0);
+  });
+});
+
+describe('the default allow-list', () => {
+  it("is the homeserver's own users when permissions.allow is unset", () => {
+    const config = configSchema.parse({ homeserver: { url: 'https://matrix.example.org', domain: 'example.org' } });
+    const allow = effectiveAllowList(config.permissions.allow, config.homeserver.domain);
+    expect(isAllowed(allow, '@alice:example.org')).toBe(true);
+    expect(isAllowed(allow, '@mallory:elsewhere.example')).toBe(false);
+  });
+
+  it('is what the operator wrote when set, `*` included', () => {
+    expect(effectiveAllowList(['*'], 'example.org')).toEqual(['*']);
+    expect(effectiveAllowList([], 'example.org')).toEqual([]);
   });
 });

@@ -49,3 +49,8 @@ export function isAllowed(allow: readonly string[], userId: string): boolean {
   const server = userId.slice(userId.indexOf(':') + 1).toLowerCase();
   return allow.some((entry) => entry === '*' || entry === userId || (!entry.startsWith('@') && entry.toLowerCase() === server));
 }
+
+/** `permissions.allow`, or, when unset, the homeserver's own users: a new bot serves nobody from elsewhere by default. */
+export function effectiveAllowList(allow: readonly string[] | undefined, homeserverDomain: string): readonly string[] {
+  return allow ?? [homeserverDomain];
+}

@@ -7,8 +7,8 @@ describe('connection plan', () => {
   it('opens one connection per distinct transport, the own one first', () => {
     const plan = planConnections('http://a/jwt/', [member('x', 'http://a/jwt'), member('y', 'http://b/jwt'), member('z', 'http://b/jwt')]);
     expect(plan).toEqual([
-      { serviceUrl: 'http://a/jwt', own: true, identities: ['@x:hs:D'] },
-      { serviceUrl: 'http://b/jwt', own: false, identities: ['@y:hs:D', '@z:hs:D'] },
+      { serviceUrl: 'http://a/jwt', own: true, identities: ['@x:hs:D'], users: ['@x:hs'] },
+      { serviceUrl: 'http://b/jwt', own: false, identities: ['@y:hs:D', '@z:hs:D'], users: ['@y:hs', '@z:hs'] },
     ]);
   });
 
@@ -20,6 +20,6 @@ describe('connection plan', () => {
   });
 
   it('skips members without a transport', () => {
-    expect(planConnections('http://a', [member('y', undefined)])).toEqual([{ serviceUrl: 'http://a', own: true, identities: [] }]);
+    expect(planConnections('http://a', [member('y', undefined)])).toEqual([{ serviceUrl: 'http://a', own: true, identities: [], users: [] }]);
   });
 });

@@ -17,6 +17,8 @@ export interface PlannedConnection {
   own: boolean;
   /** Identities expected on this SFU. */
   identities: string[];
+  /** The Matrix users whose memberships name this SFU (to say whose SFU was refused or unreachable). */
+  users: string[];
 }
 
 export const normaliseServiceUrl = (url: string) => url.replace(/\/+$/, '');
@@ -28,13 +30,14 @@ export const normaliseServiceUrl = (url: string) => url.replace(/\/+$/, '');
  */
 export function planConnections(ownServiceUrl: string, members: MemberMedia[]): PlannedConnection[] {
   const own = normaliseServiceUrl(ownServiceUrl);
-  const byUrl = new Map<string, PlannedConnection>([[own, { serviceUrl: own, own: true, identities: [] }]]);
+  const byUrl = new Map<string, PlannedConnection>([[own, { serviceUrl: own, own: true, identities: [], users: [] }]]);
   for (const member of members) {
     if (!member.serviceUrl) continue;
     const url = normaliseServiceUrl(member.serviceUrl);
     let connection = byUrl.get(url);
-    if (!connection) byUrl.set(url, (connection = { serviceUrl: url, own: false, identities: [] }));
+    if (!connection) byUrl.set(url, (connection = { serviceUrl: url, own: false, identities: [], users: [] }));
     connection.identities.push(member.identity);
+    if (!connection.users.includes(member.userId)) connection.users.push(member.userId);
   }
   return [...byUrl.values()];
 }

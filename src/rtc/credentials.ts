@@ -1,8 +1,11 @@
 // LiveKit credentials from an lk-jwt-service-compatible authorizer, in exchange for an OpenID
 // token of the bot's Matrix user (protocol notes §6). Errors keep the authorizer's status and body.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { AuthorizerError, RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { registerSecret } from '../observability/secrets.ts';
+import { assertPublic, publicOnlyLookup, RefusedTargetError, type Admission } from './authorizer-guard.ts';
 
 export interface OpenIdToken {
   access_token: string;
@@ -29,34 +32,73 @@ export const DEFAULT_SLOT_ID = 'm.call#ROOM';
 
 const serviceUrl = (base: string, path: string) => `${base.replace(/\/+$/, '')}/${path}`;
 
-async function postAuthorizer(url: string, body: unknown, endpoint: LiveKitCredentials['endpoint']): Promise<LiveKitCredentials> {
-  let response: Response;
+/**
+ * POSTs to an authorizer with node:http(s) rather than fetch: a target admitted only as a public
+ * host gets a lookup that refuses non-public addresses at connect time, and no redirect is followed.
+ */
+function postJson(url: string, body: unknown, admission: Admission): Promise<{ status: number; text: string }> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = send(
+      target,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+        timeout: 15_000,
+        ...(admission === 'public' ? { lookup: publicOnlyLookup() as never } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          // An authorizer answers with a URL and a JWT; anything much larger is not one.
+          size += chunk.length;
+          if (size > 64 * 1024) req.destroy(new Error('the answer is larger than 64 KiB'));
+          else chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+async function postAuthorizer(url: string, body: unknown, endpoint: LiveKitCredentials['endpoint'], admission: Admission): Promise<LiveKitCredentials> {
+  let response: { status: number; text: string };
+  // Again here, not only in the policy: an IP literal never reaches the connect-time lookup.
+  if (admission === 'public') await assertPublic(new URL(url).hostname);
   try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
+    response = await postJson(url, body, admission);
   } catch (err) {
+    if (err instanceof RefusedTargetError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
     throw new RecorderError(`the LiveKit authorizer at ${url} is unreachable: ${(err as Error).message}`, 'MRR_AUTHORIZER_UNREACHABLE', {
       cause: err,
-      userMessage: `I could not reach the call's LiveKit authorizer at ${url} (${(err as Error).message}).`,
+      // No address in the room: the error text names hosts and ports of the operator's network.
+      userMessage: `I could not reach the call's LiveKit authorizer${code ? ` (${code})` : ''}.`,
     });
   }
-  const text = await response.text();
+  const { text } = response;
   let json: Record<string, unknown> | undefined;
   try {
     json = JSON.parse(text) as Record<string, unknown>;
   } catch {
     json = undefined;
   }
-  if (!response.ok || typeof json?.url !== 'string' || typeof json.jwt !== 'string') {
+  const ok = response.status >= 200 && response.status < 300;
+  if (!ok || typeof json?.url !== 'string' || typeof json.jwt !== 'string') {
     const errcode = typeof json?.errcode === 'string' ? json.errcode : undefined;
     const error = typeof json?.error === 'string' ? json.error : undefined;
     throw new AuthorizerError(url, response.status, text, errcode, error);
   }
   registerSecret(json.jwt);
+  // The SFU URL comes from the authorizer: one admitted only as a public host must not send us elsewhere.
+  if (admission === 'public') await assertPublic(new URL(json.url).hostname);
   return { url: json.url, jwt: json.jwt, ...decodeJwtClaims(json.jwt), endpoint };
 }
 
@@ -76,8 +118,8 @@ export function decodeJwtClaims(jwt: string): { identity: string; room: string; 
 }
 
 /** Legacy endpoint: identity `<user>:<device>`, what peers expect for a legacy membership. */
-export function fetchLegacyCredentials(serviceBase: string, roomId: string, openId: OpenIdToken, deviceId: string) {
-  return postAuthorizer(serviceUrl(serviceBase, 'sfu/get'), { room: roomId, openid_token: openId, device_id: deviceId }, 'sfu/get');
+export function fetchLegacyCredentials(serviceBase: string, roomId: string, openId: OpenIdToken, deviceId: string, admission: Admission) {
+  return postAuthorizer(serviceUrl(serviceBase, 'sfu/get'), { room: roomId, openid_token: openId, device_id: deviceId }, 'sfu/get', admission);
 }
 
 export interface MemberIds {
@@ -87,7 +129,7 @@ export interface MemberIds {
 }
 
 /** MSC4195 endpoint: identity is the hash of [user, device, member id]. */
-export function fetchSlotCredentials(serviceBase: string, roomId: string, openId: OpenIdToken, member: MemberIds) {
+export function fetchSlotCredentials(serviceBase: string, roomId: string, openId: OpenIdToken, member: MemberIds, admission: Admission) {
   return postAuthorizer(
     serviceUrl(serviceBase, 'get_token'),
     {
@@ -97,6 +139,7 @@ export function fetchSlotCredentials(serviceBase: string, roomId: string, openId
       member: { id: member.memberId, claimed_user_id: member.userId, claimed_device_id: member.deviceId },
     },
     'get_token',
+    admission,
   );
 }
 
@@ -109,16 +152,17 @@ export async function fetchSubscribeCredentials(
   roomId: string,
   openId: () => Promise<OpenIdToken>,
   member: MemberIds,
+  admission: Admission,
   log: Logger,
 ): Promise<LiveKitCredentials> {
   try {
-    return await fetchSlotCredentials(serviceBase, roomId, await openId(), member);
+    return await fetchSlotCredentials(serviceBase, roomId, await openId(), member, admission);
   } catch (err) {
     if (!(err instanceof AuthorizerError)) throw err;
     log.warn(
       { serviceBase, httpStatus: err.httpStatus, errcode: err.errcode, error: err.message },
       'authorizer refused /get_token; falling back to the legacy /sfu/get',
     );
-    return fetchLegacyCredentials(serviceBase, roomId, await openId(), member.deviceId);
+    return fetchLegacyCredentials(serviceBase, roomId, await openId(), member.deviceId, admission);
   }
 }

@@ -56,3 +56,18 @@ export async function discoverOwnTransport(
     userMessage: `I could not find a LiveKit SFU for this homeserver: ${problems.join('; ')}, and rtc.livekitServiceUrl is not configured.`,
   });
 }
+
+/**
+ * Every LiveKit authorizer the homeserver advertises (transports endpoint and `.well-known`), and
+ * the configured one: the SFUs the operator's own deployment stands behind. A source that fails
+ * adds nothing (discoverOwnTransport reports the failures).
+ */
+export async function advertisedAuthorizers(port: TransportDiscoveryPort, configured: string | undefined): Promise<string[]> {
+  const [endpoint, wellKnown] = await Promise.allSettled([port.rtcTransports(), port.clientWellKnown()]);
+  const foci = wellKnown.status === 'fulfilled' ? wellKnown.value['org.matrix.msc4143.rtc_foci'] : undefined;
+  const urls = [
+    ...(endpoint.status === 'fulfilled' ? endpoint.value.filter(isLivekitTransport) : []),
+    ...(Array.isArray(foci) ? foci.filter(isLivekitTransport) : []),
+  ].map((t) => t.livekit_service_url);
+  return [...new Set([...urls, ...(configured ? [configured] : [])])];
+}

@@ -129,6 +129,8 @@ export function stackRecorderConfig(stack: StackInfo, overrides: Record<string, 
     encryption: { storeDir: stack.botCrypto.storeDir, storeKey: stack.botCrypto.storeKey, crossSigningKeysFile: stack.botCrypto.crossSigningKeysFile },
     redis: { url: stack.redis.url, prefix: `mrr-test-${randomBytes(3).toString('hex')}` },
     recording: { outputDir: mkdtempSync(join(tmpdir(), 'mrr-recordings-')), ffmpegPath: stack.ffmpegPath },
+    // The homeserver advertises SFU a only; SFU b stands for a partner's SFU the operator allows.
+    rtc: { allowedAuthorizers: stack.sfus.slice(1).map((sfu) => new URL(sfu.authorizerUrl).host) },
     logging: { level: 'debug' },
     // Any free ports: tests run several recorder processes on one host (find them with metricsUrl).
     metrics: { bridgePort: 0, workerPort: 0 },

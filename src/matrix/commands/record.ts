@@ -23,7 +23,7 @@ export function recordCommand(sessions: SessionControl, defaultKind: RecordingKi
         return;
       }
       ctx.log.info({ jobId: result.jobId, kind }, result.outcome === 'started' ? 'session queued' : 'recording added to the session');
-      await ctx.reply(`${ctx.sender} asked me to record this call (${kind}). ${result.outcome === 'started' ? 'Joining the call…' : 'Starting…'}`);
+      await ctx.reply(`${ctx.sender} asked me to record this call (${kind}). ${result.outcome === 'started' ? 'Joining the call…' : 'Starting…'}${result.waitingForWorker ? ` ${result.waitingForWorker}` : ''}`);
     },
   };
 }

@@ -48,6 +48,11 @@ export class CommandRegistry {
     return this;
   }
 
+  /** Whether `name` is one of our commands. */
+  has(name: string): boolean {
+    return this.#commands.has(name);
+  }
+
   list(): CommandSpec[] {
     return [...this.#commands.values()];
   }

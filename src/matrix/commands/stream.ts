@@ -60,7 +60,7 @@ export function streamCommand(deps: StreamCommandDeps): CommandSpec {
         return;
       }
       ctx.log.info({ jobId: result.jobId, destination: destination.printable, kind }, result.outcome === 'started' ? 'session queued for a stream' : 'stream added');
-      await ctx.reply(`${ctx.sender} asked me to stream this call (${kind}) to ${destination.printable}. ${result.outcome === 'started' ? 'Joining the call…' : 'Starting…'}`);
+      await ctx.reply(`${ctx.sender} asked me to stream this call (${kind}) to ${destination.printable}. ${result.outcome === 'started' ? 'Joining the call…' : 'Starting…'}${result.waitingForWorker ? ` ${result.waitingForWorker}` : ''}`);
     },
   };
 }

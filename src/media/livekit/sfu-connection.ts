@@ -49,6 +49,12 @@ export interface SfuConnectionOptions {
    */
   onUndecryptedMedia?(identity: string): void;
   onDisconnected?(reason: string): void;
+  /**
+   * Whether a participant's tracks may be taken (a call member expected on this SFU). Tracks of
+   * others are held, not decoded, until `recheckHeld()` finds them admitted or they go away: an
+   * SFU (or anyone with a token for its room) can present any identity.
+   */
+  admits?(identity: string): boolean;
 }
 
 export const AUDIO_SAMPLE_RATE = 48_000;
@@ -59,6 +65,8 @@ export class SfuConnection {
   readonly #log: Logger;
   readonly #readers = new Set<ReadableStreamDefaultReader<unknown>>();
   readonly #e2eeStates = new Map<string, E2eeState>();
+  /** Tracks of participants not (yet) admitted, by track sid. */
+  readonly #held = new Map<string, { track: RemoteTrack; publication: RemoteTrackPublication; participant: RemoteParticipant }>();
   #closing: Promise<void> | undefined;
   #unwatchE2ee: () => void = () => undefined;
 
@@ -66,13 +74,17 @@ export class SfuConnection {
     this.#opts = opts;
     this.#log = opts.log.child({ module: 'sfu', sfu: opts.url });
     this.room
-      .on(RoomEvent.TrackSubscribed, (track, publication, participant) => this.#onTrack(track, publication, participant))
+      .on(RoomEvent.TrackSubscribed, (track, publication, participant) => this.#onSubscribed(track, publication, participant))
+      .on(RoomEvent.TrackUnsubscribed, (_track, publication) => {
+        if (publication.sid) this.#held.delete(publication.sid);
+      })
       .on(RoomEvent.TrackSubscriptionFailed, (trackSid, participant, reason) =>
         this.#log.warn({ trackSid, identity: participant.identity, reason }, 'track subscription failed'),
       )
       .on(RoomEvent.ParticipantConnected, (p) => this.#log.info({ identity: p.identity }, 'participant connected'))
       .on(RoomEvent.ParticipantDisconnected, (p) => {
         this.#log.info({ identity: p.identity }, 'participant disconnected');
+        for (const [sid, held] of this.#held) if (held.participant.identity === p.identity) this.#held.delete(sid);
         opts.onParticipantLeft?.(p.identity);
       })
       .on(RoomEvent.ParticipantEncryptionStatusChanged, (encrypted, p) => {
@@ -98,7 +110,8 @@ export class SfuConnection {
       e2ee?.stop();
       throw new RecorderError(`could not connect to LiveKit at ${this.#opts.url}: ${(err as Error).message}`, 'MRR_LIVEKIT_CONNECT', {
         cause: err,
-        userMessage: `I could not connect to the call's LiveKit server at ${this.#opts.url} (${(err as Error).message}).`,
+        // No address in the room (the operator's network); the log has it.
+        userMessage: "I could not connect to the call's LiveKit server.",
       });
     }
     this.#log.info({ room: this.room.name, identity: this.room.localParticipant?.identity }, 'connected to the SFU');
@@ -142,6 +155,7 @@ export class SfuConnection {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#unwatchE2ee();
+      this.#held.clear();
       // Ends every frame iterator; the consumers then finish their outputs.
       for (const reader of this.#readers) {
         await reader.cancel().catch((err: unknown) => this.#log.debug({ err }, 'audio stream already closed'));
@@ -149,6 +163,32 @@ export class SfuConnection {
       await this.room.disconnect();
     })();
     return this.#closing;
+  }
+
+  #onSubscribed(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
+    if (!this.#opts.admits || this.#opts.admits(participant.identity)) {
+      this.#onTrack(track, publication, participant);
+      return;
+    }
+    const sid = publication.sid ?? track.sid ?? `${participant.identity}/${this.#held.size}`;
+    this.#held.set(sid, { track, publication, participant });
+    this.#log.warn({ identity: participant.identity, trackSid: sid, kind: track.kind }, 'track held: its participant is no call member expected on this SFU');
+  }
+
+  /** Hands on held tracks whose participant is admitted now (a membership that arrived after its media). */
+  recheckHeld(): void {
+    if (!this.#opts.admits || this.#closing) return;
+    for (const [sid, held] of this.#held) {
+      if (!this.#opts.admits(held.participant.identity)) continue;
+      this.#held.delete(sid);
+      this.#log.info({ identity: held.participant.identity, trackSid: sid }, 'held track admitted: its participant is a call member now');
+      this.#onTrack(held.track, held.publication, held.participant);
+    }
+  }
+
+  /** Identities whose tracks are held (not admitted). */
+  heldIdentities(): string[] {
+    return [...new Set([...this.#held.values()].map((h) => h.participant.identity))];
   }
 
   #onTrack(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
