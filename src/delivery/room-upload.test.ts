@@ -1,7 +1,8 @@
 // The upload limit path, against a loopback stand-in for the media repository (the real
 // Synapse's limit is far above what tests write): a file over the limit is skipped with the
 // reason and the sizes, the others are uploaded, and nothing is truncated.
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,12 @@ import type { MatrixClient } from 'matrix-js-sdk';
 import { uploadToRoom } from './room-upload.ts';
 
 const LIMIT = 4096;
+let limit = LIMIT;
 const uploads: number[] = [];
 const uploadUrls: string[] = [];
 const server = createServer((req, res) => {
   if (req.url?.startsWith('/_matrix/media/v3/upload')) uploadUrls.push(req.url);
-  if (req.url?.startsWith('/_matrix/client/v1/media/config')) return void res.end(JSON.stringify({ 'm.upload.size': LIMIT }));
+  if (req.url?.startsWith('/_matrix/client/v1/media/config')) return void res.end(JSON.stringify({ 'm.upload.size': limit }));
   let bytes = 0;
   req.on('data', (chunk: Buffer) => (bytes += chunk.length));
   req.on('end', () => {
@@ -62,5 +64,31 @@ describe('uploadToRoom', () => {
     expect(uploadUrls).toEqual(['/_matrix/media/v3/upload']);
     // The name stays inside the event, which the client encrypts.
     expect(sent[0]).toMatchObject({ body: 'stem-@alice_localhost_ALICEDEVICE.ogg', file: { url: 'mxc://localhost/2' } });
+  });
+
+  it('cuts a recording over the limit into parts, each uploaded and posted under the limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrr-upload-'));
+    const path = join(dir, 'mixed.ogg');
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=8', '-c:a', 'libopus', '-b:a', '64k', path]);
+    const sent: Array<Record<string, unknown>> = [];
+    const client = { sendMessage: async (_room: string, content: Record<string, unknown>) => (sent.push(content), { event_id: `$${sent.length}` }) } as unknown as MatrixClient;
+    const before = uploads.length;
+    limit = 1 << 20;
+    try {
+      const outcomes = await uploadToRoom(
+        { client, homeserverUrl, accessToken: 'token', roomId: '!r:localhost', encrypted: false, split: { ffmpegPath: 'ffmpeg', maxBytes: 20_000 }, log: pino({ level: 'silent' }) },
+        [{ path, mimetype: 'audio/ogg', msgtype: 'm.audio', caption: 'everyone' }],
+      );
+      const count = sent.length;
+      expect(count).toBeGreaterThanOrEqual(3);
+      expect(outcomes).toEqual([{ path, uploaded: true, bytes: statSync(path).size, eventId: '$1', parts: { count, limitBytes: 20_000 } }]);
+      expect(uploads.slice(before)).toHaveLength(count);
+      expect(uploads.slice(before).every((bytes) => bytes <= 20_000)).toBe(true);
+      expect(sent.map((c) => [c.body, c.filename])).toEqual(sent.map((_, i) => [`everyone (part ${i + 1} of ${count})`, `mixed.part-${i + 1}-of-${count}.ogg`]));
+      const total = sent.reduce((sum, c) => sum + (c.info as { duration: number }).duration, 0);
+      expect(Math.abs(total - 8000)).toBeLessThan(100);
+    } finally {
+      limit = LIMIT;
+    }
   });
 });

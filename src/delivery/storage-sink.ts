@@ -1,8 +1,8 @@
 // Where finished recordings are archived. A sink takes the session's files and returns where
-// each one went; the local directory is one implementation, S3-compatible storage would be
-// another behind the same interface.
+// each one went; the local directory is one implementation, S3-compatible storage
+// (s3-sink.ts) another behind the same interface.
 import { copyFile, mkdir } from 'node:fs/promises';
-import { basename, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { safeFileLabel } from '../media/recording/file-names.ts';
 
@@ -10,6 +10,12 @@ export interface SessionFacts {
   roomId: string;
   sessionId: string;
   startedAt: number;
+}
+
+/** A file to archive and its name below the session's folder (`segment-0/mixed.ogg`, `manifest.json`). */
+export interface SinkFile {
+  path: string;
+  name: string;
 }
 
 export interface StoredFile {
@@ -20,7 +26,16 @@ export interface StoredFile {
 
 export interface StorageSink {
   readonly name: string;
-  store(files: string[], facts: SessionFacts): Promise<StoredFile[]>;
+  /** Where a session's folder is, for the room's summary (a path, or `s3://bucket/prefix`). */
+  folder(facts: SessionFacts): string;
+  store(files: SinkFile[], facts: SessionFacts): Promise<StoredFile[]>;
+}
+
+/** A name below the session's folder: relative, made of file-name-safe segments. */
+export function checkFileName(name: string): string {
+  const parts = name.split('/');
+  if (parts.some((p) => p === '' || p !== safeFileLabel(p))) throw new Error(`not a safe archive name: ${JSON.stringify(name)}`);
+  return name;
 }
 
 const PLACEHOLDERS = ['room', 'session', 'date', 'time', 'year', 'month', 'day'] as const;
@@ -66,16 +81,60 @@ export class LocalDirectorySink implements StorageSink {
     this.#template = template;
   }
 
-  async store(files: string[], facts: SessionFacts): Promise<StoredFile[]> {
+  folder(facts: SessionFacts): string {
     const dir = join(this.#root, renderPathTemplate(this.#template, facts));
     if (!dir.startsWith(this.#root + sep)) throw new Error(`refusing to store outside ${this.#root}: ${dir}`);
-    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async store(files: SinkFile[], facts: SessionFacts): Promise<StoredFile[]> {
+    const dir = this.folder(facts);
     const stored: StoredFile[] = [];
     for (const file of files) {
-      const target = join(dir, basename(file));
-      await copyFile(file, target);
-      stored.push({ source: file, location: target });
+      const target = join(dir, checkFileName(file.name));
+      await mkdir(dirname(target), { recursive: true });
+      await copyFile(file.path, target);
+      stored.push({ source: file.path, location: target });
     }
     return stored;
+  }
+}
+
+/** Every configured sink in turn: a file is archived when each of them has it. */
+export class SinkSet implements StorageSink {
+  readonly name: string;
+  readonly #sinks: StorageSink[];
+
+  constructor(sinks: StorageSink[]) {
+    this.#sinks = sinks;
+    this.name = sinks.map((s) => s.name).join('+');
+  }
+
+  folder(facts: SessionFacts): string {
+    return this.#sinks.map((s) => s.folder(facts)).join(' and ');
+  }
+
+  /** Tries every sink; when one fails, the error names it and carries what the others stored. */
+  async store(files: SinkFile[], facts: SessionFacts): Promise<StoredFile[]> {
+    const stored: StoredFile[] = [];
+    const failed: string[] = [];
+    for (const sink of this.#sinks) {
+      try {
+        stored.push(...(await sink.store(files, facts)));
+      } catch (err) {
+        failed.push(`${sink.name}: ${(err as Error).message}`);
+      }
+    }
+    if (failed.length > 0) throw new PartlyStoredError(`${failed.join('; ')}${stored.length > 0 ? ` (stored in ${this.#sinks.length - failed.length} of ${this.#sinks.length} sinks)` : ''}`, stored);
+    return stored;
+  }
+}
+
+export class PartlyStoredError extends Error {
+  readonly stored: StoredFile[];
+  constructor(message: string, stored: StoredFile[]) {
+    super(message);
+    this.name = 'PartlyStoredError';
+    this.stored = stored;
   }
 }

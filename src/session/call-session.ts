@@ -5,7 +5,8 @@
 import { Call, type CallEnd } from '../call/call.ts';
 import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
-import { LocalDirectorySink, type StorageSink } from '../delivery/storage-sink.ts';
+import { storageSinkFromConfig } from '../delivery/sinks.ts';
+import type { StorageSink } from '../delivery/storage-sink.ts';
 import { describeError } from '../errors.ts';
 import { formatDuration } from '../format.ts';
 import type { NoticeQueue } from '../jobs/notices.ts';
@@ -63,7 +64,7 @@ export class CallSession {
     this.#ctx = ctx;
     this.#log = ctx.log.child({ module: 'call-session' });
     const { config } = deps;
-    this.#sink = config.storage.directory ? new LocalDirectorySink(config.storage.directory, config.storage.pathTemplate) : undefined;
+    this.#sink = storageSinkFromConfig(config.storage, this.#log);
     this.#notices = new RoomNotices(deps.notices, data.roomId, data.requestEventId, this.#log);
     this.#latencyFrom = ctx.recovery === 0 ? { at: data.requestedAt, from: 'request' } : { at: Date.now(), from: 'recovery' };
   }

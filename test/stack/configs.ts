@@ -14,6 +14,8 @@ export const PORTS = {
   redis: 16379,
   /** nginx: the RTMP ingest and, on `http`, the publish check it asks (on_publish). */
   nginx: { rtmp: 11935, http: 11936 },
+  /** versitygw, the S3-compatible archive. */
+  s3: 17070,
   sfus: [
     { name: 'a', http: 17880, tcp: 17881, udp: 17882, authorizer: 18080 },
     { name: 'b', http: 27880, tcp: 27881, udp: 27882, authorizer: 28080 },
@@ -46,6 +48,14 @@ export function planStack(stateDir: string, ffmpegPath: string, chromiumPath: st
     sfus,
     redis: { url: `redis://127.0.0.1:${PORTS.redis}` },
     rtmp: rtmpInfo(PORTS.nginx),
+    s3: {
+      endpoint: `http://127.0.0.1:${PORTS.s3}`,
+      region: 'us-east-1',
+      accessKeyId: `MRR${secret(8).toUpperCase()}`,
+      secretAccessKey: secret(20),
+      bucket: 'recordings',
+      root: join(stateDir, 's3'),
+    },
     ffmpegPath,
     chromiumPath,
   };

@@ -28,6 +28,20 @@ export interface RtmpInfo {
   checkPort: number;
 }
 
+/** versitygw on loopback, serving a directory of the stack's state (posix backend) as S3. */
+export interface S3Info {
+  /** http://127.0.0.1:<port>, path-style. */
+  endpoint: string;
+  region: string;
+  /** Generated per stack. */
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Created at start-up; tests use key prefixes of their own in it. */
+  bucket: string;
+  /** The directory versitygw serves: `<root>/<bucket>/<key>`. */
+  root: string;
+}
+
 export interface StackInfo {
   synapse: { url: string; serverName: string; registrationSharedSecret: string };
   appservice: { registrationFile: string; bindAddress: string; port: number; url: string; botLocalpart: string };
@@ -37,6 +51,7 @@ export interface StackInfo {
   sfus: SfuInfo[];
   redis: { url: string };
   rtmp: RtmpInfo;
+  s3: S3Info;
   ffmpegPath: string;
   chromiumPath: string;
 }

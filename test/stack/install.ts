@@ -1,5 +1,6 @@
 // Installs the stack's components once, into caches keyed by version: Synapse from PyPI in a
-// venv, LiveKit server built from its tagged module with `go install`, Debian packages with apt
+// venv, LiveKit server and versitygw (the S3-compatible archive) built from their tagged modules
+// with `go install`, Debian packages with apt
 // (nginx comes from apt but runs only under the stack; in containers policy-rc.d keeps apt from starting it as a service).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -9,10 +10,13 @@ import { CACHE_DIR } from './info.ts';
 export const SYNAPSE_VERSION = '1.163.2';
 // v1.13.5 is the newest tag whose go.mod has no replace directives, which `go install pkg@version` refuses.
 export const LIVEKIT_VERSION = 'v1.13.5';
+/** versitygw (Apache-2.0): an S3 gateway whose `posix` backend serves a directory; the archive sink's real S3 server. */
+export const VERSITYGW_VERSION = 'v1.8.0';
 
 export const synapseVenv = join(CACHE_DIR, `synapse-${SYNAPSE_VERSION}`);
 export const synapsePython = join(synapseVenv, 'bin', 'python');
 export const livekitBinary = join(CACHE_DIR, `livekit-${LIVEKIT_VERSION}`, 'bin', 'server');
+export const versitygwBinary = join(CACHE_DIR, `versitygw-${VERSITYGW_VERSION}`, 'bin', 'versitygw');
 
 const DEBIAN_PACKAGES: Record<string, string> = {
   'redis-server': 'redis-server',
@@ -102,8 +106,21 @@ function installLiveKit() {
   });
 }
 
+function installVersitygw() {
+  if (existsSync(versitygwBinary)) return;
+  if (!whichBinary('go')) throw new Error('Go is needed to build versitygw (go install); install Go first');
+  say(`building versitygw ${VERSITYGW_VERSION} with go install (first use only, about 1 min; output in ${INSTALL_LOG})`);
+  const gobin = join(CACHE_DIR, `versitygw-${VERSITYGW_VERSION}`, 'bin');
+  mkdirSync(gobin, { recursive: true });
+  run('go', ['install', `github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}`], {
+    env: { ...process.env, GOBIN: gobin, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+    what: `go install versitygw@${VERSITYGW_VERSION}`,
+  });
+}
+
 export function installAll() {
   installDebianPackages();
   installSynapse();
   installLiveKit();
+  installVersitygw();
 }

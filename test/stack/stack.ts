@@ -1,5 +1,6 @@
 // The local MatrixRTC stack on loopback: Synapse, two LiveKit servers each with its own
-// authorizer (for multi-SFU calls), Redis, and nginx with the RTMP module (the live-stream ingest).
+// authorizer (for multi-SFU calls), Redis, nginx with the RTMP module (the live-stream ingest),
+// and versitygw serving a directory as S3 (the archive sink).
 // `npm run stack -- up|down|status`.
 // Installs on first use (cached by version), writes fresh state per `up`, waits until healthy.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { pino } from 'pino';
 import { loadRegistration } from '../../src/config/registration.ts';
 import { generateCrossSigning } from '../../src/crypto/generate-cross-signing.ts';
 import { callUserLocalpart } from '../../src/call/call-user.ts';
-import { installAll, livekitBinary, synapsePython, whichBinary } from './install.ts';
+import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { installAll, livekitBinary, synapsePython, versitygwBinary, whichBinary } from './install.ts';
 import { LOG_DIR, runningProcesses, startProcess, stopAll, waitHealthy, type ManagedProcess } from './processes.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
@@ -43,6 +45,13 @@ function processesFor(info: StackInfo, synapseConfig: string, livekitConfigs: st
       args: ['--port', String(PORTS.redis), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', STATE_DIR],
     },
     ...info.sfus.map((sfu, i) => ({ name: `livekit-${sfu.name}`, command: livekitBinary, args: ['--config', livekitConfigs[i]!] })),
+    {
+      name: 's3',
+      command: versitygwBinary,
+      args: ['--port', `127.0.0.1:${PORTS.s3}`, '--region', info.s3.region, '--quiet', 'posix', info.s3.root],
+      // The root credentials go through the environment, not the command line that `ps` shows.
+      env: { ...process.env, ROOT_ACCESS_KEY_ID: info.s3.accessKeyId, ROOT_SECRET_ACCESS_KEY: info.s3.secretAccessKey },
+    },
     ...info.sfus.map((sfu, i) => ({
       name: `authorizer-${sfu.name}`,
       command: process.execPath,
@@ -65,9 +74,22 @@ function healthChecks(info: StackInfo): Array<[string, () => Promise<boolean>]> 
     ['synapse', httpOk(`${info.synapse.url}/health`)],
     ['redis', redisPong(PORTS.redis)],
     ['nginx', httpOk(`http://127.0.0.1:${info.rtmp.checkPort}/healthz`)],
+    ['s3', async () => (await s3Client(info).send(new ListBucketsCommand({}), { abortSignal: AbortSignal.timeout(2_000) }), true)],
     ...info.sfus.map((sfu): [string, () => Promise<boolean>] => [`livekit-${sfu.name}`, httpOk(sfu.livekitUrl.replace(/^ws/, 'http'))]),
     ...info.sfus.map((sfu): [string, () => Promise<boolean>] => [`authorizer-${sfu.name}`, httpOk(`${sfu.authorizerUrl}/healthz`)]),
   ];
+}
+
+/** A client for the stack's S3 server, as the recorder is configured for it (path style, Content-MD5 checksums). */
+export function s3Client(info: StackInfo): S3Client {
+  return new S3Client({
+    endpoint: info.s3.endpoint,
+    region: info.s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: info.s3.accessKeyId, secretAccessKey: info.s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 /** Running and healthy, as described by stack.json. */
@@ -78,8 +100,8 @@ async function isHealthy(): Promise<StackInfo | undefined> {
   } catch {
     return undefined;
   }
-  // A stack started by an older version of this script lacks newer parts (the RTMP ingest): start it anew.
-  if (!info.rtmp) return undefined;
+  // A stack started by an older version of this script lacks newer parts (the RTMP ingest, S3): start it anew.
+  if (!info.rtmp || !info.s3) return undefined;
   const running = runningProcesses();
   const checks = healthChecks(info);
   if (!checks.every(([name]) => running.has(name))) return undefined;
@@ -120,6 +142,7 @@ export async function ensureStack(): Promise<StackInfo> {
   const synapseConfig = writeSynapseConfig(join(STATE_DIR, 'synapse'), info);
   const livekitConfigs = info.sfus.map((sfu, i) => writeLiveKitConfig(STATE_DIR, sfu, PORTS.sfus[i]!));
   const nginx = writeNginxConfig(join(STATE_DIR, 'nginx'), info.rtmp);
+  mkdirSync(info.s3.root, { recursive: true });
 
   for (const spec of processesFor(info, synapseConfig, livekitConfigs, nginx.args)) {
     const pid = startProcess(spec);
@@ -143,6 +166,8 @@ export async function ensureStack(): Promise<StackInfo> {
     throw err;
   }
   await publishBotIdentities(info);
+  await s3Client(info).send(new CreateBucketCommand({ Bucket: info.s3.bucket }));
+  say(`S3 bucket ${info.s3.bucket} created at ${info.s3.endpoint}`);
   writeFileSync(STACK_INFO_PATH, JSON.stringify(info, null, 2), { mode: 0o600 });
   say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${LOG_DIR}`);
   return info;
@@ -165,6 +190,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       say(`up: Synapse ${info.synapse.url} (server name ${info.synapse.serverName}), Redis ${info.redis.url}`);
       for (const sfu of info.sfus) say(`SFU ${sfu.name}: LiveKit ${sfu.livekitUrl}, authorizer ${sfu.authorizerUrl}`);
       say(`RTMP ingest: ${info.rtmp.url}/<stream key> (nginx-rtmp; the key is in stack.json)`);
+      say(`S3 (versitygw): ${info.s3.endpoint}, bucket ${info.s3.bucket} (credentials in stack.json)`);
       say(`details in ${STACK_INFO_PATH}`);
     } else if (command === 'down') {
       await stopStack();

@@ -3,7 +3,9 @@
 import type { MatrixClient } from 'matrix-js-sdk';
 import { uploadToRoom, type RoomFile, type UploadOutcome } from '../../delivery/room-upload.ts';
 import { formatBytes, formatDuration } from '../../format.ts';
-import type { StorageSink, StoredFile } from '../../delivery/storage-sink.ts';
+import { basename } from 'node:path';
+import type { SinkFile, StorageSink, StoredFile } from '../../delivery/storage-sink.ts';
+import type { EarlierSegments } from './earlier-segments.ts';
 import type { AudioRecording } from './audio-files.ts';
 import type { VideoResult } from './composite-file.ts';
 import { describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
@@ -16,9 +18,11 @@ export interface DeliveryInput {
   segment: ManifestSegment;
   /** The composite video of a video recording. */
   video?: VideoResult;
-  /** Segments recorded before a crash recovery, and their files (listed, not uploaded again). */
-  earlier?: { segments: ManifestSegment[]; files: ManifestFile[] };
+  /** Segments recorded before a crash recovery and their files: the ones on this worker are archived and uploaded with this segment's. */
+  earlier?: { segments: ManifestSegment[]; files: ManifestFile[]; local?: EarlierSegments['local']; elsewhere?: EarlierSegments['elsewhere'] };
   upload?: { client: MatrixClient; homeserverUrl: string; accessToken: string; encrypted: boolean };
+  /** Recordings over the upload limit are cut into parts with this ffmpeg (below `maxBytes` when set). */
+  split?: { ffmpegPath: string; maxBytes?: number | undefined };
   sink?: StorageSink;
   log: Logger;
 }
@@ -27,6 +31,8 @@ export interface DeliveryReport {
   manifestPath: string;
   manifest: Manifest;
   stored: StoredFile[];
+  /** The session's folder in the archive, when a sink is configured. */
+  archive?: string;
   uploads: UploadOutcome[];
   problems: string[];
 }
@@ -60,14 +66,30 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
     files: [...earlier.files, ...files],
   };
   const manifestPath = await writeManifest(input.dir, manifest);
-  const paths = [...(video ? [video.path] : []), recording.mixed.path, ...recording.stems.map((s) => s.path), manifestPath];
+  // One segment: its files side by side, as always. Several (a recovered session): a folder per
+  // segment, as the manifest's `dir` names them, and the manifest above them.
+  const earlierLocal = input.earlier?.local ?? [];
+  const nested = earlier.segments.length > 0;
+  const ownFile = (path: string): SinkFile => ({ path, name: nested ? `${segment.dir}/${basename(path)}` : basename(path) });
+  const sinkFiles: SinkFile[] = [
+    ...earlierLocal.map((l) => ({ path: l.path, name: `${l.segmentDir}/${l.file.name}` })),
+    ...[...(video ? [video.path] : []), recording.mixed.path, ...recording.stems.map((s) => s.path)].map(ownFile),
+    { path: manifestPath, name: basename(manifestPath) },
+  ];
+  for (const { index, worker } of input.earlier?.elsewhere ?? []) {
+    problems.push(`the files of segment ${index} are on ${worker}, which recorded them, and were neither archived nor attached here`);
+  }
 
   let stored: StoredFile[] = [];
+  let archive: string | undefined;
   if (input.sink) {
+    const facts = { roomId: manifest.roomId, sessionId: manifest.sessionId, startedAt: Date.parse(manifest.startedAt) };
     try {
-      stored = await input.sink.store(paths, { roomId: manifest.roomId, sessionId: manifest.sessionId, startedAt: Date.parse(manifest.startedAt) });
-      input.log.info({ sink: input.sink.name, location: stored[0]?.location }, 'archived the recording');
+      archive = input.sink.folder(facts);
+      stored = await input.sink.store(sinkFiles, facts);
+      input.log.info({ sink: input.sink.name, files: stored.length, earlierSegmentFiles: earlierLocal.length }, 'archived the recording');
     } catch (err) {
+      stored = (err as { stored?: StoredFile[] }).stored ?? [];
       input.log.error({ err, sink: input.sink.name }, 'archiving the recording failed');
       problems.push(`archiving failed: ${(err as Error).message}`);
     }
@@ -76,15 +98,25 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
   let uploads: UploadOutcome[] = [];
   if (input.upload) {
     const roomFiles: RoomFile[] = [
+      // The segments before a recovery first, in the order they were recorded.
+      ...earlierLocal.map(
+        (l): RoomFile => ({
+          path: l.path,
+          mimetype: l.file.kind === 'video' ? 'video/x-matroska' : 'audio/ogg',
+          msgtype: l.file.kind === 'video' ? 'm.video' : 'm.audio',
+          durationMs: l.file.durationMs,
+          caption: `${l.file.name}, segment ${l.file.segment} (recorded until its worker stopped)`,
+        }),
+      ),
       ...(video ? [{ path: video.path, mimetype: 'video/x-matroska', msgtype: 'm.video' as const, durationMs: video.durationMs }] : []),
       { path: recording.mixed.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: recording.mixed.durationMs },
       ...recording.stems.map((s): RoomFile => ({ path: s.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: s.durationMs })),
       { path: manifestPath, mimetype: 'application/json', msgtype: 'm.file' },
     ];
-    uploads = await uploadToRoom({ ...input.upload, roomId: manifest.roomId, log: input.log }, roomFiles);
+    uploads = await uploadToRoom({ ...input.upload, roomId: manifest.roomId, ...(input.split ? { split: input.split } : {}), log: input.log }, roomFiles);
     for (const u of uploads) if (!u.uploaded) problems.push(`${u.path.split('/').pop()} was not uploaded: ${u.reason}`);
   }
-  return { manifestPath, manifest, stored, uploads, problems };
+  return { manifestPath, manifest, stored, ...(archive && stored.length > 0 ? { archive } : {}), uploads, problems };
 }
 
 const errorOf = (file: { error?: string }) => (file.error ? { error: file.error } : {});
@@ -101,7 +133,14 @@ export function summaryText(endReason: string, report: DeliveryReport): string {
     `Participants: ${people.join(', ') || 'nobody'}.`,
     `Files: ${manifest.files.some((f) => f.kind === 'video') ? 'composite video, ' : ''}mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
   ];
-  if (report.stored.length > 0) lines.push(`Archived to ${report.stored[0]!.location.replace(/\/[^/]+$/, '')}.`);
+  const cut = report.uploads.flatMap((u) => (u.uploaded && u.parts ? [{ ...u, parts: u.parts }] : []));
+  if (cut.length > 0) {
+    lines.push(
+      `Over the upload limit of ${formatBytes(cut[0]!.parts.limitBytes)}, so attached in parts that each play on their own: ` +
+        `${cut.map((u) => `${basename(u.path)} (${formatBytes(u.bytes)}, ${u.parts.count} parts)`).join(', ')}.`,
+    );
+  }
+  if (report.archive) lines.push(`Archived to ${report.archive}.`);
   if (report.problems.length > 0) lines.push(`Problems: ${report.problems.join('; ')}.`);
   return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 // A recovered session's manifest lists the segments recorded before the crash. Their files are
-// described from this worker's storage when it can see them (one machine, or a shared volume);
-// otherwise the segment is listed with the worker that holds its files.
+// described from this worker's storage when it can see them (one machine, or a shared volume),
+// and returned with their paths so that this worker archives and uploads them too; otherwise the
+// segment is listed with the worker that holds its files.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SegmentRecord } from '../../jobs/queues.ts';
@@ -8,13 +9,20 @@ import { describeFile, type ManifestFile, type ManifestSegment } from '../../med
 import { oggOpusDurationMs } from '../../media/recording/ogg-duration.ts';
 import type { Logger } from '../../observability/logger.ts';
 
-export async function describeEarlierSegments(
-  records: SegmentRecord[],
-  currentIndex: number,
-  log: Logger,
-): Promise<{ segments: ManifestSegment[]; files: ManifestFile[] }> {
+export interface EarlierSegments {
+  segments: ManifestSegment[];
+  files: ManifestFile[];
+  /** The files this worker can read, to be delivered with the session's own. */
+  local: Array<{ path: string; segmentDir: string; file: ManifestFile }>;
+  /** Segments whose files are not on this worker: delivered by nobody, so the summary names them. */
+  elsewhere: Array<{ index: number; worker: string }>;
+}
+
+export async function describeEarlierSegments(records: SegmentRecord[], currentIndex: number, log: Logger): Promise<EarlierSegments> {
   const segments: ManifestSegment[] = [];
   const files: ManifestFile[] = [];
+  const local: EarlierSegments['local'] = [];
+  const elsewhere: EarlierSegments['elsewhere'] = [];
   for (const record of records.filter((r) => r.index < currentIndex).sort((a, b) => a.index - b.index)) {
     const segmentFiles: ManifestFile[] = [];
     if (existsSync(record.dir)) {
@@ -36,8 +44,11 @@ export async function describeEarlierSegments(
       for (const name of names.filter((n) => n.endsWith('.mkv'))) {
         segmentFiles.push(await describeFile(join(record.dir, name), { kind: 'video', segment: record.index, durationMs: mixedMs }));
       }
+      const segmentDir = record.dir.split(/[\\/]/).pop()!;
+      for (const file of segmentFiles) local.push({ path: join(record.dir, file.name), segmentDir, file });
     } else {
       log.warn({ segment: record.index, dir: record.dir, worker: record.worker }, 'the files of an earlier segment are not on this worker; listing the segment only');
+      elsewhere.push({ index: record.index, worker: record.worker });
     }
     segments.push({
       index: record.index,
@@ -50,5 +61,5 @@ export async function describeEarlierSegments(
     });
     files.push(...segmentFiles);
   }
-  return { segments, files };
+  return { segments, files, local, elsewhere };
 }

@@ -137,6 +137,7 @@ export class RecordingOutput {
         participants: this.#participants?.spans() ?? [],
       },
       ...(this.#config.recording.uploadToRoom ? { upload: this.#call.uploader } : {}),
+      split: { ffmpegPath: this.#config.recording.ffmpegPath, maxBytes: this.#config.recording.maxUploadBytes },
       ...(sink ? { sink } : {}),
       log: this.#log,
     });

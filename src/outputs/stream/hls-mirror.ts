@@ -2,7 +2,7 @@
 // archive serves the stream too: while the stream runs, finished segments are copied first and
 // the playlist after them (a player never sees a playlist naming a segment that is not there yet).
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { SessionFacts, StorageSink } from '../../delivery/storage-sink.ts';
 import type { Logger } from '../../observability/logger.ts';
 
@@ -50,7 +50,7 @@ export class HlsMirror {
     const segments = changed.filter((n) => n !== PLAYLIST).map((n) => join(this.#directory, n));
     const ordered = changed.includes(PLAYLIST) ? [...segments, join(this.#directory, PLAYLIST)] : segments;
     if (ordered.length === 0) return;
-    await this.#sink.store(ordered, this.#facts);
+    await this.#sink.store(ordered.map((path) => ({ path, name: basename(path) })), this.#facts);
     for (const path of ordered) this.#copied.set(path.slice(this.#directory.length + 1), statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0);
   }
 
