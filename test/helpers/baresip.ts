@@ -13,6 +13,8 @@ export interface BaresipOptions {
   rtpPortMin: number;
   /** Frequency of the tone baresip sends. */
   toneHz: number;
+  /** Play back what it hears as its microphone (aubridge), instead of a tone: an echoing phone. */
+  echo?: boolean;
   /** Codec modules to load, in preference order (default g711 then opus). */
   codecModules?: string[];
   user?: string;
@@ -52,11 +54,11 @@ export class Baresip {
         'poll_method epoll',
         `sip_listen 127.0.0.1:${opts.sipPort}`,
         'net_interface 127.0.0.1',
-        'audio_player aubridge,nowhere',
-        'audio_alert aubridge,nowhere',
-        `audio_source ausine,${opts.toneHz}`,
+        ...(opts.echo
+          ? ['audio_player aubridge,echo', 'audio_alert aubridge,alert', 'audio_source aubridge,echo']
+          : ['audio_player aubridge,nowhere', 'audio_alert aubridge,nowhere', `audio_source ausine,${opts.toneHz}`, 'ausrc_channels 2']),
+        // ausine only makes 48 kHz stereo; baresip resamples to the codec's rate.
         'ausrc_srate 48000',
-        'ausrc_channels 2',
         'auplay_srate 48000',
         `rtp_ports ${opts.rtpPortMin}-${opts.rtpPortMin + 20}`,
         'module_path /usr/lib/baresip/modules',

@@ -11,6 +11,7 @@ import type { Logger } from '../../observability/logger.ts';
 import { SourceFilter, userAllowed } from './access.ts';
 import { ALL_CODECS, type CodecName } from './codecs.ts';
 import { buildAnswer, buildOffer, chooseMedia, parseRemoteSdp, type LocalSdpInput, type MediaChoice } from './sdp.ts';
+import { createSipStack } from './sip-stack.ts';
 import { SipLeg, type Dialog, type DialogSender, type SipParty } from './sip-leg.ts';
 
 export interface SipTrunkConfig {
@@ -138,7 +139,7 @@ export class SipEndpoint implements DialogSender {
     await probeUdpPort(config.listen.address, config.listen.port);
     const sipLog = log.child({ module: 'sip' });
     let endpoint: SipEndpoint | undefined;
-    const stack = sip.create(
+    const stack = createSipStack(
       {
         address: config.listen.address,
         port: config.listen.port,

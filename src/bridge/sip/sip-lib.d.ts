@@ -21,7 +21,7 @@ declare module 'sip' {
     reason?: string;
     version?: string;
     headers: {
-      via?: { host?: string; port?: number; protocol?: string; params: Record<string, string | null> }[];
+      via?: { host?: string; port?: number; protocol?: string; params: Record<string, string | null | undefined> }[];
       to?: NameAddr;
       from?: NameAddr;
       'call-id'?: string;
@@ -61,7 +61,34 @@ declare module 'sip' {
   export function parse(data: string): SipMessage | undefined;
   export function stringify(m: SipMessage): string;
   export function generateBranch(): string;
+  export interface Connection {
+    send(m: SipMessage): void;
+    release(): void;
+    protocol: string;
+  }
+  export interface Transport {
+    open(target: Remote | { protocol: string; address: string; port: number }, onError?: (e: unknown) => void): Connection;
+    get(target: Remote, onError?: (e: unknown) => void): Connection;
+    destroy(): void;
+  }
+  export interface ServerTransaction {
+    send(m: SipMessage): void;
+    message?(m: SipMessage, remote?: Remote): void;
+  }
+  export interface TransactionLayer {
+    createServerTransaction(rq: SipMessage, cn: Connection): ServerTransaction;
+    createClientTransaction(cn: Connection, rq: SipMessage, callback: (rs: SipMessage) => void): unknown;
+    getServer(m: SipMessage): ServerTransaction | undefined;
+    getClient(m: SipMessage): { message?(m: SipMessage, remote?: Remote): void } | undefined;
+    destroy(): void;
+  }
+  export function makeTransport(options: CreateOptions, callback: (m: SipMessage, remote: Remote) => void): Transport;
+  export function makeTransactionLayer(options: CreateOptions, open: Transport['open']): TransactionLayer;
+  export function resolve(uri: SipUri, action: (addresses: { protocol: string; address: string; port: number }[]) => void): void;
   const sip: {
+    makeTransport: typeof makeTransport;
+    makeTransactionLayer: typeof makeTransactionLayer;
+    resolve: typeof resolve;
     create: typeof create;
     makeResponse: typeof makeResponse;
     parseUri: typeof parseUri;

@@ -1,0 +1,260 @@
+// Issue 11, the SIP half on its own (no Matrix): the bridge's SIP endpoint against baresip 1.0.0
+// from Debian, a SIP phone no one here wrote, run headless on loopback with its own config. Proved
+// by content: baresip's tone (ausine) is the dominant frequency of what the leg receives, and the
+// leg's tone is the dominant frequency of what baresip recorded hearing (sndfile). DTMF both ways
+// (RFC 4733), BYE from each side, refusals with the right status, and latency/CPU measured.
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { SipEndpoint, type CodecName, type InviteInfo, type SipEndpointConfig, type SipLeg } from '../../src/bridge/sip/index.ts';
+import { decodeToPcm } from '../helpers/audio-files.ts';
+import { Baresip, freePort } from '../helpers/baresip.ts';
+import { dominantFrequency, rms, toneSnrDb } from '../helpers/fft.ts';
+
+const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+const BARESIP_TONE = 440;
+const LEG_TONE = 1000;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const randomBase = () => 30_000 + 2 * Math.floor(Math.random() * 10_000);
+
+async function startEndpoint(overrides: Partial<SipEndpointConfig> = {}): Promise<{ endpoint: SipEndpoint; port: number; calls: { leg: SipLeg; info: InviteInfo }[]; invites: InviteInfo[] }> {
+  const port = await freePort();
+  const calls: { leg: SipLeg; info: InviteInfo }[] = [];
+  const invites: InviteInfo[] = [];
+  const rtpMin = randomBase();
+  const endpoint = await SipEndpoint.start(
+    {
+      listen: { address: '127.0.0.1', port },
+      rtp: { portMin: rtpMin, portMax: rtpMin + 200 },
+      onInvite: (info) => {
+        invites.push(info);
+        return info.requestUser === 'room1' ? { accept: true } : { accept: false, status: 404, reason: 'No Such Room' };
+      },
+      onCall: (leg, info) => void calls.push({ leg, info }),
+      ...overrides,
+    },
+    log,
+  );
+  cleanups.push(() => endpoint.stop());
+  return { endpoint, port, calls, invites };
+}
+
+async function startBaresip(opts: { toneHz?: number; codecModules?: string[]; echo?: boolean } = {}): Promise<Baresip> {
+  const bs = new Baresip({ sipPort: await freePort(), ctrlPort: await freePort(), rtpPortMin: randomBase() + 20_000, toneHz: opts.toneHz ?? BARESIP_TONE, ...(opts.codecModules ? { codecModules: opts.codecModules } : {}), ...(opts.echo ? { echo: true } : {}) });
+  await bs.start();
+  cleanups.push(() => bs.stop());
+  return bs;
+}
+
+/** Sends a tone to the leg in 10 ms frames on a deadline clock, as a mixer would; `startAtMs` of silence first. */
+function sendTone(leg: SipLeg, hz: number, opts: { startAtMs?: number; amplitude?: number } = {}): { stop: () => void; toneStartedAt: () => number | undefined } {
+  const start = performance.now();
+  let n = 0;
+  let toneStartedAt: number | undefined;
+  let timer: NodeJS.Timeout;
+  const tick = () => {
+    const due = Math.floor((performance.now() - start) / 10);
+    while (n <= due && !leg.isEnded) {
+      const frame = new Int16Array(480);
+      if (n * 10 >= (opts.startAtMs ?? 0)) {
+        toneStartedAt ??= performance.now();
+        for (let i = 0; i < 480; i++) frame[i] = Math.round((opts.amplitude ?? 8000) * Math.sin((2 * Math.PI * hz * (n * 480 + i)) / 48_000));
+      }
+      leg.send(frame);
+      n++;
+    }
+    if (!leg.isEnded) timer = setTimeout(tick, start + n * 10 - performance.now());
+  };
+  tick();
+  return { stop: () => clearTimeout(timer), toneStartedAt: () => toneStartedAt };
+}
+
+/** Collects received frames with their arrival times until `count` frames are in (or the leg ends). */
+async function receive(leg: SipLeg, count: number): Promise<{ pcm: Int16Array; arrivals: number[] }> {
+  const frames: Int16Array[] = [];
+  const arrivals: number[] = [];
+  for await (const f of leg.frames) {
+    frames.push(f);
+    arrivals.push(performance.now());
+    if (frames.length >= count) break;
+  }
+  const pcm = new Int16Array(frames.length * 480);
+  frames.forEach((f, i) => pcm.set(f, i * 480));
+  return { pcm, arrivals };
+}
+
+function heardByBaresip(bs: Baresip): Int16Array {
+  const files = bs.heardFiles();
+  expect(files, `baresip recorded what it heard; log:\n${bs.log.slice(-2000)}`).toHaveLength(1);
+  return decodeToPcm(files[0]!);
+}
+
+function describeTone(pcm: Int16Array, hz: number): string {
+  return `dominant ${dominantFrequency(pcm, 48_000).toFixed(1)} Hz, ${toneSnrDb(pcm, 48_000, hz).toFixed(1)} dB SNR at ${hz} Hz, RMS ${rms(pcm).toFixed(0)}`;
+}
+
+const cpuPercent = (u: NodeJS.CpuUsage, wallMs: number) => ((u.user + u.system) / 1000 / wallMs) * 100;
+
+describe('SIP endpoint against baresip', () => {
+  for (const codec of ['PCMU', 'PCMA', 'opus'] as CodecName[]) {
+    it(`answers baresip's call with ${codec}: each side hears the other's tone, baresip's BYE ends the leg`, async () => {
+      const { port, calls } = await startEndpoint({ codecs: [codec] });
+      const bs = await startBaresip();
+      const dialled = await bs.command('dial', `sip:room1@127.0.0.1:${port}`);
+      expect(dialled.ok).toBe(true);
+      await bs.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the call established');
+      expect(calls).toHaveLength(1);
+      const { leg, info } = calls[0]!;
+      expect(leg.codec).toBe(codec);
+      expect(info.from.user).toBe('baresip');
+      expect(info.requestUser).toBe('room1');
+      expect(leg.remoteParty.uri).toMatch(/^sip:baresip@127\.0\.0\.1/);
+
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = performance.now();
+      const sender = sendTone(leg, LEG_TONE);
+      const got = await receive(leg, 300); // 3 s
+      const cpu = cpuPercent(process.cpuUsage(cpuBefore), performance.now() - wallBefore);
+      await bs.command('hangup');
+      const end = await leg.ended;
+      sender.stop();
+      await bs.stop(); // flushes its WAV
+      expect(end).toEqual({ by: 'remote', reason: 'BYE' });
+
+      const legHeard = got.pcm.subarray(48_000); // after the first second
+      const phoneHeard = heardByBaresip(bs);
+      const phoneSteady = phoneHeard.subarray(48_000, phoneHeard.length - 24_000);
+      console.log(`[measure] inbound ${codec}: leg heard ${describeTone(legHeard, BARESIP_TONE)}; baresip heard ${(phoneHeard.length / 48_000).toFixed(1)} s, ${describeTone(phoneSteady, LEG_TONE)}; ` +
+        `CPU ${cpu.toFixed(1)} % of a core for this process during the call (tone generation included); stats ${JSON.stringify(leg.stats)}`);
+      expect(dominantFrequency(legHeard, 48_000)).toBeCloseTo(BARESIP_TONE, -1);
+      expect(toneSnrDb(legHeard, 48_000, BARESIP_TONE)).toBeGreaterThan(15);
+      expect(dominantFrequency(phoneSteady, 48_000)).toBeCloseTo(LEG_TONE, -1);
+      expect(toneSnrDb(phoneSteady, 48_000, LEG_TONE)).toBeGreaterThan(15);
+      expect(leg.stats.packetsForeign).toBe(0);
+    });
+  }
+
+  it('dials out to baresip, which answers by itself: both tones cross, our BYE ends baresip\'s call', async () => {
+    const { endpoint } = await startEndpoint();
+    const bs = await startBaresip();
+    const leg = await endpoint.dial(`sip:baresip@127.0.0.1:${bs.opts.sipPort}`, { displayName: 'Bridge test' });
+    expect(leg.direction).toBe('outbound');
+    expect(['opus', 'PCMU', 'PCMA']).toContain(leg.codec);
+    const sender = sendTone(leg, LEG_TONE);
+    const got = await receive(leg, 300);
+    const incoming = await bs.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the call established');
+    const end = await leg.hangup('test over');
+    sender.stop();
+    await bs.waitEvent((e) => e.type === 'CALL_CLOSED', 'baresip seeing our BYE');
+    await bs.stop();
+    expect(end).toEqual({ by: 'local', reason: 'test over' });
+    const legHeard = got.pcm.subarray(48_000);
+    const phoneHeard = heardByBaresip(bs);
+    const phoneSteady = phoneHeard.subarray(48_000, phoneHeard.length - 24_000);
+    console.log(`[measure] dial-out ${leg.codec} (baresip saw ${incoming.peeruri}): leg heard ${describeTone(legHeard, BARESIP_TONE)}; baresip heard ${describeTone(phoneSteady, LEG_TONE)}; stats ${JSON.stringify(leg.stats)}`);
+    expect(dominantFrequency(legHeard, 48_000)).toBeCloseTo(BARESIP_TONE, -1);
+    expect(toneSnrDb(legHeard, 48_000, BARESIP_TONE)).toBeGreaterThan(15);
+    expect(dominantFrequency(phoneSteady, 48_000)).toBeCloseTo(LEG_TONE, -1);
+    expect(toneSnrDb(phoneSteady, 48_000, LEG_TONE)).toBeGreaterThan(15);
+  });
+
+  it('carries DTMF both ways as RFC 4733 events', async () => {
+    const { port, calls } = await startEndpoint({ codecs: ['PCMU'] });
+    const bs = await startBaresip();
+    await bs.command('dial', `sip:room1@127.0.0.1:${port}`);
+    await bs.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the call established');
+    const { leg } = calls[0]!;
+    const sender = sendTone(leg, LEG_TONE);
+    const received: string[] = [];
+    leg.on('dtmf', (digit, via) => received.push(`${digit}/${via}`));
+    const gotAll = new Promise<void>((resolve) => leg.on('dtmf', () => received.length === 4 && resolve()));
+    for (const digit of ['1', '9', '*', '#']) {
+      await bs.command('sndcode', digit);
+      await new Promise((r) => setTimeout(r, 250)); // baresip sends one digit per command; keep them apart as a person would
+    }
+    await gotAll;
+    expect(received).toEqual(['1/rfc4733', '9/rfc4733', '*/rfc4733', '#/rfc4733']);
+
+    await leg.sendDtmf('4071#');
+    const dtmfStarts = () => bs.events.filter((e) => e.type === 'CALL_DTMF_START').map((e) => e.param);
+    await bs.waitEvent(() => dtmfStarts().length >= 5, 'five DTMF digits at baresip');
+    console.log(`[measure] DTMF: leg received ${received.join(' ')}; baresip reported ${dtmfStarts().join(' ')}`);
+    expect(dtmfStarts()).toEqual(['4', '0', '7', '1', '#']);
+    sender.stop();
+    // Our BYE on an inbound leg: baresip's call closes.
+    expect(await leg.hangup()).toEqual({ by: 'local', reason: 'hangup' });
+    await bs.waitEvent((e) => e.type === 'CALL_CLOSED', 'baresip seeing our BYE');
+  });
+
+  it('refuses a source outside allowedSources with 403 and an unknown number with 404', async () => {
+    const closed = async (bs: Baresip) => (await bs.waitEvent((e) => e.type === 'CALL_CLOSED', 'the call closed')).param ?? '';
+    const strict = await startEndpoint({ allowedSources: ['10.0.0.0/8'] });
+    const bs1 = await startBaresip();
+    await bs1.command('dial', `sip:room1@127.0.0.1:${strict.port}`);
+    const reason403 = await closed(bs1);
+    expect(strict.invites).toHaveLength(0); // never reached the room mapping
+
+    const open = await startEndpoint({ allowedSources: ['127.0.0.0/8'] });
+    const bs2 = await startBaresip();
+    await bs2.command('dial', `sip:nosuchroom@127.0.0.1:${open.port}`);
+    const reason404 = await closed(bs2);
+    console.log(`[measure] refusals as baresip reported them: "${reason403}" and "${reason404}"`);
+    expect(reason403).toMatch(/403/);
+    expect(reason404).toMatch(/404/);
+    expect(open.calls).toHaveLength(0);
+  });
+
+  /** Arrival time of the first received frame carrying the tone (RMS well above silence), or undefined. */
+  function onsetAt(got: { pcm: Int16Array; arrivals: number[] }, hz: number, after = 0): number | undefined {
+    for (let i = 0; i < got.arrivals.length; i++) {
+      if (got.arrivals[i]! < after) continue;
+      const f = got.pcm.subarray(i * 480, (i + 1) * 480);
+      if (rms(f) > 1500 && Math.abs(dominantFrequency(got.pcm.subarray(i * 480, (i + 4) * 480), 48_000) - hz) < 100) return got.arrivals[i];
+    }
+    return undefined;
+  }
+
+  for (const codec of ['PCMU', 'opus'] as CodecName[]) {
+    it(`measures the round trip through an echoing baresip (${codec}): the leg's tone comes back`, async () => {
+      const { endpoint } = await startEndpoint({ codecs: [codec] });
+      const bs = await startBaresip({ echo: true });
+      const leg = await endpoint.dial(`sip:baresip@127.0.0.1:${bs.opts.sipPort}`);
+      const sender = sendTone(leg, LEG_TONE, { startAtMs: 1500 });
+      const got = await receive(leg, 300);
+      sender.stop();
+      await leg.hangup();
+      const started = sender.toneStartedAt()!;
+      const back = onsetAt(got, LEG_TONE, started);
+      const echoed = got.pcm.subarray(200 * 480);
+      console.log(`[measure] round trip ${codec} through baresip (its jitter buffer 20-160 ms, aubridge echo): tone onset back after ${back === undefined ? 'never' : Math.round(back - started)} ms; echoed audio ${describeTone(echoed, LEG_TONE)}`);
+      expect(back).toBeDefined();
+      expect(dominantFrequency(echoed, 48_000)).toBeCloseTo(LEG_TONE, -1);
+    });
+  }
+
+  it('measures one-way mouth-to-ear between two endpoints (our send queue, packetising, UDP, decoding) and CPU per leg', async () => {
+    const a = await startEndpoint({ codecs: ['PCMU'] });
+    const b = await startEndpoint({ codecs: ['PCMU'] });
+    const legA = await a.endpoint.dial(`sip:room1@127.0.0.1:${b.port}`);
+    const legB = b.calls[0]!.leg;
+    const cpuBefore = process.cpuUsage();
+    const wallBefore = performance.now();
+    const toB = sendTone(legA, LEG_TONE, { startAtMs: 1000 });
+    const toA = sendTone(legB, BARESIP_TONE, { startAtMs: 1500 });
+    const [atB, atA] = await Promise.all([receive(legB, 300), receive(legA, 300)]);
+    const cpu = cpuPercent(process.cpuUsage(cpuBefore), performance.now() - wallBefore);
+    toB.stop();
+    toA.stop();
+    await legA.hangup();
+    expect(await legB.ended).toEqual({ by: 'remote', reason: 'BYE' });
+    const ab = onsetAt(atB, LEG_TONE, toB.toneStartedAt()!)! - toB.toneStartedAt()!;
+    const ba = onsetAt(atA, BARESIP_TONE, toA.toneStartedAt()!)! - toA.toneStartedAt()!;
+    console.log(`[measure] endpoint to endpoint, PCMU: one-way ${Math.round(ab)} ms (A→B) and ${Math.round(ba)} ms (B→A); ${cpu.toFixed(1)} % of a core for 2 legs (≈ ${(cpu / 2).toFixed(1)} % per leg, tone generation included)`);
+    expect(ab).toBeGreaterThan(0);
+    expect(ba).toBeGreaterThan(0);
+  });
+});
