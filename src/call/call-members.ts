@@ -32,7 +32,7 @@ export function callMembers(memberships: CallMembership[], own: { userId: string
   return memberships
     .filter((m) => m.userId !== own.userId && !m.isExpired())
     .map((m) => {
-      const transport = m.getTransport(oldest) as { type?: string; livekit_service_url?: unknown } | undefined;
+      const transport = readTransport(m, oldest);
       return {
         userId: m.userId,
         deviceId: m.deviceId,
@@ -43,6 +43,20 @@ export function callMembers(memberships: CallMembership[], own: { userId: string
         serviceUrl: transport?.type === 'livekit' && typeof transport.livekit_service_url === 'string' ? transport.livekit_service_url : undefined,
       };
     });
+}
+
+/**
+ * js-sdk accepts a legacy membership whose focus is `oldest_membership` without `foci_preferred`,
+ * and then throws reading its transport (checked with js-sdk 43). Such a member's SFU is unknown:
+ * the session reports members without a transport by name.
+ */
+function readTransport(m: CallMembership, oldest: CallMembership): { type?: unknown; livekit_service_url?: unknown } | undefined {
+  try {
+    const transport: unknown = m.getTransport(oldest);
+    return typeof transport === 'object' && transport !== null ? transport : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

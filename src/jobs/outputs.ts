@@ -9,7 +9,7 @@ import { RecorderError } from '../errors.ts';
 import type { RecordingKind } from './queues.ts';
 
 export type OutputRecord =
-  | { id: 'recording'; type: 'recording'; kind: RecordingKind; requestedBy: string; requestEventId: string; at: number }
+  | { id: 'recording'; type: 'recording'; kind: RecordingKind; requestedBy: string; requestEventId: string; at: number; /** `!record transcript`: transcribed when it ends. */ transcript?: boolean }
   | {
       id: string;
       type: 'stream';
@@ -55,14 +55,58 @@ export class OutputStore {
 
   async list(jobId: string): Promise<OutputRecord[]> {
     const entries = await this.#redis.hgetall(outputsKey(this.#prefix, jobId));
-    return Object.values(entries)
-      .map((raw) => JSON.parse(raw) as OutputRecord)
+    return Object.entries(entries)
+      .map(([id, raw]) => parseOutputRecord(id, raw))
       .sort((a, b) => a.at - b.at);
   }
 
   async clear(jobId: string): Promise<void> {
     await this.#redis.del(outputsKey(this.#prefix, jobId));
   }
+}
+
+/** MRR_OUTPUT_RECORD: an output record in Redis is not one this version wrote; the message names the field. */
+export class OutputRecordError extends RecorderError {
+  constructor(id: string, problem: string) {
+    super(`the output record ${JSON.stringify(id.slice(0, 80))} in Redis is not valid: ${problem}`, 'MRR_OUTPUT_RECORD', { retryable: false });
+  }
+}
+
+/**
+ * Reads one record back from the hash (field `id`, value `raw`). Redis is shared and outlives
+ * deploys, so a record is checked field by field rather than cast: a stream without a destination
+ * would otherwise fail later, far from its cause.
+ */
+export function parseOutputRecord(id: string, raw: string): OutputRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new OutputRecordError(id, 'it is not JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new OutputRecordError(id, 'it is not a JSON object');
+  const r = value as Record<string, unknown>;
+  const text = (field: string, optional = false) => {
+    const v = r[field];
+    if (optional && v === undefined) return;
+    if (typeof v !== 'string' || v.length === 0) throw new OutputRecordError(id, `${field} is not a non-empty string`);
+  };
+  if (r.id !== id) throw new OutputRecordError(id, 'its id differs from its field in the hash');
+  if (r.kind !== 'audio' && r.kind !== 'video') throw new OutputRecordError(id, 'kind is neither audio nor video');
+  if (typeof r.at !== 'number' || !Number.isFinite(r.at)) throw new OutputRecordError(id, 'at is not a finite number');
+  text('requestedBy');
+  text('requestEventId');
+  if (r.type === 'recording') {
+    if (id !== 'recording') throw new OutputRecordError(id, 'a recording record must have the id recording');
+  } else if (r.type === 'stream') {
+    if (!id.startsWith(streamOutputId(''))) throw new OutputRecordError(id, 'a stream record must have an id stream:<name>');
+    text('destination');
+    text('label');
+    text('sealedUrl', true);
+  } else {
+    throw new OutputRecordError(id, 'type is neither recording nor stream');
+  }
+  return r as OutputRecord;
 }
 
 /** Seals a typed destination URL for the record; only holders of the appservice token can open it. */

@@ -7,6 +7,7 @@ import { sessionGone, sessionPhase } from '../observability/metrics.ts';
 import { releaseRoom } from './producer.ts';
 import { redisKeys, SESSION_QUEUE, type ControlMessage, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
 import { OutputStore, type OutputRecord } from './outputs.ts';
+import { parseSegmentRecord } from './segment-record.ts';
 
 export interface SessionContext {
   jobId: string;
@@ -125,7 +126,16 @@ export class SessionWorker {
             const key = this.#keys.segments(jobId);
             await this.#redis.multi().hset(key, String(segment.index), JSON.stringify(segment)).expire(key, SEGMENTS_TTL_S).exec();
           },
-          all: async () => Object.values(await this.#redis.hgetall(this.#keys.segments(jobId))).map((entry) => JSON.parse(entry) as SegmentRecord),
+          // A record that does not parse is left out, loudly: the segments that do are still delivered.
+          all: async () =>
+            Object.values(await this.#redis.hgetall(this.#keys.segments(jobId))).flatMap((entry) => {
+              try {
+                return [parseSegmentRecord(entry)];
+              } catch (err) {
+                log.error({ err }, 'an earlier segment is left out of the manifest');
+                return [];
+              }
+            }),
         },
         outputs: {
           list: () => this.#outputs.list(jobId),

@@ -83,23 +83,47 @@ async function postAuthorizer(url: string, body: unknown, endpoint: LiveKitCrede
       userMessage: `I could not reach the call's LiveKit authorizer${code ? ` (${code})` : ''}.`,
     });
   }
-  const { text } = response;
+  const answer = parseAuthorizerAnswer(url, response.status, response.text);
+  // The SFU URL comes from the authorizer: one admitted only as a public host must not send us elsewhere.
+  if (admission === 'public') await assertPublic(new URL(answer.url).hostname);
+  return { ...answer, endpoint };
+}
+
+/**
+ * Reads an authorizer's answer: `{url, jwt}` with a LiveKit URL and a JWT whose claims name our
+ * identity and room. Anything else is an AuthorizerError (refusals, wrong shape) or a
+ * RecorderError MRR_AUTHORIZER_JWT / MRR_AUTHORIZER_URL (a 2xx answer that is not usable).
+ */
+export function parseAuthorizerAnswer(url: string, status: number, text: string): Omit<LiveKitCredentials, 'endpoint'> {
   let json: Record<string, unknown> | undefined;
   try {
-    json = JSON.parse(text) as Record<string, unknown>;
+    const parsed: unknown = JSON.parse(text);
+    json = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
   } catch {
     json = undefined;
   }
-  const ok = response.status >= 200 && response.status < 300;
+  const ok = status >= 200 && status < 300;
   if (!ok || typeof json?.url !== 'string' || typeof json.jwt !== 'string') {
-    const errcode = typeof json?.errcode === 'string' ? json.errcode : undefined;
+    // The errcode is repeated in the room: only a word such as M_FORBIDDEN, never text the authorizer chose.
+    const errcode = typeof json?.errcode === 'string' && /^[A-Za-z][A-Za-z0-9_.]{0,63}$/.test(json.errcode) ? json.errcode : undefined;
     const error = typeof json?.error === 'string' ? json.error : undefined;
-    throw new AuthorizerError(url, response.status, text, errcode, error);
+    throw new AuthorizerError(url, status, text, errcode, error);
   }
   registerSecret(json.jwt);
-  // The SFU URL comes from the authorizer: one admitted only as a public host must not send us elsewhere.
-  if (admission === 'public') await assertPublic(new URL(json.url).hostname);
-  return { url: json.url, jwt: json.jwt, ...decodeJwtClaims(json.jwt), endpoint };
+  if (!isLivekitUrl(json.url)) {
+    throw new RecorderError(`the LiveKit authorizer at ${url} answered an SFU URL that is not a ws(s) or http(s) URL`, 'MRR_AUTHORIZER_URL', {
+      userMessage: "The call's LiveKit authorizer answered with an SFU address I cannot connect to.",
+    });
+  }
+  return { url: json.url, jwt: json.jwt, ...decodeJwtClaims(json.jwt) };
+}
+
+function isLivekitUrl(value: string): boolean {
+  try {
+    return ['ws:', 'wss:', 'http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -108,13 +132,19 @@ async function postAuthorizer(url: string, body: unknown, endpoint: LiveKitCrede
  */
 export function decodeJwtClaims(jwt: string): { identity: string; room: string; canUpdateOwnMetadata: boolean } {
   const payload = jwt.split('.')[1];
-  if (!payload) throw new RecorderError('the authorizer returned a malformed JWT', 'MRR_AUTHORIZER_JWT');
-  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
-    sub?: string;
-    video?: { room?: string; canUpdateOwnMetadata?: unknown };
-  };
-  if (!claims.sub || !claims.video?.room) throw new RecorderError('the authorizer JWT lacks sub or video.room', 'MRR_AUTHORIZER_JWT');
-  return { identity: claims.sub, room: claims.video.room, canUpdateOwnMetadata: claims.video.canUpdateOwnMetadata === true };
+  if (!payload) throw new RecorderError('the authorizer returned a malformed JWT (no payload part)', 'MRR_AUTHORIZER_JWT');
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw new RecorderError('the authorizer returned a malformed JWT (its payload is not JSON)', 'MRR_AUTHORIZER_JWT');
+  }
+  const { sub, video } = (claims ?? {}) as { sub?: unknown; video?: { room?: unknown; canUpdateOwnMetadata?: unknown } | null };
+  const room = video !== null && typeof video === 'object' ? video.room : undefined;
+  if (typeof sub !== 'string' || !sub || typeof room !== 'string' || !room) {
+    throw new RecorderError('the authorizer JWT lacks sub or video.room (non-empty strings)', 'MRR_AUTHORIZER_JWT');
+  }
+  return { identity: sub, room, canUpdateOwnMetadata: video!.canUpdateOwnMetadata === true };
 }
 
 /** Legacy endpoint: identity `<user>:<device>`, what peers expect for a legacy membership. */

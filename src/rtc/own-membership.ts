@@ -150,12 +150,27 @@ function waitForOwnMembership(session: MatrixRTCSession, me: OwnIdentity, timeou
 
 /** Turns js-sdk's membership manager failure into an error with the Matrix errcode. */
 export function membershipError(error: unknown): RecorderError {
-  const e = error as { errcode?: string; httpStatus?: number; data?: { error?: string }; message?: string };
-  return new RecorderError(`publishing the call membership failed: ${e.errcode ?? ''} ${e.data?.error ?? e.message ?? String(error)}`.trim(), e.errcode ?? 'MRR_MEMBERSHIP', {
+  // js-sdk passes on what its requests threw: usually a MatrixError, but nothing guarantees an object.
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { errcode?: unknown; data?: { error?: unknown } | null; message?: unknown };
+  // An errcode is a word such as M_FORBIDDEN; anything else is not one to show or to decide by.
+  const errcode = typeof e.errcode === 'string' && /^[A-Za-z0-9_.]{1,64}$/.test(e.errcode) ? e.errcode : undefined;
+  const said = typeof e.data?.error === 'string' ? e.data.error : typeof e.message === 'string' ? e.message : undefined;
+  const detail = said?.trim() || describeThrown(error);
+  return new RecorderError(`publishing the call membership failed: ${errcode ?? ''} ${detail}`.replace(/: +/, ': ').trim(), errcode ?? 'MRR_MEMBERSHIP', {
     cause: error,
     retryable: false,
-    userMessage: `I could not publish my call membership: ${e.errcode ? `${e.errcode} ` : ''}${e.data?.error ?? e.message ?? String(error)}.`,
+    userMessage: `I could not publish my call membership: ${errcode ? `${errcode} ` : ''}${detail}.`,
   });
+}
+
+/** A thrown value in words, even one whose toString throws or that has none. */
+function describeThrown(value: unknown): string {
+  try {
+    const text = String(value).trim();
+    return text && text !== '[object Object]' ? text : 'an error without a message';
+  } catch {
+    return 'an error without a message';
+  }
 }
 
 export interface ListedDelayedEvent {

@@ -2,7 +2,7 @@
 // described from this worker's storage when it can see them (one machine, or a shared volume),
 // and returned with their paths so that this worker archives and uploads them too; otherwise the
 // segment is listed with the worker that holds its files.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SegmentRecord } from '../../jobs/queues.ts';
 import { describeFile, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
@@ -25,8 +25,12 @@ export async function describeEarlierSegments(records: SegmentRecord[], currentI
   const elsewhere: EarlierSegments['elsewhere'] = [];
   for (const record of records.filter((r) => r.index < currentIndex).sort((a, b) => a.index - b.index)) {
     const segmentFiles: ManifestFile[] = [];
-    if (existsSync(record.dir)) {
-      const names = readdirSync(record.dir).sort();
+    // Only plain files in a directory: a record naming a file, or a folder called `x.ogg`, would fail the reading below.
+    if (existsSync(record.dir) && statSync(record.dir).isDirectory()) {
+      const names = readdirSync(record.dir, { withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => entry.name)
+        .sort();
       for (const name of names.filter((n) => n.endsWith('.ogg'))) {
         const path = join(record.dir, name);
         const owner = record.stems.find((s) => s.file === name);
