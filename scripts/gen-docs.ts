@@ -74,7 +74,7 @@ export function commandsMarkdown(): string {
   const unused = async () => {
     throw new Error('not used for documentation');
   };
-  const registry = buildCommands(config, { start: unused, stop: unused, status: unused, addOutput: unused, removeOutputs: unused, outputs: unused }, 'docs-token');
+  const registry = buildCommands(config, { start: unused, stop: unused, status: unused, addOutput: unused, removeOutputs: unused, outputs: unused, controlState: unused, appendControl: unused, consentMode: unused, setConsentMode: unused }, 'docs-token');
   const out = [
     '# Commands',
     '',

@@ -14,3 +14,8 @@ export function formatBytes(bytes: number): string {
   if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
   return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
+
+/** A member as messages and files name them: the room's name for them with the Matrix ID beside it. */
+export function nameWithId(displayName: string, userId: string): string {
+  return displayName === userId || displayName.includes(userId) ? displayName : `${displayName} (${userId})`;
+}

@@ -5,6 +5,7 @@
 // clock share its time axis, so whatever they write lines up sample for sample.
 import type { AudioFrame } from '@livekit/rtc-node';
 import type { Logger } from '../observability/logger.ts';
+import { RECORD_ALL, type MediaPolicy } from './media-policy.ts';
 import { chunksDue, CHUNK_MS, CHUNK_SAMPLES, DEFAULT_TIMELINE, JitterBuffer, mixChunks, SAMPLE_RATE, type TimelineOptions } from '../media/recording/audio-timeline.ts';
 
 export interface Speaker {
@@ -22,6 +23,8 @@ export interface AudioTick {
   index: number;
   /** When this chunk was heard (wall clock, ms): index * CHUNK_MS after the clock's start. */
   heardAt: number;
+  /** The recording is paused: every chunk is silence and outputs that keep media skip the tick. */
+  paused: boolean;
   mixed: Int16Array;
   speakers: ReadonlyArray<{ speaker: Speaker; chunk: Int16Array | undefined }>;
 }
@@ -36,6 +39,8 @@ interface SpeakerState {
 export interface CallAudioOptions {
   log: Logger;
   timeline?: TimelineOptions;
+  /** Who and what may be heard (pause, consent); default: everything. */
+  policy?: MediaPolicy;
   now?: () => number;
 }
 
@@ -43,6 +48,7 @@ export class CallAudio {
   readonly #log: Logger;
   readonly #timeline: TimelineOptions;
   readonly #now: () => number;
+  readonly #policy: MediaPolicy | undefined;
   readonly #speakers = new Map<string, SpeakerState>();
   readonly #pumps = new Set<Promise<void>>();
   readonly #subscribers = new Set<AudioSubscriber>();
@@ -54,6 +60,7 @@ export class CallAudio {
     this.#log = opts.log.child({ module: 'call-audio' });
     this.#timeline = opts.timeline ?? DEFAULT_TIMELINE;
     this.#now = opts.now ?? Date.now;
+    this.#policy = opts.policy;
   }
 
   /** Wall-clock time of tick 0. */
@@ -114,8 +121,15 @@ export class CallAudio {
   }
 
   #emitChunk(): void {
-    const speakers = [...this.#speakers.values()].map((s) => ({ speaker: s.speaker, chunk: s.buffer.take(CHUNK_SAMPLES) }));
-    const tick: AudioTick = { index: this.#emitted, heardAt: this.#startedAt + this.#emitted * CHUNK_MS, mixed: mixChunks(speakers.map((s) => s.chunk)), speakers };
+    const heardAt = this.#startedAt + this.#emitted * CHUNK_MS;
+    // Judged by the state when the chunk was heard; what must not be kept is dropped here, before
+    // the mix and before any output sees it (the buffers are still drained, so the clock stays put).
+    const policy = this.#policy?.at(heardAt) ?? RECORD_ALL;
+    const speakers = [...this.#speakers.values()].map((s) => {
+      const chunk = s.buffer.take(CHUNK_SAMPLES);
+      return { speaker: s.speaker, chunk: policy.paused || !policy.records(s.speaker.userId) ? undefined : chunk };
+    });
+    const tick: AudioTick = { index: this.#emitted, heardAt, paused: policy.paused, mixed: mixChunks(speakers.map((s) => s.chunk)), speakers };
     this.#emitted++;
     for (const subscriber of this.#subscribers) {
       try {

@@ -3,7 +3,7 @@
 // something changed and handed to every subscriber at the frame rate. The clock runs only while
 // some output wants pictures, so audio-only sessions pay nothing for it.
 import type { Logger } from '../observability/logger.ts';
-import { blankI420, drawI420, gridLayout, type I420 } from '../media/video/grid.ts';
+import { blankI420, drawI420, fillI420, gridLayout, type I420 } from '../media/video/grid.ts';
 import type { VideoFormat } from '../media/ffmpeg/video-args.ts';
 
 export type VideoSubscriber = (canvas: I420) => void;
@@ -11,13 +11,22 @@ export type VideoSubscriber = (canvas: I420) => void;
 export interface CallVideoOptions {
   format: VideoFormat;
   log: Logger;
+  /** Nothing of the call is shown while this says so (the recording is paused). */
+  paused?: () => boolean;
+  /** A member (by tile key) whose picture is not to be recorded: their tile stays empty. */
+  hidden?: (key: string) => boolean;
   now?: () => number;
 }
+
+/** Y, U, V of the dark grey of a member who is not recorded: a tile, but nothing of them. */
+const NOT_RECORDED = [40, 128, 128] as const;
 
 export class CallVideo {
   readonly format: VideoFormat;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #paused: () => boolean;
+  readonly #hidden: (key: string) => boolean;
   readonly #latest = new Map<string, I420>();
   readonly #subscribers = new Set<VideoSubscriber>();
   #members: string[] = [];
@@ -31,6 +40,8 @@ export class CallVideo {
     this.format = opts.format;
     this.#log = opts.log.child({ module: 'call-video' });
     this.#now = opts.now ?? Date.now;
+    this.#paused = opts.paused ?? (() => false);
+    this.#hidden = opts.hidden ?? (() => false);
     this.#canvas = blankI420(opts.format);
   }
 
@@ -38,6 +49,11 @@ export class CallVideo {
   setMembers(keys: string[]): void {
     if (keys.join('\n') === this.#members.join('\n')) return;
     this.#members = [...keys];
+    this.#dirty = true;
+  }
+
+  /** Composes anew at the next frame (who may be shown changed). */
+  invalidate(): void {
     this.#dirty = true;
   }
 
@@ -57,10 +73,13 @@ export class CallVideo {
     if (this.#dirty) {
       const canvas = blankI420(this.format);
       const tiles = gridLayout(this.#members.length, this.format);
-      this.#members.forEach((key, i) => {
-        const frame = this.#latest.get(key);
-        if (frame) drawI420(canvas.data, canvas, tiles[i]!, frame);
-      });
+      if (!this.#paused()) {
+        this.#members.forEach((key, i) => {
+          if (this.#hidden(key)) return fillI420(canvas.data, canvas, tiles[i]!, NOT_RECORDED);
+          const frame = this.#latest.get(key);
+          if (frame) drawI420(canvas.data, canvas, tiles[i]!, frame);
+        });
+      }
       this.#canvas = canvas;
       this.#dirty = false;
     }

@@ -8,6 +8,7 @@ import {
 } from './queues.ts';
 import { OutputStore, type OutputRecord } from './outputs.ts';
 import { SessionQuotas, type QuotaLimits } from './quotas.ts';
+import { ControlStore, type ConsentMode, type ControlEvent } from './controls.ts';
 
 export interface SessionStatus {
   jobId: string;
@@ -29,6 +30,7 @@ export class SessionQueue {
   readonly #redis: Redis;
   readonly #keys: ReturnType<typeof redisKeys>;
   readonly #outputs: OutputStore;
+  readonly #controls: ControlStore;
 
   readonly #quotas: SessionQuotas | undefined;
 
@@ -37,6 +39,7 @@ export class SessionQueue {
     this.#redis = redis;
     this.#keys = redisKeys(prefix);
     this.#outputs = new OutputStore(redis, prefix);
+    this.#controls = new ControlStore(redis, prefix);
     this.#queue = new Queue<SessionJobData>(SESSION_QUEUE, { connection: redis, prefix });
     this.#quotas = limits
       ? new SessionQuotas(redis, prefix, limits, {
@@ -92,6 +95,31 @@ export class SessionQueue {
   /** The outputs of the room's session. */
   outputs(jobId: string): Promise<OutputRecord[]> {
     return this.#reaching('read the session', () => this.#outputs.list(jobId));
+  }
+
+  /** The room's running session with its control log (pause, marks, consent), or null when none runs. */
+  controlState(roomId: string): Promise<{ running: SessionStatus; events: ControlEvent[] } | null> {
+    return this.#reaching('read the recording state', async () => {
+      const running = await this.#status(roomId);
+      return running ? { running, events: await this.#controls.list(running.jobId) } : null;
+    });
+  }
+
+  /** Appends to a session's control log; the worker holding it applies it (a recovering one replays the log). */
+  appendControl(jobId: string, event: ControlEvent, by: string): Promise<void> {
+    return this.#reaching('pass that on to the recording', async () => {
+      await this.#controls.append(jobId, event);
+      await this.#publish({ type: 'controls', jobId, by, at: Date.now() });
+    });
+  }
+
+  /** The room's consent rule (a setting of the room, kept without expiry). */
+  consentMode(roomId: string): Promise<ConsentMode> {
+    return this.#reaching('read the consent setting', () => this.#controls.consentMode(roomId));
+  }
+
+  setConsentMode(roomId: string, mode: ConsentMode): Promise<void> {
+    return this.#reaching('change the consent setting', () => this.#controls.setConsentMode(roomId, mode));
   }
 
   async #publish(message: ControlMessage): Promise<void> {

@@ -17,10 +17,17 @@ export function describeSession(s: SessionStatus, now = Date.now()): string {
   const p = s.progress;
   const what = `session requested by ${s.data.requestedBy}`;
   if (p.phase === 'in-call' && p.joinedAt) {
-    const people = p.participants?.length ? `; receiving ${p.participants.join(', ')}` : '; no other participants yet';
+    // Who is in the call now; a worker from before `inCall` existed reports whom it heard.
+    const present = p.inCall ?? p.participants;
+    const people = present?.length ? `; in the call now: ${present.join(', ')}` : '; no other participants now';
     const written = p.bytes !== undefined ? `; ${formatBytes(p.bytes)} recorded` : '';
-    const outputs = p.outputs?.length ? `\n${p.outputs.map((o) => `- ${describeOutput(o)}`).join('\n')}` : '';
-    return `A ${what} is in the call for ${formatDuration(now - p.joinedAt)}${people}${written}.${outputs}`;
+    const lines = [`A ${what} is in the call for ${formatDuration(now - p.joinedAt)}${people}${written}.`];
+    const recording = p.outputs?.find((o) => o.id === 'recording');
+    if (recording) lines.push(`Recorded: ${/\(video\)/.test(recording.label) ? 'audio (the mix and one file per speaker) and video (the grid)' : 'audio (the mix and one file per speaker)'}.`);
+    if (p.paused) lines.push(`Paused by ${p.paused.by} ${formatDuration(now - p.paused.since)} ago: nothing is recorded or streamed until !resume.`);
+    if (p.notRecorded?.length) lines.push(`Not recorded (opted out, or not opted in): ${p.notRecorded.join(', ')}.`);
+    if (p.outputs?.length) lines.push(...p.outputs.map((o) => `- ${describeOutput(o)}`));
+    return lines.join('\n');
   }
   if (p.phase === 'joining') return `A ${what} is joining the call.`;
   if (p.phase === 'stopping') return `A ${what} is stopping.`;

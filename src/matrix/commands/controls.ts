@@ -1,0 +1,132 @@
+// Commands that act on a running recording without starting or stopping it: !pause, !resume and
+// !mark, and the consent commands !optout, !optin and !consent. Each checks the session's control
+// log (jobs/controls.ts) and appends to it; the worker that holds the session applies the entry
+// and tells the room, so a confirmation in the room means it took effect.
+import type { SessionStatus } from '../../jobs/producer.ts';
+import { CONSENT_MODES, isRecorded, replayControls, type ConsentMode, type ControlEvent } from '../../jobs/controls.ts';
+import { formatDuration } from '../../format.ts';
+import { noArgs, type CommandContext, type CommandSpec } from './registry.ts';
+
+/** What these commands need from the job queue (SessionQueue implements it). */
+export interface ControlQueue {
+  controlState(roomId: string): Promise<{ running: SessionStatus; events: ControlEvent[] } | null>;
+  appendControl(jobId: string, event: ControlEvent, by: string): Promise<void>;
+  consentMode(roomId: string): Promise<ConsentMode>;
+  setConsentMode(roomId: string, mode: ConsentMode): Promise<void>;
+}
+
+const NOTHING = 'Nothing is being recorded in this room.';
+
+/** The room's session and its state, or a reply saying there is none. */
+async function runningState(queue: ControlQueue, ctx: CommandContext) {
+  const found = await queue.controlState(ctx.roomId);
+  if (!found) await ctx.reply(NOTHING);
+  return found ? { jobId: found.running.jobId, state: replayControls(found.events) } : undefined;
+}
+
+/** Longest chapter title kept: a title is a line in a player's menu, not a paragraph. */
+const MAX_TITLE = 100;
+
+export function controlCommands(queue: ControlQueue): CommandSpec[] {
+  const pause: CommandSpec = {
+    name: 'pause',
+    usage: '',
+    description: 'Pause the recording (and streams): nothing of the call is kept until !resume; the files go on as one, with a chapter where it resumed.',
+    privileged: true,
+    acceptsArgs: noArgs,
+    async run(ctx) {
+      const found = await runningState(queue, ctx);
+      if (!found) return;
+      if (found.state.paused) {
+        await ctx.reply(`Already paused (by ${found.state.paused.by}, ${formatDuration(Date.now() - found.state.paused.since)} ago). Type !resume to go on.`);
+        return;
+      }
+      await queue.appendControl(found.jobId, { type: 'pause', by: ctx.sender, at: Date.now() }, ctx.sender);
+    },
+  };
+  const resume: CommandSpec = {
+    name: 'resume',
+    usage: '',
+    description: 'Resume a paused recording.',
+    privileged: true,
+    acceptsArgs: noArgs,
+    async run(ctx) {
+      const found = await runningState(queue, ctx);
+      if (!found) return;
+      if (!found.state.paused) {
+        await ctx.reply('The recording is not paused.');
+        return;
+      }
+      await queue.appendControl(found.jobId, { type: 'resume', by: ctx.sender, at: Date.now() }, ctx.sender);
+    },
+  };
+  const mark: CommandSpec = {
+    name: 'mark',
+    usage: '<title>',
+    description: 'Add a chapter called <title> to the recording at this moment (in the files and the manifest).',
+    privileged: false,
+    acceptsArgs: (args) => args.length > 0,
+    async run(ctx) {
+      const found = await runningState(queue, ctx);
+      if (!found) return;
+      const title = ctx.args.join(' ').slice(0, MAX_TITLE);
+      await queue.appendControl(found.jobId, { type: 'mark', title, by: ctx.sender, at: Date.now() }, ctx.sender);
+    },
+  };
+  const optout: CommandSpec = {
+    name: 'optout',
+    usage: '',
+    description: 'Leave your voice and picture out of the recording and the streams from now on (!optin takes it back).',
+    privileged: false,
+    acceptsArgs: noArgs,
+    async run(ctx) {
+      const found = await runningState(queue, ctx);
+      if (!found) return;
+      if (!isRecorded(found.state, ctx.sender)) {
+        await ctx.reply(`${ctx.sender}: you are not being recorded${found.state.mode === 'required' ? ' (this room records only who typed !optin)' : ''}.`);
+        return;
+      }
+      await queue.appendControl(found.jobId, { type: 'optout', userId: ctx.sender, at: Date.now() }, ctx.sender);
+    },
+  };
+  const optin: CommandSpec = {
+    name: 'optin',
+    usage: '',
+    description: 'Agree to be recorded (where the room asks first), or take back an !optout.',
+    privileged: false,
+    acceptsArgs: noArgs,
+    async run(ctx) {
+      const found = await runningState(queue, ctx);
+      if (!found) return;
+      if (isRecorded(found.state, ctx.sender)) {
+        await ctx.reply(`${ctx.sender}: you are being recorded already.`);
+        return;
+      }
+      await queue.appendControl(found.jobId, { type: 'optin', userId: ctx.sender, at: Date.now() }, ctx.sender);
+    },
+  };
+  const consent: CommandSpec = {
+    name: 'consent',
+    usage: '[required|notice]',
+    description:
+      'Show or set how this room asks for consent: "notice" records everyone who is told and does not !optout; "required" records only who typed !optin.',
+    privileged: true,
+    acceptsArgs: (args) => args.length === 0 || (args.length === 1 && CONSENT_MODES.includes(args[0]!.toLowerCase() as ConsentMode)),
+    async run(ctx) {
+      const current = await queue.consentMode(ctx.roomId);
+      const wanted = ctx.args[0]?.toLowerCase() as ConsentMode | undefined;
+      if (!wanted || wanted === current) {
+        await ctx.reply(`Consent in this room: ${current}. ${describeMode(current)}`);
+        return;
+      }
+      await queue.setConsentMode(ctx.roomId, wanted);
+      const found = await queue.controlState(ctx.roomId);
+      if (found) await queue.appendControl(found.running.jobId, { type: 'consent-mode', mode: wanted, by: ctx.sender, at: Date.now() }, ctx.sender);
+      await ctx.reply(`Consent in this room is now ${wanted} (set by ${ctx.sender}). ${describeMode(wanted)}${found ? ' It applies to the recording that runs now.' : ''}`);
+    },
+  };
+  return [pause, resume, mark, optout, optin, consent];
+}
+
+const describeMode = (mode: ConsentMode) =>
+  mode === 'required' ? 'Recordings keep only the voice and picture of members who typed !optin.' : 'Everyone in the call is told and recorded unless they type !optout.';
