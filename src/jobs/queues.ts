@@ -31,6 +31,12 @@ export interface SessionProgress {
   bytes?: number;
   /** Each output's state, for !status: names and printable forms only. */
   outputs?: OutputProgress[];
+  /** Who is in the call now, as the room names them ("Alice (@alice:example.org)"). */
+  inCall?: string[];
+  /** Members whose voice and picture are left out (opted out, or not opted in where the room requires it). */
+  notRecorded?: string[];
+  /** Set while the recording is paused. */
+  paused?: { by: string; since: number };
   /** Worker host:pid that runs the session, for operators. */
   worker?: string;
 }
@@ -78,7 +84,15 @@ export interface OutputsChanged {
   at: number;
 }
 
-export type ControlMessage = StopRequest | OutputsChanged;
+/** Something was appended to the session's control log (controls.ts: pause, mark, consent): the worker holding it applies it. */
+export interface ControlsChanged {
+  type: 'controls';
+  jobId: string;
+  by: string;
+  at: number;
+}
+
+export type ControlMessage = StopRequest | OutputsChanged | ControlsChanged;
 
 export const redisKeys = (prefix: string) => ({
   /** jobId of the session that owns a room; set with NX so one room has one session. */

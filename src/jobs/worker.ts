@@ -7,6 +7,7 @@ import { sessionGone, sessionPhase } from '../observability/metrics.ts';
 import { releaseRoom } from './producer.ts';
 import { redisKeys, SESSION_QUEUE, type ControlMessage, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
 import { OutputStore, type OutputRecord } from './outputs.ts';
+import { ControlStore, type ConsentMode, type ControlEvent } from './controls.ts';
 import { parseSegmentRecord } from './segment-record.ts';
 
 export interface SessionContext {
@@ -21,6 +22,13 @@ export interface SessionContext {
   segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
   /** The outputs the session should have (durable), and a nudge whenever a command changed them. */
   outputs: { list(): Promise<OutputRecord[]>; onChange(listener: (by: string) => void): () => void };
+  /** The session's control log (pause, marks, consent; durable), and a nudge whenever a command appended to it. */
+  controls: {
+    list(from?: number): Promise<ControlEvent[]>;
+    append(event: ControlEvent): Promise<void>;
+    consentMode(): Promise<ConsentMode>;
+    onChange(listener: () => void): () => void;
+  };
 }
 
 /** Segment lists outlive a crashed worker by this long, then Redis drops them. */
@@ -60,6 +68,8 @@ export class SessionWorker {
   readonly #running = new Map<string, AbortController>();
   readonly #outputListeners = new Map<string, Set<(by: string) => void>>();
   readonly #outputs: OutputStore;
+  readonly #controls: ControlStore;
+  readonly #controlListeners = new Map<string, Set<() => void>>();
   #closing: Promise<void> | undefined;
 
   constructor(redis: Redis, run: SessionRunner, opts: SessionWorkerOptions, log: Logger) {
@@ -67,6 +77,7 @@ export class SessionWorker {
     this.#log = log.child({ module: 'worker' });
     this.#keys = redisKeys(opts.prefix);
     this.#outputs = new OutputStore(redis, opts.prefix);
+    this.#controls = new ControlStore(redis, opts.prefix);
     this.#subscriber = redis.duplicate();
     this.#subscriber.on('message', (_channel: string, message: string) => this.#onControl(message));
     this.#worker = new Worker<SessionJobData>(SESSION_QUEUE, (job) => this.#process(job, run), {
@@ -146,6 +157,17 @@ export class SessionWorker {
             return () => listeners.delete(listener);
           },
         },
+        controls: {
+          list: (from) => this.#controls.list(jobId, from),
+          append: (event) => this.#controls.append(jobId, event),
+          consentMode: () => this.#controls.consentMode(data.roomId),
+          onChange: (listener) => {
+            const listeners = this.#controlListeners.get(jobId) ?? new Set();
+            listeners.add(listener);
+            this.#controlListeners.set(jobId, listeners);
+            return () => listeners.delete(listener);
+          },
+        },
       });
     } catch (err) {
       if (err instanceof RecorderError && !err.retryable) throw new UnrecoverableError(err.message);
@@ -154,10 +176,12 @@ export class SessionWorker {
       // SIGTERM ends sessions like !stop does (files finished, call left), so the room is free again.
       this.#running.delete(jobId);
       this.#outputListeners.delete(jobId);
+      this.#controlListeners.delete(jobId);
       sessionGone(jobId);
       await releaseRoom(this.#redis, this.#keys.activeSession(data.roomId), jobId);
       await this.#redis.del(this.#keys.stopRequest(jobId), this.#keys.segments(jobId));
       await this.#outputs.clear(jobId);
+      await this.#controls.clear(jobId);
     }
   }
 
@@ -171,6 +195,10 @@ export class SessionWorker {
     }
     if (request.type === 'outputs') {
       for (const listener of this.#outputListeners.get(request.jobId) ?? []) listener(request.by);
+      return;
+    }
+    if (request.type === 'controls') {
+      for (const listener of this.#controlListeners.get(request.jobId) ?? []) listener();
       return;
     }
     const controller = this.#running.get(request.jobId);

@@ -8,7 +8,7 @@ import type { Registration } from '../config/registration.ts';
 import { storageSinkFromConfig } from '../delivery/sinks.ts';
 import type { StorageSink } from '../delivery/storage-sink.ts';
 import { describeError } from '../errors.ts';
-import { formatDuration } from '../format.ts';
+import { formatDuration, nameWithId } from '../format.ts';
 import type { NoticeQueue } from '../jobs/notices.ts';
 import type { SessionJobData, SessionProgress } from '../jobs/queues.ts';
 import { StopReason, type SessionContext } from '../jobs/worker.ts';
@@ -16,6 +16,7 @@ import type { Logger } from '../observability/logger.ts';
 import { joinLatency, sessionEnded } from '../observability/metrics.ts';
 import type { OutputRecord } from '../jobs/outputs.ts';
 import { SessionOutputs } from './session-outputs.ts';
+import { SessionControls } from './session-controls.ts';
 import { RoomNotices } from './room-notices.ts';
 
 export interface CallSessionDeps {
@@ -99,15 +100,19 @@ export class CallSession {
   /** Runs the outputs on the call until the first reason to end, then finishes them. */
   async #serve(call: Call, records: OutputRecord[]): Promise<void> {
     const { config, registration } = this.#deps;
-    const outputs = new SessionOutputs({ call, config, asToken: registration.as_token, data: this.#data, ctx: this.#ctx, notices: this.#notices, sink: this.#sink, log: this.#log });
+    const reportCall = () => void this.#report(this.#callProgress(call, controls)).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
+    const controls = new SessionControls({ call, controls: this.#ctx.controls, notices: this.#notices, log: this.#log, onChange: reportCall });
+    // Before any output starts: a recovered session that was paused, or a room that requires consent, records nothing it must not.
+    await controls.start();
+    const outputs = new SessionOutputs({ call, config, asToken: registration.as_token, data: this.#data, ctx: this.#ctx, notices: this.#notices, sink: this.#sink, log: this.#log, controls });
     const offChange = this.#ctx.outputs.onChange((by) => void this.#ctx.outputs.list().then((current) => outputs.reconcile(current, by)));
-    const offMembers = call.onMembers(() => void this.#report({ participants: call.heard() }).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed')));
+    const offMembers = call.onMembers(reportCall);
     // !status shows each output's state and how much has been written so far.
     const progress = setInterval(() => void this.#reportOutputs(outputs), 5_000);
     let end: EndReason;
     try {
       await outputs.reconcile(records, this.#data.requestedBy);
-      await this.#report({ phase: 'in-call', joinedAt: Date.now() });
+      await this.#report({ phase: 'in-call', joinedAt: Date.now(), ...this.#callProgress(call, controls) });
       const { at, from } = this.#latencyFrom;
       joinLatency('joined', from, Date.now() - at);
       void call.firstAudio.then((heard) => joinLatency('first_audio', from, heard - at));
@@ -119,6 +124,7 @@ export class CallSession {
       clearInterval(progress);
       offChange();
       offMembers();
+      controls.stop();
     }
     await this.#report({ phase: 'stopping' });
     this.#log.info({ end: end.kind }, 'session ending');
@@ -162,6 +168,18 @@ export class CallSession {
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener('abort', onAbort);
     });
+  }
+
+  /** Who is in the call now and what of them is recorded, for !status. */
+  #callProgress(call: Call, controls: SessionControls): Partial<SessionProgress> {
+    const userIds = [...new Set(call.members().map((m) => m.userId))];
+    const paused = controls.paused;
+    return {
+      participants: call.heard(),
+      inCall: userIds.map((id) => nameWithId(call.displayName(id), id)),
+      notRecorded: userIds.filter((id) => !controls.records(id)).map((id) => nameWithId(call.displayName(id), id)),
+      paused,
+    };
   }
 
   /** Progress is one object in the job: each report updates some fields and keeps the rest. */

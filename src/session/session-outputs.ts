@@ -19,6 +19,7 @@ import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
 import type { StreamEvent, StreamKind } from '../outputs/stream/live-stream.ts';
 import type { RoomNotices } from './room-notices.ts';
+import type { SessionControls } from './session-controls.ts';
 import { SpokenNotices } from './spoken-notices.ts';
 
 type StreamRecord = Extract<OutputRecord, { type: 'stream' }>;
@@ -31,6 +32,8 @@ export interface SessionOutputsDeps {
   ctx: SessionContext;
   notices: RoomNotices;
   sink: StorageSink | undefined;
+  /** Pause, chapters and consent (session-controls.ts): told when the recording starts and ends. */
+  controls?: SessionControls;
   log: Logger;
 }
 
@@ -91,11 +94,13 @@ export class SessionOutputs {
     const recording = new RecordingOutput(call, { ...ctx, roomId: data.roomId, requestedBy: record.requestedBy, kind: record.kind }, config, this.#deps.log);
     await recording.start();
     this.#recording = recording;
+    const consent = this.#deps.controls ? ` ${this.#deps.controls.consentSentence()}` : '';
     await notices.send(
       ctx.recovery === 0
-        ? `Recording started by ${record.requestedBy}. I am in the call as ${call.own.userId} and record everyone in it; type !stop to end.`
-        : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${ctx.recovery + 1}). Type !stop to end.`,
+        ? `Recording started by ${record.requestedBy}. I am in the call as ${call.own.userId} and record the call; type !stop to end, !pause to pause.${consent}`
+        : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${ctx.recovery + 1}). Type !stop to end.${consent}`,
     );
+    await this.#deps.controls?.recordingStarted(recording, ctx.recovery === 0 ? 'start notice' : 'recovery notice');
   }
 
   #startStream(record: StreamRecord): void {
@@ -142,8 +147,9 @@ export class SessionOutputs {
     const recording = this.#recording;
     if (!recording) return;
     this.#recording = undefined;
+    this.#deps.controls?.recordingFinished();
     const finished = await recording.finish();
-    const report = await recording.deliver(finished, endReason, this.#deps.sink);
+    const report = await recording.deliver(finished, endReason, this.#deps.sink, this.#deps.controls?.ledger());
     if (failure === undefined) await this.#deps.notices.send(summaryText(endReason, report));
   }
 

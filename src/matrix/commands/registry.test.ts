@@ -74,7 +74,7 @@ describe('command registry', () => {
   it('answers a second !record with the running session', async () => {
     const { registry, ctx, replies } = setup(100, running);
     await registry.dispatch({ name: 'record', args: [] }, ctx);
-    expect(replies[0]).toBe('Already recording here. A session requested by @bob:hs is in the call for 1m05s; receiving @carol:hs.');
+    expect(replies[0]).toBe('Already recording here. A session requested by @bob:hs is in the call for 1m05s; in the call now: @carol:hs.');
   });
 
   it('gives the usage line for wrong arguments and a hint for unknown commands', async () => {

@@ -8,8 +8,10 @@ import { pipeline } from 'node:stream/promises';
 
 export interface ParticipantSpan {
   userId: string;
+  /** As the room showed them when the recording was delivered (disambiguated like Element does). */
+  displayName?: string;
   deviceId: string;
-  /** Offsets from the segment's start, in ms; `leftMs` is absent while still in the call at the end. */
+  /** Wall-clock offsets from the segment's start, in ms (paused spans count); `leftMs` is absent while still in the call at the end. */
   joinedMs: number;
   leftMs?: number;
 }
@@ -19,6 +21,7 @@ export interface ManifestFile {
   kind: 'mixed' | 'stem' | 'video';
   segment: number;
   userId?: string;
+  displayName?: string;
   deviceId?: string;
   durationMs: number;
   bytes: number;
@@ -36,7 +39,35 @@ export interface ManifestSegment {
   durationMs: number;
   worker: string;
   participants: ParticipantSpan[];
+  /** Chapters in this segment's files (offsets in the files, which leave paused spans out). */
+  chapters?: Chapter[];
   interrupted?: true;
+}
+
+export interface Chapter {
+  /** Offset in the segment's files, in ms. */
+  startMs: number;
+  title: string;
+  /** When it was heard (wall clock). */
+  at: string;
+}
+
+/** Who was recorded, whether and when they were told, and what they chose. */
+export interface ConsentLedger {
+  /** `notice`: everyone is recorded unless they opt out; `required`: only who opted in. */
+  mode: 'notice' | 'required';
+  modeChanges: Array<{ mode: 'notice' | 'required'; by: string; at: string }>;
+  people: Array<{
+    userId: string;
+    displayName: string;
+    /** First seen in the call while the recording ran. */
+    firstSeenAt: string;
+    /** When the bot told them (in the room, naming them or everyone in the call). */
+    toldAt?: string;
+    toldBy?: string;
+    choices: Array<{ choice: 'optout' | 'optin'; at: string }>;
+  }>;
+  pauses: Array<{ by: string; from: string; to?: string; resumedBy?: string }>;
 }
 
 export interface Manifest {
@@ -50,6 +81,7 @@ export interface Manifest {
   endReason: string;
   segments: ManifestSegment[];
   files: ManifestFile[];
+  consent?: ConsentLedger;
   /** How long the local files are kept (recording.retentionDays): `localDays` null means until deleted by hand. */
   retention?: { localDays: number; localUntil: string } | { localDays: null };
 }

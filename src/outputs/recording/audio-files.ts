@@ -9,6 +9,8 @@ import { opusFileArgs, PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
 import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
 import { CHUNK_MS, CHUNK_SAMPLES } from '../../media/recording/audio-timeline.ts';
 import type { AudioTick, CallAudio, Speaker } from '../../call/call-audio.ts';
+import { formatDuration } from '../../format.ts';
+import type { Chapter } from '../../media/recording/manifest.ts';
 
 export interface AudioFileResult {
   path: string;
@@ -26,7 +28,11 @@ export interface StemResult extends AudioFileResult {
 
 export interface AudioRecording {
   startedAt: number;
+  /** When the last chunk taken (paused or not) was heard: with pauses, later than startedAt + durationMs. */
+  endedAt: number;
   durationMs: number;
+  /** One at each resume and each mark, at their offsets in the files (paused spans are not in them). */
+  chapters: Chapter[];
   mixed: AudioFileResult;
   stems: StemResult[];
 }
@@ -95,6 +101,11 @@ export class AudioFiles {
   #unsubscribe: (() => void) | undefined;
   #startedAt = 0;
   #written = 0;
+  readonly #chapters: Chapter[] = [];
+  readonly #marks: Array<{ title: string; at: number }> = [];
+  /** When the pause that is going on began (heard time of its first tick). */
+  #pausedSince: number | undefined;
+  #lastHeardAt: number | undefined;
 
   constructor(opts: AudioFilesOptions) {
     this.#opts = opts;
@@ -119,11 +130,38 @@ export class AudioFiles {
     this.#unsubscribe = audio.subscribe((tick) => this.#write(tick));
   }
 
+  /** Adds a chapter at the moment `at` (wall clock) was heard; during a pause, where the recording resumes. */
+  mark(title: string, at: number): void {
+    this.#marks.push({ title, at });
+  }
+
+  /** How much has been written so far, in ms of the files. */
+  get writtenMs(): number {
+    return this.#written * CHUNK_MS;
+  }
+
   #write(tick: AudioTick): void {
+    this.#lastHeardAt = tick.heardAt;
+    // A paused span is not in the files at all: they go on where the pause began.
+    if (tick.paused) {
+      this.#pausedSince ??= tick.heardAt;
+      return;
+    }
+    if (this.#pausedSince !== undefined) {
+      // A segment that began paused (recovered after a crash) does not know when the pause began.
+      const title = this.#pausedSince === this.#startedAt ? 'Resumed' : `Resumed (after a pause of ${formatDuration(tick.heardAt - this.#pausedSince)})`;
+      this.#chapters.push({ startMs: this.#written * CHUNK_MS, title, at: new Date(tick.heardAt).toISOString() });
+      this.#pausedSince = undefined;
+    }
+    while (this.#marks[0] && this.#marks[0].at <= tick.heardAt + CHUNK_MS) {
+      const { title } = this.#marks.shift()!;
+      this.#chapters.push({ startMs: this.#written * CHUNK_MS, title, at: new Date(tick.heardAt).toISOString() });
+    }
     for (const { speaker, chunk } of tick.speakers) {
-      const state = this.#stem(speaker);
-      state.stem.write(chunk ?? SILENCE);
-      if (!chunk) continue;
+      // A stem exists from its speaker's first recorded sound: nobody left out gets a file.
+      const state = chunk ? this.#stem(speaker) : this.#stems.get(speaker.key);
+      state?.stem.write(chunk ?? SILENCE);
+      if (!state || !chunk) continue;
       state.audioChunks++;
       state.firstAudioChunk ??= this.#written;
     }
@@ -157,6 +195,7 @@ export class AudioFiles {
         ...(state.firstAudioChunk !== undefined ? { firstAudioMs: state.firstAudioChunk * CHUNK_MS } : {}),
       })),
     );
-    return { startedAt: this.#startedAt, durationMs: this.#written * CHUNK_MS, mixed, stems };
+    const endedAt = this.#lastHeardAt === undefined ? this.#startedAt : this.#lastHeardAt + CHUNK_MS;
+    return { startedAt: this.#startedAt, endedAt, durationMs: this.#written * CHUNK_MS, chapters: [...this.#chapters], mixed, stems };
   }
 }

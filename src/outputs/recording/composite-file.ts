@@ -19,6 +19,8 @@ export class CompositeFile {
   readonly #video: CallVideo;
   readonly #log: Logger;
   readonly #ffmpeg: FfmpegProcess;
+  /** While this says so (paused) no picture is kept: the file goes on where it stopped, like the audio. */
+  readonly #skip: () => boolean;
   #unsubscribe: (() => void) | undefined;
   #frames = 0;
   #last: I420 | undefined;
@@ -26,8 +28,9 @@ export class CompositeFile {
   readonly #queues: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
   #error: string | undefined;
 
-  constructor(opts: { dir: string; ffmpegPath: string; video: CallVideo; log: Logger }) {
+  constructor(opts: { dir: string; ffmpegPath: string; video: CallVideo; log: Logger; skip?: () => boolean }) {
     this.#video = opts.video;
+    this.#skip = opts.skip ?? (() => false);
     this.#log = opts.log.child({ module: 'composite-file' });
     this.path = join(opts.dir, 'composite.mkv');
     this.#ffmpeg = startFfmpeg(compositeFileArgs(opts.video.format, PCM_48K_MONO, this.path), this.#log.child({ output: this.path }), opts.ffmpegPath, 2);
@@ -35,7 +38,9 @@ export class CompositeFile {
 
   /** Starts taking pictures from the call's grid. */
   start(): void {
-    this.#unsubscribe = this.#video.subscribe((canvas) => this.#writeFrame(canvas));
+    this.#unsubscribe = this.#video.subscribe((canvas) => {
+      if (!this.#skip()) this.#writeFrame(canvas);
+    });
   }
 
   /** The recording's mixed audio, muxed with the picture. */

@@ -2,13 +2,13 @@
 // files uploaded into the room, and one summary message saying what went where.
 import type { MatrixClient } from 'matrix-js-sdk';
 import { uploadToRoom, type RoomFile, type UploadOutcome } from '../../delivery/room-upload.ts';
-import { formatBytes, formatDuration } from '../../format.ts';
+import { formatBytes, formatDuration, nameWithId } from '../../format.ts';
 import { basename } from 'node:path';
 import type { SinkFile, StorageSink, StoredFile } from '../../delivery/storage-sink.ts';
 import type { EarlierSegments } from './earlier-segments.ts';
 import type { AudioRecording } from './audio-files.ts';
 import type { VideoResult } from './composite-file.ts';
-import { describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
+import { describeFile, writeManifest, type ConsentLedger, type Manifest, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface DeliveryInput {
@@ -24,6 +24,11 @@ export interface DeliveryInput {
   /** Recordings over the upload limit are cut into parts with this ffmpeg (below `maxBytes` when set). */
   split?: { ffmpegPath: string; maxBytes?: number | undefined };
   sink?: StorageSink;
+  /** A member as the room shows them (default: the Matrix ID). */
+  displayName?: (userId: string) => string;
+  /** What already went wrong before delivery (reported with the rest). */
+  problems?: string[];
+  consent?: ConsentLedger;
   log: Logger;
 }
 
@@ -39,7 +44,9 @@ export interface DeliveryReport {
 
 export async function deliverRecording(input: DeliveryInput): Promise<DeliveryReport> {
   const { recording, segment } = input;
-  const problems: string[] = [];
+  const problems: string[] = [...(input.problems ?? [])];
+  const displayName = input.displayName ?? ((userId: string) => userId);
+  const named = <T extends { userId?: string }>(item: T): T => (item.userId ? { ...item, displayName: displayName(item.userId) } : item);
   const video = input.video;
   const files = [
     ...(video ? [await describeFile(video.path, { kind: 'video', segment: segment.index, durationMs: video.durationMs, ...errorOf(video) })] : []),
@@ -50,7 +57,7 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
           kind: 'stem',
           segment: segment.index,
           durationMs: stem.durationMs,
-          ...(stem.speaker.userId ? { userId: stem.speaker.userId } : {}),
+          ...(stem.speaker.userId ? { userId: stem.speaker.userId, displayName: displayName(stem.speaker.userId) } : {}),
           ...(stem.speaker.deviceId ? { deviceId: stem.speaker.deviceId } : {}),
           ...errorOf(stem),
         }),
@@ -62,8 +69,9 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
   const manifest: Manifest = {
     ...input.manifest,
     startedAt: earlier.segments[0]?.startedAt ?? input.manifest.startedAt,
-    segments: [...earlier.segments, segment],
-    files: [...earlier.files, ...files],
+    segments: [...earlier.segments, segment].map((s) => ({ ...s, participants: s.participants.map(named) })),
+    files: [...earlier.files.map(named), ...files],
+    ...(input.consent ? { consent: input.consent } : {}),
   };
   const manifestPath = await writeManifest(input.dir, manifest);
   // One segment: its files side by side, as always. Several (a recovered session): a folder per
@@ -110,7 +118,15 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
       ),
       ...(video ? [{ path: video.path, mimetype: 'video/x-matroska', msgtype: 'm.video' as const, durationMs: video.durationMs }] : []),
       { path: recording.mixed.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: recording.mixed.durationMs },
-      ...recording.stems.map((s): RoomFile => ({ path: s.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: s.durationMs })),
+      ...recording.stems.map(
+        (s): RoomFile => ({
+          path: s.path,
+          mimetype: 'audio/ogg',
+          msgtype: 'm.audio',
+          durationMs: s.durationMs,
+          ...(s.speaker.userId ? { caption: `${nameWithId(displayName(s.speaker.userId), s.speaker.userId)}: their voice alone` } : {}),
+        }),
+      ),
       { path: manifestPath, mimetype: 'application/json', msgtype: 'm.file' },
     ];
     uploads = await uploadToRoom({ ...input.upload, roomId: manifest.roomId, ...(input.split ? { split: input.split } : {}), log: input.log }, roomFiles);
@@ -125,12 +141,22 @@ const errorOf = (file: { error?: string }) => (file.error ? { error: file.error 
 export function summaryText(endReason: string, report: DeliveryReport): string {
   const { manifest } = report;
   const durationMs = manifest.segments.reduce((sum, s) => sum + s.durationMs, 0);
-  const people = [...new Set(manifest.segments.flatMap((s) => s.participants.map((p) => p.userId)))];
+  const names = new Map(manifest.segments.flatMap((s) => s.participants.map((p) => [p.userId, nameWithId(p.displayName ?? p.userId, p.userId)] as const)));
+  const people = [...names.values()];
+  const chapters = manifest.segments.reduce((sum, s) => sum + (s.chapters?.length ?? 0), 0);
+  const pauses = manifest.consent?.pauses ?? [];
+  // Who opted out at some point, or never opted in where the room requires it.
+  const notRecorded = (manifest.consent?.people ?? []).filter(
+    (p) => p.choices.some((c) => c.choice === 'optout') || (manifest.consent?.mode === 'required' && !p.choices.some((c) => c.choice === 'optin')),
+  );
   const totalBytes = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
   const stems = manifest.files.filter((f) => f.kind === 'stem').length;
   const lines = [
     `Recording ended (${endReason}) after ${formatDuration(durationMs)}.`,
     `Participants: ${people.join(', ') || 'nobody'}.`,
+    ...(pauses.length > 0 ? [`Paused ${pauses.length === 1 ? 'once' : `${pauses.length} times`}; the paused spans are not in the files.`] : []),
+    ...(notRecorded.length > 0 ? [`Left out for all or part of the call (their choice): ${notRecorded.map((p) => nameWithId(p.displayName, p.userId)).join(', ')}.`] : []),
+    ...(chapters > 0 ? [`Chapters: ${chapters} (in the files and the manifest).`] : []),
     `Files: ${manifest.files.some((f) => f.kind === 'video') ? 'composite video, ' : ''}mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
   ];
   const cut = report.uploads.flatMap((u) => (u.uploaded && u.parts ? [{ ...u, parts: u.parts }] : []));

@@ -9,7 +9,9 @@ import type { Call } from '../../call/call.ts';
 import type { Config } from '../../config/schema.ts';
 import type { StorageSink } from '../../delivery/storage-sink.ts';
 import type { RecordingKind, SegmentRecord } from '../../jobs/queues.ts';
+import { nameWithId } from '../../format.ts';
 import { safeFileLabel } from '../../media/recording/file-names.ts';
+import type { ConsentLedger } from '../../media/recording/manifest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { auditLog, auditRecordingEnded, auditRecordingStarted, safeLocation } from '../../observability/audit.ts';
 import { recordingBytes } from '../../observability/metrics.ts';
@@ -18,6 +20,7 @@ import { AudioFiles, type AudioRecording } from './audio-files.ts';
 import { CompositeFile, type VideoResult } from './composite-file.ts';
 import { deliverRecording, type DeliveryReport } from './delivery.ts';
 import { describeEarlierSegments } from './earlier-segments.ts';
+import { tagFile } from './file-tags.ts';
 import { ParticipantLog } from './participant-log.ts';
 
 export interface RecordingJob {
@@ -33,6 +36,8 @@ export interface RecordingJob {
 export interface FinishedRecording {
   recording: AudioRecording;
   video?: VideoResult;
+  /** Files whose names and chapters could not be written into them (they are kept without). */
+  problems: string[];
 }
 
 export class RecordingOutput {
@@ -54,7 +59,10 @@ export class RecordingOutput {
     this.#log = log.child({ output: 'recording' });
     this.dir = join(config.recording.outputDir, safeFileLabel(job.roomId), job.jobId, `segment-${job.recovery}`);
     if (job.kind === 'video' && !call.video) throw new Error('a video recording needs a call joined with video');
-    this.#video = job.kind === 'video' ? new CompositeFile({ dir: this.dir, ffmpegPath: config.recording.ffmpegPath, video: call.video!, log: this.#log }) : undefined;
+    this.#video =
+      job.kind === 'video'
+        ? new CompositeFile({ dir: this.dir, ffmpegPath: config.recording.ffmpegPath, video: call.video!, skip: () => call.mediaPolicy.current.paused, log: this.#log })
+        : undefined;
     const video = this.#video;
     this.#audio = new AudioFiles({
       dir: this.dir,
@@ -85,6 +93,16 @@ export class RecordingOutput {
     return { requestedBy: this.#job.requestedBy, kind: this.#job.kind, segment: this.#job.recovery, directory: this.dir };
   }
 
+  /** A chapter at the moment `at` (wall clock) was heard. */
+  mark(title: string, at: number): void {
+    this.#audio.mark(title, at);
+  }
+
+  /** Who was in the call while this segment recorded. */
+  participantIds(): string[] {
+    return this.#participants?.userIds() ?? [];
+  }
+
   /** Bytes written so far (all files of this segment). */
   bytes(): number {
     const total = readdirSync(this.dir).reduce((sum, name) => sum + statSync(join(this.dir, name)).size, 0);
@@ -112,15 +130,47 @@ export class RecordingOutput {
     this.#participants?.update([]);
     const recording = await this.#audio.finish();
     const video = await this.#video?.finish(recording.durationMs);
-    this.#log.info({ durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems }, 'recording finished');
-    return { recording, ...(video ? { video } : {}) };
+    const problems = await this.#tagFiles(recording, video);
+    this.#log.info({ durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems, chapters: recording.chapters.length }, 'recording finished');
+    return { recording, ...(video ? { video } : {}), problems };
+  }
+
+  /** Names (as the room shows them, with Matrix IDs) and chapters, written into each file. */
+  async #tagFiles(recording: AudioRecording, video: VideoResult | undefined): Promise<string[]> {
+    const call = this.#call;
+    const room = call.roomName;
+    const everyone = (this.#participants?.userIds() ?? []).map((id) => nameWithId(call.displayName(id), id)).join(', ');
+    const common = { ALBUM: room, DATE: new Date(recording.startedAt).toISOString(), COMMENT: `Call in ${room} (${this.#job.roomId}), recorded by ${call.own.userId}; paused spans are left out.` };
+    const files = [
+      ...(video ? [{ file: video, tags: { ...common, TITLE: `${room}: the call (video)`, ARTIST: everyone } }] : []),
+      { file: recording.mixed, tags: { ...common, TITLE: `${room}: everyone (mixed)`, ARTIST: everyone } },
+      ...recording.stems.map((stem) => {
+        const { userId, deviceId } = stem.speaker;
+        const tags = userId
+          ? { ...common, TITLE: nameWithId(call.displayName(userId), userId), ARTIST: call.displayName(userId), MATRIX_USER_ID: userId, ...(deviceId ? { MATRIX_DEVICE_ID: deviceId } : {}) }
+          : { ...common, TITLE: stem.speaker.key };
+        return { file: stem, tags };
+      }),
+    ];
+    const problems: string[] = [];
+    for (const { file, tags } of files) {
+      if (file.error) continue;
+      try {
+        await tagFile(file.path, { tags, chapters: recording.chapters, durationMs: file.durationMs, ffmpegPath: this.#config.recording.ffmpegPath, log: this.#log });
+      } catch (err) {
+        this.#log.error({ err, file: file.path }, 'could not write names and chapters into a file; it is kept without them');
+        problems.push(`${basename(file.path)} has no names or chapters in it (${(err as Error).message})`);
+      }
+    }
+    return problems;
   }
 
   /** The manifest, the archive copy and the room upload; what was recorded is delivered even after a failure. */
-  async deliver(finished: FinishedRecording, endReason: string, sink: StorageSink | undefined): Promise<DeliveryReport> {
+  async deliver(finished: FinishedRecording, endReason: string, sink: StorageSink | undefined, consent?: ConsentLedger): Promise<DeliveryReport> {
     const { recording, video } = finished;
     const startedAt = new Date(recording.startedAt).toISOString();
-    const endedAt = new Date(recording.startedAt + recording.durationMs).toISOString();
+    // Wall clock: with pauses the files are shorter than the time between start and end.
+    const endedAt = new Date(recording.endedAt).toISOString();
     const report = await deliverRecording({
       dir: this.dir,
       recording,
@@ -135,7 +185,11 @@ export class RecordingOutput {
         durationMs: recording.durationMs,
         worker: this.#worker,
         participants: this.#participants?.spans() ?? [],
+        ...(recording.chapters.length > 0 ? { chapters: recording.chapters } : {}),
       },
+      displayName: (userId) => this.#call.displayName(userId),
+      problems: finished.problems,
+      ...(consent ? { consent } : {}),
       ...(this.#config.recording.uploadToRoom ? { upload: this.#call.uploader } : {}),
       split: { ffmpegPath: this.#config.recording.ffmpegPath, maxBytes: this.#config.recording.maxUploadBytes },
       ...(sink ? { sink } : {}),
