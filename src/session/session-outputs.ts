@@ -14,6 +14,8 @@ import type { Logger } from '../observability/logger.ts';
 import { auditLog, auditStreamEnded, auditStreamStarted, streamTarget, type StreamAudit } from '../observability/audit.ts';
 import { summaryText } from '../outputs/recording/delivery.ts';
 import { RecordingOutput } from '../outputs/recording/recording-output.ts';
+import { deliverTranscript, transcriptNotice } from '../outputs/recording/transcript-delivery.ts';
+import { recogniserFromConfig } from '../transcripts/recogniser-from-config.ts';
 import { CallStreams } from '../outputs/stream/call-streams.ts';
 import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
@@ -47,6 +49,8 @@ export class SessionOutputs {
   /** Running streams by record id, for the audit line at their end. */
   readonly #streamAudit = new Map<string, StreamAudit & { startedAt: string }>();
   #recording: RecordingOutput | undefined;
+  /** Whether the running recording is to be transcribed when it ends (`!record transcript` or `transcripts.enabled`). */
+  #transcribe = false;
   readonly #spoken: SpokenNotices;
   #markEmpty!: (by: string) => void;
   #queue: Promise<void> = Promise.resolve();
@@ -94,6 +98,16 @@ export class SessionOutputs {
     const recording = new RecordingOutput(call, { ...ctx, roomId: data.roomId, requestedBy: record.requestedBy, kind: record.kind }, config, this.#deps.log);
     await recording.start();
     this.#recording = recording;
+    this.#transcribe = record.transcript === true || config.transcripts.enabled;
+    if (this.#transcribe) {
+      // A recogniser the config cannot make is told now, not after the call.
+      try {
+        recogniserFromConfig(config);
+      } catch (err) {
+        this.#transcribe = false;
+        await notices.send(`This recording will have no transcript: ${describeError(err)}`);
+      }
+    }
     const consent = this.#deps.controls ? ` ${this.#deps.controls.consentSentence()}` : '';
     await notices.send(
       ctx.recovery === 0
@@ -151,6 +165,29 @@ export class SessionOutputs {
     const finished = await recording.finish();
     const report = await recording.deliver(finished, endReason, this.#deps.sink, this.#deps.controls?.ledger());
     if (failure === undefined) await this.#deps.notices.send(summaryText(endReason, report));
+    if (this.#transcribe && failure === undefined) await this.#deliverTranscript(recording, report);
+  }
+
+  /** After the recording is delivered: its transcript follows, so the files never wait for speech recognition. */
+  async #deliverTranscript(recording: RecordingOutput, report: Awaited<ReturnType<RecordingOutput['deliver']>>): Promise<void> {
+    const { call, config, sink, notices, log } = this.#deps;
+    try {
+      const transcript = await deliverTranscript({
+        dir: recording.dir,
+        segment: report.manifest.segments.at(-1)!.index,
+        manifest: report.manifest,
+        manifestPath: report.manifestPath,
+        recogniser: recogniserFromConfig(config),
+        roomName: call.roomName,
+        ...(config.recording.uploadToRoom ? { upload: call.uploader } : {}),
+        ...(sink ? { sink } : {}),
+        log,
+      });
+      await notices.send(transcriptNotice(transcript));
+    } catch (err) {
+      log.error({ err }, 'the transcript could not be made');
+      await notices.send(`I could not transcribe the recording: ${describeError(err)}`);
+    }
   }
 
   /** Ends everything at the end of the session (the call is already hung up). */
@@ -173,7 +210,7 @@ export class SessionOutputs {
   progress(): OutputProgress[] {
     const recording: OutputProgress[] = [...this.#active.values()]
       .filter((r) => r.type === 'recording')
-      .map((r) => ({ id: r.id, label: `recording (${r.kind})`, state: 'recording' }));
+      .map((r) => ({ id: r.id, label: `recording (${r.kind}${this.#transcribe ? ', with a transcript' : ''})`, state: 'recording' }));
     const labels = new Map([...this.#active.values()].flatMap((r) => (r.type === 'stream' ? [[streamName(r), r.label] as const] : [])));
     return [...recording, ...this.#streams.progress((kind, name) => `stream to ${labels.get(name) ?? name} (${kind})`)];
   }

@@ -10,6 +10,8 @@ export interface RtcPeerOptions extends CallMemberOptions {
   toneHz: number;
   /** Start silent (digital zeros) until setTone(true); default: the tone plays from the start. */
   silent?: boolean;
+  /** Instead of the tone: these samples (mono s16 at 48 kHz, e.g. synthesised speech) play once each time the sound is switched on, then silence. */
+  clip?: Int16Array;
   /** Also publish a camera track: a solid colour (limited-range Y, U, V) at this size and rate. */
   video?: { width: number; height: number; fps: number; yuv: [number, number, number] };
 }
@@ -59,8 +61,16 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   // Real-time tone: captureFrame applies backpressure through the small queue.
   let running = true;
   let toneOn = !opts.silent;
-  const next = toneGenerator(opts.toneHz);
   const silence = new Int16Array(TONE_FRAME);
+  let clipAt = 0;
+  const clip = opts.clip;
+  const next = clip
+    ? () => {
+        const frame = clipAt < clip.length ? clip.slice(clipAt, clipAt + TONE_FRAME) : silence;
+        clipAt += TONE_FRAME;
+        return frame.length === TONE_FRAME ? frame : Int16Array.from({ length: TONE_FRAME }, (_, i) => frame[i] ?? 0);
+      }
+    : toneGenerator(opts.toneHz);
   const pump = (async () => {
     while (running) await source.captureFrame(new AudioFrame(toneOn ? next() : silence, TONE_RATE, 1, TONE_FRAME));
   })().catch(() => undefined);
@@ -91,6 +101,7 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
     },
     setTone(on) {
       toneOn = on;
+      if (on) clipAt = 0;
       return Date.now() + SOURCE_QUEUE_MS;
     },
   };

@@ -89,7 +89,7 @@ describe('command registry', () => {
     await registry.dispatch({ name: 'status', args: [] }, ctx);
     await registry.dispatch({ name: 'help', args: [] }, ctx);
     expect(replies[0]).toBe('Nothing is being recorded in this room.');
-    expect(replies[1]).toContain('!record [audio|video]: Join the call in this room and record it (beside any streams already running). (power level 50)');
+    expect(replies[1]).toContain('!record [audio|video] [transcript]: Join the call in this room and record it (beside any streams already running); `transcript`: also transcribe each speaker when it ends. (power level 50)');
   });
 
   it('rejects duplicate command names', () => {

@@ -18,7 +18,7 @@ export interface ParticipantSpan {
 
 export interface ManifestFile {
   name: string;
-  kind: 'mixed' | 'stem' | 'video';
+  kind: 'mixed' | 'stem' | 'video' | 'captions' | 'transcript';
   segment: number;
   userId?: string;
   displayName?: string;
@@ -70,6 +70,13 @@ export interface ConsentLedger {
   pauses: Array<{ by: string; from: string; to?: string; resumedBy?: string }>;
 }
 
+/** How a segment's transcript was made: one recognition per speaker's stem, so attribution is exact. */
+export interface TranscriptEntry {
+  recogniser: string;
+  segment: number;
+  speakers: Array<{ stem: string; userId?: string; displayName?: string; utterances: number; words: number; error?: string }>;
+}
+
 export interface Manifest {
   version: 1;
   roomId: string;
@@ -81,6 +88,8 @@ export interface Manifest {
   endReason: string;
   segments: ManifestSegment[];
   files: ManifestFile[];
+  /** Speech recognised per speaker from their stem (captions and text among `files`). */
+  transcript?: TranscriptEntry;
   consent?: ConsentLedger;
   /** How long the local files are kept (recording.retentionDays): `localDays` null means until deleted by hand. */
   retention?: { localDays: number; localUntil: string } | { localDays: null };
