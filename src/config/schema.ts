@@ -539,43 +539,6 @@ export const configSchema = z.strictObject({
       example: 600_000,
     }),
   }),
-  transcripts: section('Transcripts of recordings: one per speaker from their own stem, merged into WebVTT captions and a text file attached with the recording.', {
-    enabled: key(z.boolean().default(false), {
-      description: 'Transcribe every recording. Off: only recordings started with `!record transcript` (or `!record video transcript`) are transcribed.',
-      example: true,
-    }),
-    backend: key(z.enum(['pocketsphinx', 'openai']).default('pocketsphinx'), {
-      description:
-        "`pocketsphinx`: on the worker, with ffmpeg's `asr` filter and Debian's English model (pocketsphinx-en-us), nothing downloaded; " +
-        'modest accuracy (see docs). `openai`: an OpenAI-compatible transcription endpoint your organisation runs (`endpointUrl`, `apiKey`).',
-      example: 'openai',
-    }),
-    modelDir: key(z.string().min(1).default('/usr/share/pocketsphinx/model/en-us'), {
-      description: 'The pocketsphinx model folder, laid out as Debian installs it: `en-us/` (acoustic model), `cmudict-en-us.dict`, `en-us.lm.bin`.',
-      example: '/usr/share/pocketsphinx/model/en-us',
-    }),
-    endpointUrl: key(httpUrl.optional(), {
-      description: 'Base URL of the OpenAI-compatible API (`/audio/transcriptions` is appended), for `backend: openai`.',
-      example: 'https://asr.example.org/v1',
-    }),
-    apiKey: key(z.string().min(1).optional(), {
-      description: 'Bearer token for the endpoint. Set it through MRR_TRANSCRIPTS__API_KEY or MRR_TRANSCRIPTS__API_KEY_FILE rather than in the file.',
-      example: 'sk-…',
-      secret: true,
-    }),
-    model: key(z.string().min(1).default('whisper-1'), {
-      description: 'The `model` field sent to the endpoint.',
-      example: 'Systran/faster-whisper-small',
-    }),
-    language: key(z.string().regex(/^[a-z]{2}$/, 'expected an ISO-639-1 code such as en').optional(), {
-      description: 'Language of the speech, sent to the endpoint; unset: the endpoint detects it. (pocketsphinx knows English only.)',
-      example: 'en',
-    }),
-    requestTimeoutMs: key(z.int().min(1000).default(600_000), {
-      description: 'How long one speaker\'s transcription request to the endpoint may take.',
-      example: 600_000,
-    }),
-  }),
   logging: section('Log output (JSON lines on stdout).', {
     level: key(z.enum(logLevels).default('info'), {
       description: 'Minimum level logged.',
