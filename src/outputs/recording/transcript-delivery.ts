@@ -53,7 +53,7 @@ export async function deliverTranscript(input: TranscriptInput): Promise<Transcr
     const startedAt = Date.now();
     try {
       // A part written after its first ffmpeg died starts later in the segment: its times move by that much.
-      const offset = stem.offsetMs ?? 0;
+      const offset = 'offsetMs' in stem && typeof stem.offsetMs === 'number' ? stem.offsetMs : 0;
       const utterances = (await input.recogniser.transcribe(join(input.dir, stem.name), input.signal)).map((u) => shifted(u, offset));
       const cpuAfter = childrenCpuMs();
       const cpu = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
