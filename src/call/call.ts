@@ -20,7 +20,7 @@ import { loginSessionDevice, logoutSessionDevice, type SessionDevice } from '../
 import { consentData, joinCall, NO_DELAYED_LEAVE_MESSAGE, ownIdentity, type MembershipKind, type OwnIdentity } from '../rtc/own-membership.ts';
 import { startSessionClient } from '../rtc/session-client.ts';
 import { advertisedAuthorizers, discoverOwnTransport } from '../rtc/transports.ts';
-import { AppserviceClient } from '../session/appservice-client.ts';
+import { AppserviceClient, roomPath } from '../session/appservice-client.ts';
 import type { RoomNotices } from '../session/room-notices.ts';
 import { CallAudio, type Speaker } from './call-audio.ts';
 import { fetchWellKnown, oldestMembershipContent, ownConnectionUrl, waitForMembers, waitForRoom } from './call-lookup.ts';
@@ -160,7 +160,7 @@ export class Call {
     let client: MatrixClient | undefined;
     let call: Call | undefined;
     try {
-      client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: checked.encrypted });
+      client = await startSessionClient({ homeserverUrl: config.homeserver.url, device, log, syncTimeoutMs: config.rtc.syncTimeoutMs, withCrypto: checked.encrypted, roomId: request.roomId });
       // Signed by its owner, so clients that share keys only with verified devices include it.
       // A caller's puppet has no cross-signing identity: its device stays unsigned, like a new user's.
       if (checked.encrypted && !participant) {
@@ -468,8 +468,21 @@ export class Call {
     this.#mediaKeys?.clear();
   }
 
-  /** Stops the session client and deletes the device (after delivery). */
-  async close(): Promise<void> {
+  /**
+   * Stops the session client and deletes the device (after delivery). With `leaveRoom`, the call
+   * user leaves the room too, so it stays only in rooms it records; never when another worker
+   * records this room now (it is the same Matrix user there).
+   */
+  async close(opts: { leaveRoom: boolean } = { leaveRoom: false }): Promise<void> {
+    this.#log.info({ rooms: this.#client.getRooms().map((r) => r.roomId) }, 'rooms the session device synced');
+    if (opts.leaveRoom && !this.#request.participant) {
+      const { config, registration } = this.#deps;
+      const as = new AppserviceClient(config.homeserver.url, registration.as_token);
+      await as
+        .request('leaving the room as the call user', 'POST', roomPath(this.#request.roomId, 'leave'), this.#device.userId, {})
+        .then(() => this.#log.info('the call user left the room'))
+        .catch((err: unknown) => this.#log.warn({ err }, 'the call user could not leave the room'));
+    }
     this.#client.stopClient();
     await logoutSessionDevice(this.#deps.config.homeserver.url, this.#device).catch((err: unknown) => this.#log.warn({ err }, 'could not log out the session device'));
   }

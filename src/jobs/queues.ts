@@ -99,6 +99,8 @@ export const redisKeys = (prefix: string) => ({
   activeSession: (roomId: string) => `${prefix}:active:${roomId}`,
   /** A stop request that outlives a worker crash: a recovered job sees it. */
   stopRequest: (jobId: string) => `${prefix}:stop:${jobId}`,
+  /** Counter of a job's attempts: each worker taking it up gets the next number, its fencing token (segment-N). */
+  attempts: (jobId: string) => `${prefix}:attempts:${jobId}`,
   /** Hash of the segments a session has started so far (one more after each crash recovery), by index. */
   segments: (jobId: string) => `${prefix}:segments:${jobId}`,
   /** Pub/sub channel on which stop requests reach whichever worker owns the job. */

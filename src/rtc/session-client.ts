@@ -1,5 +1,5 @@
 // The matrix-js-sdk client of one call session: its own device, crypto in memory only.
-import { ClientEvent, createClient, SyncState, type MatrixClient } from 'matrix-js-sdk';
+import { ClientEvent, createClient, Filter, SyncState, type MatrixClient } from 'matrix-js-sdk';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { SessionDevice } from './device.ts';
@@ -11,6 +11,8 @@ export async function startSessionClient(opts: {
   log: Logger;
   syncTimeoutMs: number;
   withCrypto: boolean;
+  /** The call's room: the only room this device syncs (to-device messages and device lists still come); unset: every room. */
+  roomId?: string;
 }): Promise<MatrixClient> {
   const client = createClient({
     baseUrl: opts.homeserverUrl,
@@ -35,7 +37,14 @@ export async function startSessionClient(opts: {
     };
     client.on(ClientEvent.Sync, onSync);
   });
-  await client.startClient({ initialSyncLimit: 1 });
+  // The call user is in every room it ever recorded in; a session needs one of them. Presence
+  // and other rooms' timelines would only cost the homeserver and this worker.
+  let filter: Filter | undefined;
+  if (opts.roomId) {
+    filter = new Filter(opts.device.userId);
+    filter.setDefinition({ room: { rooms: [opts.roomId] }, presence: { not_types: ['*'] } });
+  }
+  await client.startClient({ initialSyncLimit: 1, ...(filter ? { filter } : {}) });
   try {
     await prepared;
   } catch (err) {

@@ -16,6 +16,7 @@ import type { Logger } from '../observability/logger.ts';
 import { joinLatency, sessionEnded } from '../observability/metrics.ts';
 import type { OutputRecord } from '../jobs/outputs.ts';
 import { SessionOutputs } from './session-outputs.ts';
+import { STOPPING_REDIS_LIMIT_MS, within } from '../time-limit.ts';
 import { SessionControls } from './session-controls.ts';
 import { RoomNotices } from './room-notices.ts';
 
@@ -55,6 +56,10 @@ export class CallSession {
   readonly #notices: RoomNotices;
   readonly #sink: StorageSink | undefined;
   #progress: SessionProgress = { phase: 'queued' };
+  /** Whether the outputs came from their records in Redis (then they are read again after joining). */
+  #outputsFromRedis = false;
+  /** Who changed the outputs while the bot was joining the call, if anyone. */
+  #changedWhileJoining: string | undefined;
   #endCounted = false;
   /** What join latency is measured from: the request, or (recovered job) when this worker took it up. */
   readonly #latencyFrom: { at: number; from: 'request' | 'recovery' };
@@ -77,7 +82,8 @@ export class CallSession {
       if (!this.#endCounted) sessionEnded('join-failed');
       this.#endCounted = true;
       this.#log.error({ err }, 'session failed');
-      await this.#notices.send(`I could not record this call: ${describeError(err)}`);
+      // A worker that lost the job leaves the room to its successor, which is recording on.
+      if (!this.#ctx.lockLost()) await this.#notices.send(`I could not record this call: ${describeError(err)}`);
       throw err;
     }
   }
@@ -86,19 +92,24 @@ export class CallSession {
     const { config, registration } = this.#deps;
     await this.#report({ phase: 'joining' });
     const records = await this.#initialOutputs();
+    // A !stop while the bot joins removes the output and nudges a listener that #serve has not
+    // set up yet: who changed the outputs is remembered here, and #serve reads them again.
+    const offJoining = this.#ctx.outputs.onChange((by) => (this.#changedWhileJoining = by));
     const call = await Call.join(
       { config, registration, notices: this.#notices, log: this.#log },
       { roomId: this.#data.roomId, requestedBy: this.#data.requestedBy, requestedAt: this.#data.requestedAt, video: records.some((r) => r.kind === 'video') },
     );
     try {
-      await this.#serve(call, records);
+      await this.#serve(call, records, offJoining);
     } finally {
-      await call.close();
+      offJoining();
+      // The call user leaves the room it no longer records, unless another worker records it now.
+      await call.close({ leaveRoom: !this.#ctx.lockLost() });
     }
   }
 
   /** Runs the outputs on the call until the first reason to end, then finishes them. */
-  async #serve(call: Call, records: OutputRecord[]): Promise<void> {
+  async #serve(call: Call, records: OutputRecord[], offJoining: () => void): Promise<void> {
     const { config, registration } = this.#deps;
     const reportCall = () => void this.#report(this.#callProgress(call, controls)).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
     const controls = new SessionControls({ call, controls: this.#ctx.controls, notices: this.#notices, log: this.#log, onChange: reportCall });
@@ -106,12 +117,17 @@ export class CallSession {
     await controls.start();
     const outputs = new SessionOutputs({ call, config, asToken: registration.as_token, data: this.#data, ctx: this.#ctx, notices: this.#notices, sink: this.#sink, log: this.#log, controls });
     const offChange = this.#ctx.outputs.onChange((by) => void this.#ctx.outputs.list().then((current) => outputs.reconcile(current, by)));
+    offJoining();
     const offMembers = call.onMembers(reportCall);
     // !status shows each output's state and how much has been written so far.
     const progress = setInterval(() => void this.#reportOutputs(outputs), 5_000);
     let end: EndReason;
     try {
-      await outputs.reconcile(records, this.#data.requestedBy);
+      // What the outputs are now, not when the job started: nothing starts (no "Recording started")
+      // after a stop that came while joining.
+      const current = this.#ctx.signal.aborted ? [] : this.#outputsFromRedis ? await this.#ctx.outputs.list() : records;
+      if (current.length === 0) this.#log.info({ by: this.#changedWhileJoining ?? (this.#ctx.signal.reason as Error | undefined)?.message }, 'stopped while joining: nothing is started');
+      await outputs.reconcile(current, this.#changedWhileJoining ?? this.#data.requestedBy);
       await this.#report({ phase: 'in-call', joinedAt: Date.now(), ...this.#callProgress(call, controls) });
       const { at, from } = this.#latencyFrom;
       joinLatency('joined', from, Date.now() - at);
@@ -126,7 +142,11 @@ export class CallSession {
       offMembers();
       controls.stop();
     }
-    await this.#report({ phase: 'stopping' });
+    if (this.#ctx.lockLost()) return this.#abandon(call, outputs, end);
+    // Redis may be away right now: the files are closed whether or not the report gets through.
+    await within(this.#report({ phase: 'stopping' }), STOPPING_REDIS_LIMIT_MS, 'reporting the stopping phase').catch((err: unknown) =>
+      this.#log.warn({ err }, 'could not report the stopping phase; stopping anyway'),
+    );
     this.#log.info({ end: end.kind }, 'session ending');
     sessionEnded(end.kind);
     this.#endCounted = true;
@@ -135,9 +155,21 @@ export class CallSession {
     if (end.kind === 'failed') throw end.error;
   }
 
+  /**
+   * Another worker holds the job now (this one's lock lapsed: a pause, Redis away): stop at once,
+   * close the files so they stay playable, and leave delivery, the room and Redis to that worker.
+   */
+  async #abandon(call: Call, outputs: SessionOutputs, end: EndReason): Promise<void> {
+    this.#log.warn({ end: end.kind, ...(end.kind === 'failed' ? { err: end.error } : {}) }, 'session abandoned: the job lock was lost; closing this segment without delivering it');
+    await call.hangUp(false);
+    await outputs.abandon();
+    this.#log.info('abandoned session stopped');
+  }
+
   /** The outputs in Redis; a job queued before outputs were kept there records what its data says. */
   async #initialOutputs(): Promise<OutputRecord[]> {
     const records = await this.#ctx.outputs.list();
+    this.#outputsFromRedis = records.length > 0;
     if (records.length > 0) return records;
     const { kind, requestedBy, requestEventId, requestedAt } = this.#data;
     return [{ id: 'recording', type: 'recording', kind, requestedBy, requestEventId, at: requestedAt }];

@@ -3,6 +3,7 @@
 // them in encrypted rooms. A notice that cannot be queued is logged, never fatal.
 import type { NoticeQueue } from '../jobs/notices.ts';
 import type { Logger } from '../observability/logger.ts';
+import { STOPPING_REDIS_LIMIT_MS, within } from '../time-limit.ts';
 
 export class RoomNotices {
   readonly #queue: Pick<NoticeQueue, 'add'>;
@@ -17,12 +18,14 @@ export class RoomNotices {
     this.#log = log;
   }
 
+  /** Resolves once the notice is queued, or after a time limit while Redis does not answer (it is queued when Redis is back). */
   async send(text: string): Promise<void> {
-    try {
-      await this.#queue.add({ roomId: this.#roomId, body: text, ...(this.#replyTo ? { replyTo: this.#replyTo } : {}) });
-      this.#log.info({ notice: text }, 'told the room');
-    } catch (err) {
-      this.#log.error({ err, notice: text }, 'could not queue a notice to the room');
-    }
+    const queued = this.#queue.add({ roomId: this.#roomId, body: text, ...(this.#replyTo ? { replyTo: this.#replyTo } : {}) }).then(
+      () => this.#log.info({ notice: text }, 'told the room'),
+      (err: unknown) => this.#log.error({ err, notice: text }, 'could not queue a notice to the room'),
+    );
+    await within(queued, STOPPING_REDIS_LIMIT_MS, 'queueing a notice').catch(() =>
+      this.#log.warn({ notice: text, waitedMs: STOPPING_REDIS_LIMIT_MS }, 'the notice queue (Redis) does not answer; the notice goes out once it is back, the session does not wait'),
+    );
   }
 }

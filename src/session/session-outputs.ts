@@ -110,9 +110,9 @@ export class SessionOutputs {
     }
     const consent = this.#deps.controls ? ` ${this.#deps.controls.consentSentence()}` : '';
     await notices.send(
-      ctx.recovery === 0
+      ctx.attempt === 0
         ? `Recording started by ${record.requestedBy}. I am in the call as ${call.own.userId} and record the call; type !stop to end, !pause to pause.${consent}`
-        : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${ctx.recovery + 1}). Type !stop to end.${consent}`,
+        : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${ctx.attempt + 1}). Type !stop to end.${consent}`,
     );
     await this.#deps.controls?.recordingStarted(recording, ctx.recovery === 0 ? 'start notice' : 'recovery notice');
   }
@@ -200,6 +200,21 @@ export class SessionOutputs {
     if (streams.length > 0) await this.#deps.notices.send(`Stopped streaming to ${streams.join(', ')} (${endReason}).`);
     await this.#finishRecording(endReason, failure);
     this.#active.clear();
+  }
+
+  /**
+   * The job is another worker's now (this one lost its lock): the files written so far are closed
+   * so they stay playable, but nothing is delivered, announced or cleaned up; the worker holding
+   * the job lists this segment in its manifest and tells the room.
+   */
+  async abandon(): Promise<void> {
+    await this.#queue;
+    this.#active.clear();
+    await this.#streams.stopAll();
+    for (const id of [...this.#mirrors.keys()]) await this.#stopMirror(id);
+    const recording = this.#recording;
+    this.#recording = undefined;
+    if (recording) await recording.finish();
   }
 
   /** Bytes the recording has written (for !status). */

@@ -11,14 +11,21 @@ import { ffmpegFailed } from '../../observability/metrics.ts';
 export interface FfmpegProcess {
   /** Writes raw bytes to an input pipe (0: stdin), waiting when the pipe is full. */
   write(chunk: Uint8Array, input?: number): Promise<void>;
-  /** Ends every input pipe and waits for ffmpeg to finish the file. */
-  finish(): Promise<void>;
+  /**
+   * Waits for `before` (the last queued writes), ends every input pipe and waits for ffmpeg to
+   * finish the file. A child that has not exited `timeoutMs` after this call is killed (SIGKILL)
+   * and the returned promise rejects saying so: finishing never waits on a stuck ffmpeg.
+   */
+  finish(before?: Promise<void>, timeoutMs?: number): Promise<void>;
   /** Resolves or rejects when ffmpeg exits. */
   readonly exited: Promise<void>;
 }
 
 /** The ffmpeg input URL of input pipe `n` (0 is stdin; fds 1 and 2 are ffmpeg's own output). */
 export const inputPipe = (n: number) => (n === 0 ? 'pipe:0' : `pipe:${n + 2}`);
+
+/** How long ffmpeg gets to take its last input and close its file (Ogg and Matroska need well under a second). */
+export const FINISH_TIMEOUT_MS = 15_000;
 
 export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', inputs = 1): FfmpegProcess {
   const child = spawn(ffmpegPath, ['-hide_banner', '-loglevel', 'warning', '-nostdin', ...args], {
@@ -33,6 +40,7 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
   });
   child.stdout!.resume();
   let inputsClosed = false;
+  let killedAfterMs: number | undefined;
   for (const pipe of pipes) {
     pipe.on('error', (err) => {
       inputsClosed = true;
@@ -45,7 +53,8 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
       inputsClosed = true;
       if (code === 0) return resolve();
       ffmpegFailed();
-      reject(new MediaError(`ffmpeg exited with ${signal ?? `code ${code}`}: ${stderr.slice(-3).join(' | ') || '(no output)'}`, code, signal));
+      const how = killedAfterMs !== undefined ? `was killed: it had not finished ${killedAfterMs} ms after its input ended` : `exited with ${signal ?? `code ${code}`}`;
+      reject(new MediaError(`ffmpeg ${how}: ${stderr.slice(-3).join(' | ') || '(no output)'}`, code, signal));
     });
   });
   exited.catch(() => undefined); // observed through `exited`/`finish`; avoid an unhandled rejection meanwhile
@@ -57,9 +66,21 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
       const pipe = pipes[input]!;
       if (!pipe.write(chunk)) await Promise.race([once(pipe, 'drain'), exited]);
     },
-    async finish() {
-      if (!inputsClosed) for (const pipe of pipes) pipe.end();
-      await exited;
+    async finish(before = Promise.resolve(), timeoutMs = FINISH_TIMEOUT_MS) {
+      const timer = setTimeout(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        killedAfterMs = timeoutMs;
+        log.error({ pid: child.pid, timeoutMs }, 'ffmpeg did not finish in time; killing it');
+        child.kill('SIGKILL');
+      }, timeoutMs);
+      try {
+        // A write waiting on a stuck pipe ends when the kill makes `exited` settle.
+        await Promise.race([before, exited.catch(() => undefined)]);
+        if (!inputsClosed) for (const pipe of pipes) pipe.end();
+        await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

@@ -6,15 +6,21 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
 import { opusFileArgs, PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
+import { BoundedWriter } from '../../media/ffmpeg/bounded-writer.ts';
 import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
 import { CHUNK_MS, CHUNK_SAMPLES } from '../../media/recording/audio-timeline.ts';
 import type { AudioTick, CallAudio, Speaker } from '../../call/call-audio.ts';
 import { formatDuration } from '../../format.ts';
 import type { Chapter } from '../../media/recording/manifest.ts';
+import { framesDropped } from '../../observability/metrics.ts';
 
 export interface AudioFileResult {
   path: string;
   durationMs: number;
+  /** Audio left out because ffmpeg did not keep up (see MAX_PENDING_AUDIO_BYTES); the file is this much shorter. */
+  droppedMs?: number;
+  /** Silence at the start made by ffmpeg itself (a speaker heard late), included in durationMs. */
+  leadMs?: number;
   error?: string;
 }
 
@@ -37,40 +43,55 @@ export interface AudioRecording {
   stems: StemResult[];
 }
 
+/** Audio ffmpeg has not taken yet, at most: 5 s of 20 ms chunks (about 480 kB per file). */
+export const MAX_PENDING_AUDIO_BYTES = (5_000 / CHUNK_MS) * CHUNK_SAMPLES * 2;
+
 /** One ffmpeg output fed in strict order; a failure is kept and reported, later writes are skipped. */
 class OpusOutput {
   readonly path: string;
   readonly #ffmpeg: FfmpegProcess;
-  readonly #log: Logger;
-  #queue: Promise<void> = Promise.resolve();
-  error: string | undefined;
-  chunks = 0;
+  readonly #writer: BoundedWriter;
+  readonly #leadChunks: number;
+  readonly #finishTimeoutMs: number | undefined;
 
-  constructor(path: string, ffmpegPath: string, log: Logger) {
-    this.path = path;
-    this.#log = log.child({ output: path });
-    this.#ffmpeg = startFfmpeg(opusFileArgs(PCM_48K_MONO, path), this.#log, ffmpegPath);
+  /** `leadChunks` of silence come first, made by ffmpeg (a stem of a speaker heard late). */
+  constructor(opts: { path: string; ffmpegPath: string; log: Logger; leadChunks?: number; finishTimeoutMs?: number | undefined }) {
+    this.path = opts.path;
+    const log = opts.log.child({ output: opts.path });
+    this.#leadChunks = opts.leadChunks ?? 0;
+    this.#finishTimeoutMs = opts.finishTimeoutMs;
+    this.#ffmpeg = startFfmpeg(opusFileArgs(PCM_48K_MONO, opts.path, { leadMs: this.#leadChunks * CHUNK_MS }), log, opts.ffmpegPath);
+    this.#writer = new BoundedWriter({ ffmpeg: this.#ffmpeg, maxPendingBytes: MAX_PENDING_AUDIO_BYTES, log, onDrop: (n) => framesDropped('recording_audio', n) });
+  }
+
+  get error(): string | undefined {
+    return this.#writer.error;
+  }
+
+  /** Chunks piped into ffmpeg (the lead not included). */
+  get written(): number {
+    return this.#writer.accepted;
   }
 
   write(chunk: Int16Array): void {
-    this.chunks++;
-    this.#queue = this.#queue.then(async () => {
-      if (this.error) return;
-      try {
-        await this.#ffmpeg.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      } catch (err) {
-        this.error = (err as Error).message;
-        this.#log.error({ err }, 'audio output failed; the other outputs go on');
-      }
-    });
+    this.#writer.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
 
   async finish(): Promise<AudioFileResult> {
-    await this.#queue;
-    await this.#ffmpeg.finish().catch((err: unknown) => {
-      this.error ??= (err as Error).message;
+    let error: string | undefined;
+    await this.#ffmpeg.finish(this.#writer.drained(), this.#finishTimeoutMs).catch((err: unknown) => {
+      error = (err as Error).message;
     });
-    return { path: this.path, durationMs: this.chunks * CHUNK_MS, ...(this.error ? { error: this.error } : {}) };
+    // How ffmpeg ended says more than the write it broke (EPIPE), so it comes first.
+    error ??= this.#writer.error;
+    const dropped = this.#writer.dropped;
+    return {
+      path: this.path,
+      durationMs: (this.#leadChunks + this.#writer.accepted) * CHUNK_MS,
+      ...(dropped > 0 ? { droppedMs: dropped * CHUNK_MS } : {}),
+      ...(this.#leadChunks > 0 ? { leadMs: this.#leadChunks * CHUNK_MS } : {}),
+      ...(error ? { error } : {}),
+    };
   }
 }
 
@@ -85,6 +106,8 @@ export interface AudioFilesOptions {
   dir: string;
   ffmpegPath: string;
   log: Logger;
+  /** How long each ffmpeg gets to close its file before it is killed (default FINISH_TIMEOUT_MS). */
+  finishTimeoutMs?: number;
   /** Receives every mixed chunk as it is written (the composite video's soundtrack). */
   onMixed?(chunk: Int16Array): void;
   /** Called when a speaker's stem file is created. */
@@ -111,7 +134,7 @@ export class AudioFiles {
     this.#opts = opts;
     this.#log = opts.log.child({ module: 'audio-files' });
     mkdirSync(opts.dir, { recursive: true });
-    this.#mixed = new OpusOutput(join(opts.dir, 'mixed.ogg'), opts.ffmpegPath, this.#log);
+    this.#mixed = new OpusOutput({ path: join(opts.dir, 'mixed.ogg'), ffmpegPath: opts.ffmpegPath, log: this.#log, finishTimeoutMs: opts.finishTimeoutMs });
   }
 
   /** Time zero of every file: when the first chunk written was heard. */
@@ -174,9 +197,14 @@ export class AudioFiles {
     let state = this.#stems.get(speaker.key);
     if (state) return state;
     const index = String(this.#stems.size + 1).padStart(2, '0');
-    const stem = new OpusOutput(join(this.#opts.dir, `stem-${index}-${speaker.label}.ogg`), this.#opts.ffmpegPath, this.#log);
-    // Time-aligned with the recording's start: silence up to the moment this speaker appears.
-    for (let i = 0; i < this.#written; i++) stem.write(SILENCE);
+    // Time-aligned with the recording's start: ffmpeg puts silence up to the moment this speaker appears.
+    const stem = new OpusOutput({
+      path: join(this.#opts.dir, `stem-${index}-${speaker.label}.ogg`),
+      ffmpegPath: this.#opts.ffmpegPath,
+      log: this.#log,
+      leadChunks: this.#written,
+      finishTimeoutMs: this.#opts.finishTimeoutMs,
+    });
     state = { speaker, stem, audioChunks: 0 };
     this.#stems.set(speaker.key, state);
     this.#opts.onStem?.(speaker);

@@ -4,14 +4,18 @@
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
 import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
+import { BoundedWriter } from '../../media/ffmpeg/bounded-writer.ts';
 import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
 import { compositeFileArgs } from '../../media/ffmpeg/video-args.ts';
 import type { I420 } from '../../media/video/grid.ts';
 import type { CallVideo } from '../../call/call-video.ts';
-import type { AudioFileResult } from './audio-files.ts';
+import { framesDropped } from '../../observability/metrics.ts';
+import { MAX_PENDING_AUDIO_BYTES, type AudioFileResult } from './audio-files.ts';
 
 export interface VideoResult extends AudioFileResult {
   frames: number;
+  /** Pictures left out because ffmpeg did not keep up (at most one second of them is ever waiting). */
+  droppedFrames?: number;
 }
 
 export class CompositeFile {
@@ -24,9 +28,8 @@ export class CompositeFile {
   #unsubscribe: (() => void) | undefined;
   #frames = 0;
   #last: I420 | undefined;
-  /** One write queue per input pipe: ffmpeg reads both at its own pace, so a full pipe must never hold up the other. */
-  readonly #queues: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
-  #error: string | undefined;
+  /** One bounded write queue per input pipe: ffmpeg reads both at its own pace, so a full pipe must never hold up the other. */
+  readonly #writers: [BoundedWriter, BoundedWriter];
 
   constructor(opts: { dir: string; ffmpegPath: string; video: CallVideo; log: Logger; skip?: () => boolean }) {
     this.#video = opts.video;
@@ -34,6 +37,11 @@ export class CompositeFile {
     this.#log = opts.log.child({ module: 'composite-file' });
     this.path = join(opts.dir, 'composite.mkv');
     this.#ffmpeg = startFfmpeg(compositeFileArgs(opts.video.format, PCM_48K_MONO, this.path), this.#log.child({ output: this.path }), opts.ffmpegPath, 2);
+    const { width, height, fps } = opts.video.format;
+    this.#writers = [
+      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: ((width * height * 3) / 2) * fps, log: this.#log, onDrop: (n) => framesDropped('recording_video', n) }),
+      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 1, maxPendingBytes: MAX_PENDING_AUDIO_BYTES, log: this.#log, onDrop: (n) => framesDropped('recording_video_audio', n) }),
+    ];
   }
 
   /** Starts taking pictures from the call's grid. */
@@ -54,17 +62,8 @@ export class CompositeFile {
     this.#enqueue(canvas.data, 0);
   }
 
-  #enqueue(bytes: Uint8Array | Int16Array, input: number): void {
-    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#queues[input] = this.#queues[input]!.then(async () => {
-      if (this.#error) return;
-      try {
-        await this.#ffmpeg.write(view, input);
-      } catch (err) {
-        this.#error = (err as Error).message;
-        this.#log.error({ err }, 'the composite video failed; the audio files go on');
-      }
-    });
+  #enqueue(bytes: Uint8Array | Int16Array, input: 0 | 1): void {
+    this.#writers[input].write(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   /** Ends the picture at `durationMs` (the audio's length) and finishes the file. */
@@ -73,10 +72,14 @@ export class CompositeFile {
     const { fps } = this.#video.format;
     const total = Math.round((durationMs * fps) / 1000);
     while (this.#frames < total) this.#writeFrame(this.#last ?? this.#video.canvas());
-    await Promise.all(this.#queues);
-    await this.#ffmpeg.finish().catch((err: unknown) => {
-      this.#error ??= (err as Error).message;
+    let error: string | undefined;
+    await this.#ffmpeg.finish(Promise.all(this.#writers.map((w) => w.drained())).then(() => undefined)).catch((err: unknown) => {
+      error = (err as Error).message;
     });
-    return { path: this.path, frames: this.#frames, durationMs: (this.#frames * 1000) / fps, ...(this.#error ? { error: this.#error } : {}) };
+    // How ffmpeg ended says more than the write it broke (EPIPE), so it comes first.
+    error ??= this.#writers[0].error ?? this.#writers[1].error;
+    const dropped = this.#writers[0].dropped;
+    const frames = this.#frames - dropped;
+    return { path: this.path, frames, durationMs: (frames * 1000) / fps, ...(dropped > 0 ? { droppedFrames: dropped } : {}), ...(error ? { error } : {}) };
   }
 }

@@ -22,12 +22,15 @@ import { deliverRecording, type DeliveryReport } from './delivery.ts';
 import { describeEarlierSegments } from './earlier-segments.ts';
 import { tagFile } from './file-tags.ts';
 import { ParticipantLog } from './participant-log.ts';
+import { STOPPING_REDIS_LIMIT_MS, within } from '../../time-limit.ts';
 
 export interface RecordingJob {
   roomId: string;
   jobId: string;
   /** 0 for the first run; higher for a job recovered after its worker died. */
   recovery: number;
+  /** This attempt's fencing token: the segment's index and folder, never shared with another worker's attempt. */
+  attempt: number;
   requestedBy: string;
   kind: RecordingKind;
   segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
@@ -57,7 +60,7 @@ export class RecordingOutput {
     this.#job = job;
     this.#config = config;
     this.#log = log.child({ output: 'recording' });
-    this.dir = join(config.recording.outputDir, safeFileLabel(job.roomId), job.jobId, `segment-${job.recovery}`);
+    this.dir = join(config.recording.outputDir, safeFileLabel(job.roomId), job.jobId, `segment-${job.attempt}`);
     if (job.kind === 'video' && !call.video) throw new Error('a video recording needs a call joined with video');
     this.#video =
       job.kind === 'video'
@@ -90,7 +93,7 @@ export class RecordingOutput {
   }
 
   #auditFacts() {
-    return { requestedBy: this.#job.requestedBy, kind: this.#job.kind, segment: this.#job.recovery, directory: this.dir };
+    return { requestedBy: this.#job.requestedBy, kind: this.#job.kind, segment: this.#job.attempt, directory: this.dir };
   }
 
   /** A chapter at the moment `at` (wall clock) was heard. */
@@ -114,7 +117,7 @@ export class RecordingOutput {
   #recordSegment(): Promise<void> {
     return this.#job.segments
       .put({
-        index: this.#job.recovery,
+        index: this.#job.attempt,
         startedAt: new Date(this.#audio.startedAt).toISOString(),
         worker: this.#worker,
         dir: this.dir,
@@ -122,6 +125,20 @@ export class RecordingOutput {
         stems: this.#audio.stemFiles.map(({ path, speaker }) => ({ file: basename(path), ...(speaker.userId ? { userId: speaker.userId } : {}), ...(speaker.deviceId ? { deviceId: speaker.deviceId } : {}) })),
       })
       .catch((err: unknown) => this.#log.warn({ err }, 'could not record the segment in Redis; a recovery would list it with less detail'));
+  }
+
+  /**
+   * The records of earlier attempts' segments. The first attempt has none and does not ask Redis,
+   * so a Redis outage while it ends cannot hold up its delivery; a later one waits a bounded time.
+   */
+  async #earlierRecords(): Promise<SegmentRecord[]> {
+    if (this.#job.attempt === 0) return [];
+    try {
+      return await within(this.#job.segments.all(), STOPPING_REDIS_LIMIT_MS, 'reading the earlier segments from Redis');
+    } catch (err) {
+      this.#log.error({ err }, 'the manifest cannot list the earlier segments of this session (Redis did not answer); their folders stay beside this one');
+      return [];
+    }
   }
 
   /** Closes every file (the call's clocks must have been played out first). */
@@ -176,9 +193,9 @@ export class RecordingOutput {
       recording,
       manifest: { version: 1, roomId: this.#job.roomId, sessionId: this.#job.jobId, requestedBy: this.#job.requestedBy, kind: this.#job.kind, startedAt, endedAt, endReason, retention: retentionNote(this.#config.recording.retentionDays, endedAt) },
       ...(video ? { video } : {}),
-      earlier: await describeEarlierSegments(await this.#job.segments.all(), this.#job.recovery, this.#log),
+      earlier: await describeEarlierSegments(await this.#earlierRecords(), this.#job.attempt, this.#log),
       segment: {
-        index: this.#job.recovery,
+        index: this.#job.attempt,
         dir: basename(this.dir),
         startedAt,
         endedAt,
@@ -201,7 +218,7 @@ export class RecordingOutput {
   }
 
   #audit(report: DeliveryReport, startedAt: string, endedAt: string, endReason: string): void {
-    const files = report.manifest.files.filter((f) => f.segment === this.#job.recovery);
+    const files = report.manifest.files.filter((f) => f.segment === this.#job.attempt);
     recordingBytes(this.dir, files.reduce((sum, f) => sum + f.bytes, 0), true);
     const retention = report.manifest.retention;
     auditRecordingEnded(auditLog(this.#log), {
