@@ -6,6 +6,7 @@ import { Call, type CallEnd } from '../call/call.ts';
 import type { Config } from '../config/schema.ts';
 import type { Registration } from '../config/registration.ts';
 import { storageSinkFromConfig } from '../delivery/sinks.ts';
+import { deliverOrphanedSegments } from '../outputs/recording/orphaned-segments.ts';
 import type { StorageSink } from '../delivery/storage-sink.ts';
 import { describeError } from '../errors.ts';
 import { formatDuration, nameWithId } from '../format.ts';
@@ -61,6 +62,8 @@ export class CallSession {
   /** Who changed the outputs while the bot was joining the call, if anyone. */
   #changedWhileJoining: string | undefined;
   #endCounted = false;
+  /** Whether this attempt got into the call (and so delivers the earlier segments with its own). */
+  #joined = false;
   /** What join latency is measured from: the request, or (recovered job) when this worker took it up. */
   readonly #latencyFrom: { at: number; from: 'request' | 'recovery' };
 
@@ -83,8 +86,29 @@ export class CallSession {
       this.#endCounted = true;
       this.#log.error({ err }, 'session failed');
       // A worker that lost the job leaves the room to its successor, which is recording on.
-      if (!this.#ctx.lockLost()) await this.#notices.send(`I could not record this call: ${describeError(err)}`);
+      if (!this.#ctx.lockLost()) {
+        const recovered = !this.#joined && this.#ctx.recovery > 0;
+        const orphans = recovered ? await this.#deliverOrphanedSegments(err) : undefined;
+        // "Start the call first, then type !record" does not fit a call that ended while the recording's worker was gone.
+        const why = recovered && (err as { errcode?: string }).errcode === 'MRR_NO_CALL' ? 'the call ended while no worker held the recording, so it is not taken up again.' : describeError(err);
+        await this.#notices.send(`I could not record this call: ${why}${orphans ? `\n${orphans}` : ''}`);
+      }
       throw err;
+    }
+  }
+
+  /** A recovered session that never got into the call: its predecessors' segments are archived all the same. */
+  async #deliverOrphanedSegments(err: unknown): Promise<string | undefined> {
+    try {
+      return await deliverOrphanedSegments({
+        records: await this.#ctx.segments.all(),
+        manifest: { roomId: this.#data.roomId, sessionId: this.#ctx.jobId, requestedBy: this.#data.requestedBy, kind: this.#data.kind, endReason: `not taken up again: ${describeError(err)}` },
+        sink: this.#sink,
+        log: this.#log,
+      });
+    } catch (deliveryErr) {
+      this.#log.error({ err: deliveryErr }, 'could not deliver the segments recorded before the recovery');
+      return `The segments recorded before the recording's worker stopped could not be delivered: ${describeError(deliveryErr)}`;
     }
   }
 
@@ -99,6 +123,7 @@ export class CallSession {
       { config, registration, notices: this.#notices, log: this.#log },
       { roomId: this.#data.roomId, requestedBy: this.#data.requestedBy, requestedAt: this.#data.requestedAt, video: records.some((r) => r.kind === 'video') },
     );
+    this.#joined = true;
     try {
       await this.#serve(call, records, offJoining);
     } finally {

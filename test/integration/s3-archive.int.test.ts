@@ -139,27 +139,38 @@ describe('HLS into S3', () => {
   });
 });
 
+/** A recorder config archiving into the stack's bucket below `prefix`, with short locks so that a dead worker is noticed within seconds. */
+const clusterConfig = (prefix: string, jobs = { lockDurationMs: 4_000, stalledIntervalMs: 2_000 }) =>
+  stackRecorderConfig(stack, {
+    jobs,
+    rtc: { delayedLeaveEventDelayMs: 5_000 },
+    storage: {
+      s3Bucket: bucket,
+      s3Endpoint: stack.s3.endpoint,
+      s3Region: stack.s3.region,
+      s3AccessKeyId: stack.s3.accessKeyId,
+      s3SecretAccessKey: stack.s3.secretAccessKey,
+      s3Prefix: prefix,
+      pathTemplate: '{session}',
+    },
+  });
+
+/** One bridge and two workers sharing Redis, once all three are ready; the previous case's go first (one appservice port). */
+async function startCluster(config: Record<string, unknown>): Promise<RecorderProcess[]> {
+  await Promise.all(processes.splice(0).map((p) => p.stop()));
+  const bridge = await startRecorder('bridge', config);
+  const workers = [await startRecorder('worker', config), await startRecorder('worker', config)];
+  processes.push(bridge, ...workers);
+  await bridge.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
+  await Promise.all(workers.map((w) => w.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs')));
+  return [bridge, ...workers];
+}
+
 describe('S3 archive of a recovered session', () => {
   it('kill -9 of the recording worker: every segment lands in S3 and in the room, and plays the tone', async () => {
     const prefix = `cluster-${randomBytes(4).toString('hex')}/`;
-    const config = stackRecorderConfig(stack, {
-      jobs: { lockDurationMs: 4_000, stalledIntervalMs: 2_000 },
-      rtc: { delayedLeaveEventDelayMs: 5_000 },
-      storage: {
-        s3Bucket: bucket,
-        s3Endpoint: stack.s3.endpoint,
-        s3Region: stack.s3.region,
-        s3AccessKeyId: stack.s3.accessKeyId,
-        s3SecretAccessKey: stack.s3.secretAccessKey,
-        s3Prefix: prefix,
-        pathTemplate: '{session}',
-      },
-    });
-    const bridge = await startRecorder('bridge', config);
-    const workers = [await startRecorder('worker', config), await startRecorder('worker', config)];
-    processes.push(bridge, ...workers);
-    await bridge.waitForLog((e) => e.msg === 'appservice listening', 'appservice listening');
-    await Promise.all(workers.map((w) => w.waitForLog((e) => e.msg === 'worker taking jobs', 'worker taking jobs')));
+    const config = clusterConfig(prefix);
+    const [bridge, ...workers] = await startCluster(config);
 
     const alice = new TestClient(await registerUser(stack, 'alice'));
     const roomId = await createCallRoom(alice, { encrypted: true });
@@ -228,6 +239,44 @@ describe('S3 archive of a recovered session', () => {
     expect(sha256(decryptAttachment(Buffer.from(await response.arrayBuffer()), file))).toBe(firstMix.sha256);
 
     // The secret key never reached a log line.
-    for (const proc of [bridge, ...workers]) expect(readFileSync(proc.logPath, 'utf8')).not.toContain(stack.s3.secretAccessKey);
+    for (const proc of [bridge!, ...workers]) expect(readFileSync(proc.logPath, 'utf8')).not.toContain(stack.s3.secretAccessKey);
+  });
+
+  it('the call ends while no worker holds the job: the recovering worker cannot rejoin, and archives the killed segment all the same', async () => {
+    const prefix = `orphan-${randomBytes(4).toString('hex')}/`;
+    // The lock outlasts the killed device's delayed leave, so the call is over when the job is taken up again.
+    const config = clusterConfig(prefix, { lockDurationMs: 9_000, stalledIntervalMs: 2_000 });
+    const [, ...workers] = await startCluster(config);
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    const peer = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' });
+    peers.push(peer);
+    await alice.sendText(roomId, '!record');
+    await alice.waitForMessage(roomId, botUserId, /^Recording started by/, 'the start notice', 60_000);
+    const recording = workers.find((w) => w.logs.some((l) => l.includes('"starting session"')))!;
+    const other = workers.find((w) => w !== recording)!;
+    await sleep(4_000);
+    await recording.stop('SIGKILL');
+    await peer.stop();
+    await other.waitForLog((e) => e.msg === 'recovering session', 'the other worker to take the job up', 60_000);
+    const notice = String((await alice.waitForMessage(roomId, botUserId, /^I could not record this call/, 'the notice of the failed recovery', 60_000)).content.body);
+    console.log(`[measure] orphaned segment notice: ${JSON.stringify(notice)}`);
+    expect(notice).toMatch(/^I could not record this call: the call ended while no worker held the recording, so it is not taken up again\.\n/);
+    expect(notice).toContain(`The segment recorded before the recording's worker stopped is archived to s3://${bucket}/${prefix}`);
+
+    const keys = await listKeys(prefix);
+    const manifestKey = keys.find((k) => k.endsWith('/manifest.json'))!;
+    const manifest = JSON.parse((await download(manifestKey)).toString('utf8')) as Manifest;
+    expect(manifest.segments.map((s) => s.interrupted)).toEqual([true]);
+    const folder = manifestKey.slice(0, -'manifest.json'.length);
+    expect(keys).toEqual([...manifest.files.map((f) => `${folder}${manifest.segments[0]!.dir}/${f.name}`), manifestKey].sort());
+    const mix = manifest.files.find((f) => f.kind === 'mixed')!;
+    const bytes = await download(`${folder}${manifest.segments[0]!.dir}/${mix.name}`);
+    expect(sha256(bytes)).toBe(mix.sha256);
+    const local = join(mkdtempSync(join(tmpdir(), 'mrr-s3-back-')), mix.name);
+    writeFileSync(local, bytes);
+    const pcm = decodeToPcm(local, stack.ffmpegPath).subarray(48_000);
+    expect(toneSnrDb(pcm, 48_000, 440)).toBeGreaterThan(20);
   });
 });
