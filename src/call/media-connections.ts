@@ -52,11 +52,26 @@ export interface MediaConnectionsOptions {
   onConnectFailed(planned: PlannedConnection, error: unknown): void;
 }
 
+/** A dropped connection is opened again after this, doubling up to the maximum while it keeps failing. */
+export const RECONNECT_INITIAL_MS = 1_000;
+export const RECONNECT_MAX_MS = 30_000;
+
 export class MediaConnections {
   readonly #opts: MediaConnectionsOptions;
   readonly #connections = new Map<string, SfuConnection>();
+  /**
+   * SFUs whose connection is being opened: taken before the first await (admission, credentials),
+   * so nothing opens a second connection with the same identity meanwhile (LiveKit would drop the
+   * first one: DUPLICATE_IDENTITY).
+   */
+  readonly #opening = new Set<string>();
   #closed = false;
-  readonly #detach: Array<() => void> = [];
+  /** Per SFU: stops applying members' media keys to that connection. */
+  readonly #detach = new Map<string, () => void>();
+  /** The latest plan: what a reconnection opens again. */
+  #plan: PlannedConnection[] = [];
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #reconnectDelayMs = RECONNECT_INITIAL_MS;
   /** The apply() in progress, if any: the next one waits for it. */
   #applying: Promise<void> = Promise.resolve();
   /** The latest plan's identities per SFU: whose tracks each connection takes. */
@@ -84,6 +99,7 @@ export class MediaConnections {
   apply(plan: PlannedConnection[]): Promise<void> {
     // Expectations change at once, even while an earlier apply() still opens a connection.
     this.#expected = new Map(plan.map((p) => [p.serviceUrl, new Set(p.identities)]));
+    this.#plan = plan;
     for (const connection of this.#connections.values()) connection.recheckHeld();
     const run = this.#applying.then(() => this.#apply(plan));
     this.#applying = run.catch(() => undefined);
@@ -92,7 +108,7 @@ export class MediaConnections {
 
   async #apply(plan: PlannedConnection[]): Promise<void> {
     for (const planned of plan) {
-      if (this.#closed || this.#connections.has(planned.serviceUrl)) continue;
+      if (this.#closed || this.#connections.has(planned.serviceUrl) || this.#opening.has(planned.serviceUrl)) continue;
       try {
         await this.#open(planned);
       } catch (err) {
@@ -112,12 +128,26 @@ export class MediaConnections {
   }
 
   async #open(planned: PlannedConnection): Promise<void> {
+    this.#opening.add(planned.serviceUrl);
+    try {
+      await this.#openReserved(planned);
+    } finally {
+      this.#opening.delete(planned.serviceUrl);
+    }
+  }
+
+  async #openReserved(planned: PlannedConnection): Promise<void> {
     // Checked before anything is sent: the URL is a member's choice.
     const admission = await this.#opts.policy.admit(planned.serviceUrl);
     const credentials = await this.#credentials(planned, admission);
     const log = this.#opts.log.child({ serviceUrl: planned.serviceUrl, livekitRoom: credentials.room });
+    // Shutdown may have begun while the authorizer answered: nothing is opened after it.
+    if (this.#closed) {
+      log.info('not connecting: the session is ending');
+      return;
+    }
     const participantName = this.#participantName(credentials, log);
-    const connection = new SfuConnection({
+    const connection: SfuConnection = new SfuConnection({
       url: credentials.url,
       jwt: credentials.jwt,
       log,
@@ -129,16 +159,21 @@ export class MediaConnections {
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
       onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
       onUndecryptedMedia: (identity) => this.#opts.onUndecryptedMedia?.(identity),
-      onDisconnected: (reason) => {
-        if (!this.#closed) this.#opts.onConnectionLost(planned.serviceUrl, reason);
-      },
+      onDisconnected: (reason) => this.#dropped(planned.serviceUrl, connection, reason),
     });
     this.#connections.set(planned.serviceUrl, connection);
     try {
       await connection.connect();
     } catch (err) {
-      this.#connections.delete(planned.serviceUrl);
+      if (this.#connections.get(planned.serviceUrl) === connection) this.#connections.delete(planned.serviceUrl);
       throw err;
+    }
+    if (this.#closed) {
+      // close() ran during connect(); whether or not it saw this connection, it is closed here too.
+      this.#connections.delete(planned.serviceUrl);
+      await connection.close();
+      log.info('closed a connection that finished opening after the session began to end');
+      return;
     }
     if (this.#opts.mediaKeys) {
       const detach = this.#opts.mediaKeys.attach((identity, index, key) => {
@@ -148,8 +183,9 @@ export class MediaConnections {
           log.error({ err, identity, index }, 'could not set a media key');
         }
       });
-      this.#detach.push(detach);
+      this.#detach.set(planned.serviceUrl, detach);
     }
+    this.#reconnectDelayMs = RECONNECT_INITIAL_MS;
     log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
   }
 
@@ -176,9 +212,42 @@ export class MediaConnections {
     return fetchSubscribeCredentials(planned.serviceUrl, roomId, () => this.#opts.openIdToken(), own, admission, this.#opts.log);
   }
 
+  /** A connection that dropped for good is forgotten, reported, and opened again (fresh credentials) while its SFU is planned. */
+  #dropped(serviceUrl: string, connection: SfuConnection, reason: string): void {
+    if (this.#closed || this.#connections.get(serviceUrl) !== connection) return;
+    this.#connections.delete(serviceUrl);
+    this.#detach.get(serviceUrl)?.();
+    this.#detach.delete(serviceUrl);
+    // Not closed again: rtc-node already cleaned the room up when it reported the drop, and closing
+    // it here left the *next* connection's Room in CONN_DISCONNECTED (rtc-node 1.1.0, seen on the
+    // stack): its disconnect() then did nothing and our participant stayed in LiveKit.
+    this.#opts.onConnectionLost(serviceUrl, reason);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnectTimer) return;
+    const delay = this.#reconnectDelayMs;
+    this.#reconnectDelayMs = Math.min(RECONNECT_MAX_MS, delay * 2);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#closed) return;
+      void this.apply(this.#plan)
+        .catch((err: unknown) => this.#opts.log.warn({ err }, 'reconnecting to an SFU failed'))
+        .then(() => {
+          const missing = this.#plan.filter((p) => !this.#connections.has(p.serviceUrl)).map((p) => p.serviceUrl);
+          if (missing.length === 0) return;
+          this.#opts.log.info({ missing, retryInMs: this.#reconnectDelayMs }, 'SFUs still not connected; trying again');
+          this.#scheduleReconnect();
+        });
+    }, delay);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    for (const detach of this.#detach) detach();
+    clearTimeout(this.#reconnectTimer);
+    for (const detach of this.#detach.values()) detach();
+    this.#detach.clear();
     await Promise.all(
       [...this.#connections.values()].map((c) => c.close().catch((err: unknown) => this.#opts.log.warn({ err }, 'closing an SFU connection failed'))),
     );
