@@ -81,6 +81,7 @@ export class CallSession {
   async run(): Promise<void> {
     try {
       await this.#run();
+      await this.#deliverIfRecordedNothing();
     } catch (err) {
       if (!this.#endCounted) sessionEnded('join-failed');
       this.#endCounted = true;
@@ -97,12 +98,31 @@ export class CallSession {
     }
   }
 
-  /** A recovered session that never got into the call: its predecessors' segments are archived all the same. */
-  async #deliverOrphanedSegments(err: unknown): Promise<string | undefined> {
+  /**
+   * A recovered session whose recording was stopped while no worker held it joins, records
+   * nothing and ends: its predecessors' segments are delivered here, as no recording output will.
+   */
+  async #deliverIfRecordedNothing(): Promise<void> {
+    if (this.#ctx.recovery === 0 || this.#ctx.lockLost()) return;
+    let records;
+    try {
+      records = await this.#ctx.segments.all();
+    } catch (err) {
+      this.#log.error({ err }, 'could not read the earlier segments to deliver them');
+      await this.#notices.send(`The segments recorded before the recording's worker stopped could not be delivered: ${describeError(err)}`);
+      return;
+    }
+    if (records.length === 0 || records.some((r) => r.index === this.#ctx.attempt)) return;
+    const note = await this.#deliverOrphanedSegments('stopped while no worker held the recording');
+    if (note) await this.#notices.send(note);
+  }
+
+  /** A recovered session that recorded nothing itself: its predecessors' segments are archived all the same. */
+  async #deliverOrphanedSegments(why: unknown): Promise<string | undefined> {
     try {
       return await deliverOrphanedSegments({
         records: await this.#ctx.segments.all(),
-        manifest: { roomId: this.#data.roomId, sessionId: this.#ctx.jobId, requestedBy: this.#data.requestedBy, kind: this.#data.kind, endReason: `not taken up again: ${describeError(err)}` },
+        manifest: { roomId: this.#data.roomId, sessionId: this.#ctx.jobId, requestedBy: this.#data.requestedBy, kind: this.#data.kind, endReason: typeof why === 'string' ? why : `not taken up again: ${describeError(why)}` },
         sink: this.#sink,
         log: this.#log,
       });

@@ -279,4 +279,32 @@ describe('S3 archive of a recovered session', () => {
     const pcm = decodeToPcm(local, stack.ffmpegPath).subarray(48_000);
     expect(toneSnrDb(pcm, 48_000, 440)).toBeGreaterThan(20);
   });
+
+  it('!stop while no worker holds the job: the recovering worker records nothing and archives the killed segment', async () => {
+    const prefix = `stopped-${randomBytes(4).toString('hex')}/`;
+    const [, ...workers] = await startCluster(clusterConfig(prefix, { lockDurationMs: 6_000, stalledIntervalMs: 2_000 }));
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
+    await alice.sendText(roomId, '!record');
+    await alice.waitForMessage(roomId, botUserId, /^Recording started by/, 'the start notice', 60_000);
+    const recording = workers.find((w) => w.logs.some((l) => l.includes('"starting session"')))!;
+    const other = workers.find((w) => w !== recording)!;
+    await sleep(4_000);
+    await recording.stop('SIGKILL');
+    await alice.sendText(roomId, '!stop');
+    await other.waitForLog((e) => e.msg === 'recovering session', 'the other worker to take the job up', 60_000);
+    const notice = String((await alice.waitForMessage(roomId, botUserId, /recorded before the recording's worker stopped/, 'where the earlier segment went', 60_000)).content.body);
+    console.log(`[measure] stopped-during-outage notice: ${JSON.stringify(notice)}`);
+    expect(notice).toContain(`The segment recorded before the recording's worker stopped is archived to s3://${bucket}/${prefix}`);
+    const keys = await listKeys(prefix);
+    const manifestKey = keys.find((k) => k.endsWith('/manifest.json'))!;
+    const manifest = JSON.parse((await download(manifestKey)).toString('utf8')) as Manifest;
+    expect([manifest.segments.length, manifest.endReason]).toEqual([1, 'stopped while no worker held the recording']);
+    const mix = manifest.files.find((f) => f.kind === 'mixed')!;
+    expect(sha256(await download(`${manifestKey.slice(0, -'manifest.json'.length)}${manifest.segments[0]!.dir}/${mix.name}`))).toBe(mix.sha256);
+    // Nothing was recorded by the recovering worker.
+    expect(other.logs.some((l) => l.includes('"recording finished"'))).toBe(false);
+  });
 });
