@@ -18,6 +18,7 @@ import { SipService } from './bridge/sip-service.ts';
 import { SessionQueue } from './jobs/producer.ts';
 import { createRedis, redisReady } from './jobs/redis.ts';
 import { SessionWorker, type SessionRunner } from './jobs/worker.ts';
+import { storageSinkFromConfig } from './delivery/sinks.ts';
 import { NoticeQueue, NoticeSender } from './jobs/notices.ts';
 import { CallSession } from './session/call-session.ts';
 import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
@@ -84,6 +85,8 @@ export async function runProcess(role: Role, config: Config, log: Logger): Promi
     running.push({ name: 'retention sweep', close: async () => retention.stop() });
     const notices = new NoticeQueue(redis, config.redis.prefix);
     running.push({ name: 'notice queue', close: () => notices.close() });
+    // The archive settings are checked now: a mistake stops the worker's start, not each recording at its end.
+    storageSinkFromConfig(config.storage, log);
     const worker = new SessionWorker(redis, sessionRunner(config, registration, notices, log), { prefix: config.redis.prefix, ...config.jobs }, log);
     await worker.start();
     running.push({ name: 'worker', close: () => worker.close() });
