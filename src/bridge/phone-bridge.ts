@@ -14,7 +14,7 @@ export interface BridgedLeg {
   frames: AsyncIterable<Int16Array>;
   /** What the caller hears. */
   send(frame: Int16Array): void;
-  hangup(reason?: string): Promise<void>;
+  hangup(reason?: string): Promise<unknown>;
   ended: Promise<{ by: 'local' | 'remote'; reason: string }>;
 }
 

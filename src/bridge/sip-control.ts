@@ -5,7 +5,11 @@ import type { Redis } from 'ioredis';
 
 export type SipRequest =
   | { type: 'dial'; roomId: string; target: string; by: string; replyTo?: string }
-  | { type: 'hangup'; roomId: string; who: string; by: string; replyTo?: string };
+  | { type: 'hangup'; roomId: string; who: string; by: string; replyTo?: string }
+  | { type: 'dtmf'; roomId: string; digits: string; who?: string; by: string; replyTo?: string };
+
+/** Keys a phone keypad sends (RFC 4733 events 0-15). */
+export const DTMF_DIGITS = /^[0-9*#A-D]{1,32}$/;
 
 export const sipControlChannel = (prefix: string) => `${prefix}:sip:control`;
 
@@ -19,5 +23,6 @@ export function parseSipRequest(message: string): SipRequest {
   if (typeof value !== 'object' || value === null || typeof value.roomId !== 'string' || typeof value.by !== 'string') throw new Error('a SIP request needs a roomId and a sender');
   if (value.type === 'dial' && typeof value.target === 'string') return value as SipRequest;
   if (value.type === 'hangup' && typeof value.who === 'string') return value as SipRequest;
+  if (value.type === 'dtmf' && typeof value.digits === 'string' && DTMF_DIGITS.test(value.digits)) return value as SipRequest;
   throw new Error(`unknown SIP request ${JSON.stringify(value.type)}`);
 }

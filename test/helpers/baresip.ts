@@ -18,6 +18,10 @@ export interface BaresipOptions {
   /** Codec modules to load, in preference order (default g711 then opus). */
   codecModules?: string[];
   user?: string;
+  /** Register with this registrar (as `user`, with this password) instead of being reachable directly. */
+  registrar?: { port: number; password: string };
+  /** Hang up when no RTP arrived for this long (baresip's `rtp_timeout`; off by default), as phones and trunks do. */
+  rtpTimeoutS?: number;
 }
 
 export interface BaresipEvent {
@@ -61,6 +65,7 @@ export class Baresip {
         'ausrc_srate 48000',
         'auplay_srate 48000',
         `rtp_ports ${opts.rtpPortMin}-${opts.rtpPortMin + 20}`,
+        ...(opts.rtpTimeoutS ? [`rtp_timeout ${opts.rtpTimeoutS}`] : []),
         'module_path /usr/lib/baresip/modules',
         ...modules.map((m) => `module ${m}.so`),
         'module ausine.so',
@@ -74,7 +79,11 @@ export class Baresip {
         '',
       ].join('\n'),
     );
-    writeFileSync(join(this.dir, 'accounts'), `<sip:${opts.user ?? 'baresip'}@127.0.0.1:${opts.sipPort}>;regint=0;answermode=auto\n`);
+    const user = opts.user ?? 'baresip';
+    const account = opts.registrar
+      ? `<sip:${user}@127.0.0.1:${opts.registrar.port}>;auth_pass=${opts.registrar.password};regint=60;answermode=auto`
+      : `<sip:${user}@127.0.0.1:${opts.sipPort}>;regint=0;answermode=auto`;
+    writeFileSync(join(this.dir, 'accounts'), `${account}\n`);
     writeFileSync(join(this.dir, 'contacts'), '');
   }
 
@@ -114,6 +123,15 @@ export class Baresip {
       const timer = setTimeout(() => reject(new Error(`baresip: no ${what} within ${timeoutMs} ms; events: ${this.events.map((e) => e.type).join(',')}\n${this.log.slice(-3000)}`)), timeoutMs);
       this.waiters.push({ pred, resolve: (e) => (clearTimeout(timer), resolve(e)) });
     });
+  }
+
+  /** Waits until baresip's own log (stdout/stderr) matches; for what happens before ctrl_tcp is connected. */
+  async waitLog(re: RegExp, what: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.log)) {
+      if (Date.now() > deadline) throw new Error(`baresip: no ${what} within ${timeoutMs} ms\n${this.log.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** WAV files sndfile wrote for what baresip decoded (heard). */

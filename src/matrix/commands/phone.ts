@@ -5,7 +5,7 @@
 import { CommandError } from '../../errors.ts';
 import { pinProblem, type PinStore } from '../../bridge/pin-store.ts';
 import { dialTargetProblem } from '../../bridge/dial-target.ts';
-import type { SipRequest } from '../../bridge/sip-control.ts';
+import { DTMF_DIGITS, type SipRequest } from '../../bridge/sip-control.ts';
 import type { CommandSpec } from './registry.ts';
 
 export interface PhoneCommandDeps {
@@ -19,7 +19,7 @@ export interface PhoneCommandDeps {
 const NO_SIP_WORKER = 'No worker bridges phone calls right now (sip.enabled is off, or the SIP worker is down).';
 
 export function phoneCommands(deps: PhoneCommandDeps): CommandSpec[] {
-  return [pinCommand(deps), dialCommand(deps), hangupCommand(deps)];
+  return [pinCommand(deps), dialCommand(deps), hangupCommand(deps), dtmfCommand(deps)];
 }
 
 function pinCommand(deps: PhoneCommandDeps): CommandSpec {
@@ -63,6 +63,21 @@ function dialCommand(deps: PhoneCommandDeps): CommandSpec {
       if (problem) throw new CommandError(`I cannot dial ${target}: ${problem}.`, 'MRR_DIAL_TARGET');
       if (!(await deps.sendSip({ type: 'dial', roomId: ctx.roomId, target, by: ctx.sender, replyTo: ctx.eventId }))) throw new CommandError(NO_SIP_WORKER, 'MRR_NO_SIP');
       await ctx.reply(`Calling ${target} (asked by ${ctx.sender})…`);
+    },
+  };
+}
+
+function dtmfCommand(deps: PhoneCommandDeps): CommandSpec {
+  return {
+    name: 'dtmf',
+    usage: '<keys> [<who>]',
+    description: 'Press keys (0-9 * # A-D) on the phone line of a caller in this call (all of them when none is named), e.g. to answer a voice menu after !dial.',
+    privileged: true,
+    acceptsArgs: (args) => args.length >= 1 && args.length <= 2 && DTMF_DIGITS.test(args[0]!.toUpperCase()),
+    async run(ctx) {
+      const [digits, who] = ctx.args as [string, string | undefined];
+      const request: SipRequest = { type: 'dtmf', roomId: ctx.roomId, digits: digits.toUpperCase(), ...(who ? { who } : {}), by: ctx.sender, replyTo: ctx.eventId };
+      if (!(await deps.sendSip(request))) throw new CommandError(NO_SIP_WORKER, 'MRR_NO_SIP');
     },
   };
 }
