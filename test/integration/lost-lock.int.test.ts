@@ -108,6 +108,10 @@ describe('one job, one recorder', () => {
       [0, 'segment-0', true],
       [1, 'segment-1', false],
     ]);
+    // Segment 0 ends about where the pause began: the clock's catch-up after SIGCONT is not written.
+    const segment0 = manifest.segments[0]!;
+    const beforePauseMs = pausedAt - Date.parse(segment0.startedAt);
+    expect(segment0.durationMs).toBeLessThan(beforePauseMs + 1_500);
     const lengths: string[] = [];
     for (const segment of manifest.segments) {
       const files = manifest.files.filter((f) => f.segment === segment.index);
@@ -123,7 +127,7 @@ describe('one job, one recorder', () => {
     }
     console.log(
       `[measure] lost lock: paused ${wokeAt - pausedAt} ms (lock ${LOCK_MS} ms); after SIGCONT the worker noticed in ${noticedMs} ms ` +
-        `and had stopped its recording in ${stoppedMs} ms (as seen in its log); ${lengths.join('; ')}`,
+        `and had stopped its recording in ${stoppedMs} ms (as seen in its log); segment 0 is ${segment0.durationMs} ms for ${beforePauseMs} ms recorded before the pause; ${lengths.join('; ')}`,
     );
   });
 });

@@ -112,6 +112,8 @@ export interface AudioFilesOptions {
   onMixed?(chunk: Int16Array): void;
   /** Called when a speaker's stem file is created. */
   onStem?(speaker: Speaker): void;
+  /** False once the job is another worker's (its lock was lost): later ticks are not written, not even the clock's catch-up after a pause. */
+  keepWriting?(): boolean;
 }
 
 const SILENCE = new Int16Array(CHUNK_SAMPLES);
@@ -164,6 +166,7 @@ export class AudioFiles {
   }
 
   #write(tick: AudioTick): void {
+    if (this.#opts.keepWriting && !this.#opts.keepWriting()) return;
     this.#lastHeardAt = tick.heardAt;
     // A paused span is not in the files at all: they go on where the pause began.
     if (tick.paused) {

@@ -31,6 +31,8 @@ export interface RecordingJob {
   recovery: number;
   /** This attempt's fencing token: the segment's index and folder, never shared with another worker's attempt. */
   attempt: number;
+  /** True once another worker may hold the job (SessionContext.lockLost): nothing more is written. */
+  lockLost?(): boolean;
   requestedBy: string;
   kind: RecordingKind;
   segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
@@ -73,6 +75,8 @@ export class RecordingOutput {
       log: this.#log,
       // A recovering worker must know whose voice each stem holds as soon as the file exists.
       onStem: () => void this.#recordSegment(),
+      // A worker woken from a pause catches its clock up before the lock check runs; none of that goes into the files.
+      keepWriting: () => !(job.lockLost?.() ?? false),
       ...(video ? { onMixed: (chunk: Int16Array) => video.writeAudio(chunk) } : {}),
     });
   }
