@@ -25,6 +25,7 @@ USER recorder
 VOLUME ["/data"]
 # The bot's crypto store must outlive the container, or users see a new device after each restart.
 ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml MRR_ENCRYPTION__STORE_DIR=/data/crypto
-EXPOSE 9000
+# Appservice; metrics of the bridge and the worker; the phone bridge's SIP and RTP (sip.enabled).
+EXPOSE 9000 9464 9465 5060/udp 20000-20999/udp
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/matrixrtc-recorder.js"]
 CMD ["all"]

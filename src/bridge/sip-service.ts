@@ -66,6 +66,7 @@ export class SipService {
         listen: { address: sip.bindAddress, port: sip.port },
         ...(sip.publicAddress ? { publicAddress: sip.publicAddress } : {}),
         allowedSources: sip.allowedSources,
+        rtp: { portMin: sip.rtpPortMin, portMax: sip.rtpPortMax },
         localUser: bot.localpart,
         displayName: bot.displayName,
         ...(sip.trunk

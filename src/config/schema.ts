@@ -456,6 +456,14 @@ export const configSchema = z.strictObject({
       description: 'The address peers reach the endpoint and its media at (SDP and Contact), when it differs from bindAddress (NAT, 0.0.0.0).',
       example: '203.0.113.10',
     }),
+    rtpPortMin: key(z.int().min(1024).max(65534).default(20_000), {
+      description: 'Lowest UDP port of the range callers\' media (RTP, and RTCP on the next port) is received on; open the range in the firewall.',
+      example: 20000,
+    }),
+    rtpPortMax: key(z.int().min(1025).max(65535).default(20_999), {
+      description: 'Highest UDP port of the RTP range (two ports per call).',
+      example: 20999,
+    }),
     allowedSources: key(z.array(z.string().min(1)).default(['127.0.0.1/32', '::1/128']), {
       description: 'Addresses (CIDR) allowed to send SIP requests; anything else is refused with 403 Forbidden.',
       example: ['127.0.0.1/32', '198.51.100.0/24'],
