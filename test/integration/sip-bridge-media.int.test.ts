@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { SipEndpoint, type CodecName, type InviteInfo, type SipEndpointConfig, type SipLeg } from '../../src/bridge/sip/index.ts';
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { Baresip, freePort } from '../helpers/baresip.ts';
+import { Kamailio, TRUNK_USERS } from '../helpers/kamailio.ts';
 import { dominantFrequency, rms, toneSnrDb } from '../helpers/fft.ts';
 
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
@@ -21,7 +22,7 @@ afterEach(async () => {
 
 const randomBase = () => 30_000 + 2 * Math.floor(Math.random() * 10_000);
 
-async function startEndpoint(overrides: Partial<SipEndpointConfig> = {}): Promise<{ endpoint: SipEndpoint; port: number; calls: { leg: SipLeg; info: InviteInfo }[]; invites: InviteInfo[] }> {
+async function startEndpoint(overrides: Partial<SipEndpointConfig> = {}, logger = log): Promise<{ endpoint: SipEndpoint; port: number; calls: { leg: SipLeg; info: InviteInfo }[]; invites: InviteInfo[] }> {
   const port = await freePort();
   const calls: { leg: SipLeg; info: InviteInfo }[] = [];
   const invites: InviteInfo[] = [];
@@ -37,14 +38,14 @@ async function startEndpoint(overrides: Partial<SipEndpointConfig> = {}): Promis
       onCall: (leg, info) => void calls.push({ leg, info }),
       ...overrides,
     },
-    log,
+    logger,
   );
   cleanups.push(() => endpoint.stop());
   return { endpoint, port, calls, invites };
 }
 
-async function startBaresip(opts: { toneHz?: number; codecModules?: string[]; echo?: boolean } = {}): Promise<Baresip> {
-  const bs = new Baresip({ sipPort: await freePort(), ctrlPort: await freePort(), rtpPortMin: randomBase() + 20_000, toneHz: opts.toneHz ?? BARESIP_TONE, ...(opts.codecModules ? { codecModules: opts.codecModules } : {}), ...(opts.echo ? { echo: true } : {}) });
+async function startBaresip(opts: { toneHz?: number; codecModules?: string[]; echo?: boolean; registrar?: { port: number; password: string } } = {}): Promise<Baresip> {
+  const bs = new Baresip({ sipPort: await freePort(), ctrlPort: await freePort(), rtpPortMin: randomBase() + 20_000, toneHz: opts.toneHz ?? BARESIP_TONE, ...(opts.codecModules ? { codecModules: opts.codecModules } : {}), ...(opts.echo ? { echo: true } : {}), ...(opts.registrar ? { registrar: opts.registrar } : {}) });
   await bs.start();
   cleanups.push(() => bs.stop());
   return bs;
@@ -258,3 +259,75 @@ describe('SIP endpoint against baresip', () => {
     expect(ba).toBeGreaterThan(0);
   });
 });
+
+describe('SIP endpoint through a trunk (Kamailio from Debian, digest authentication)', () => {
+  async function startTrunk(maxExpires?: number): Promise<Kamailio> {
+    const k = new Kamailio(await freePort(), maxExpires ? { maxExpires } : {});
+    await k.start();
+    cleanups.push(() => k.stop());
+    return k;
+  }
+  function capturingLogger(): { logger: typeof log; text: () => string } {
+    let text = '';
+    return { logger: pino({ level: 'debug' }, { write: (s: string) => void (text += s) }), text: () => text };
+  }
+  const trunkOf = (k: Kamailio, password: string = TRUNK_USERS.bridge) => ({ proxy: `sip:127.0.0.1:${k.port}`, domain: '127.0.0.1', username: 'bridge', password });
+
+  it('registers with digest authentication and refreshes before the granted lifetime runs out; a wrong password is reported, not logged', async () => {
+    const kam = await startTrunk(10);
+    const captured = capturingLogger();
+    const wrong = await startEndpoint({ trunk: { ...trunkOf(kam, 'not-the-password'), register: false } }, captured.logger);
+    expect(await wrong.endpoint.register()).toBe(false);
+    expect(wrong.endpoint.registrationState.lastError).toMatch(/REGISTER answered 401/);
+    await wrong.endpoint.stop();
+
+    const right = await startEndpoint({ trunk: { ...trunkOf(kam), register: true, registerExpires: 60 } }, captured.logger);
+    // The registrar grants at most 10 s, so a refresh follows at 8 s.
+    for (let i = 0; right.endpoint.registrationState.successes < 2 && i < 300; i++) await new Promise((r) => setTimeout(r, 100));
+    const state = right.endpoint.registrationState;
+    console.log(`[measure] registration: ${JSON.stringify(state)}; Kamailio saw ${kam.lines('REGISTERED').length} successful REGISTERs`);
+    expect(state).toMatchObject({ registered: true, grantedSeconds: 10 });
+    expect(state.successes).toBeGreaterThanOrEqual(2);
+    expect(kam.lines('REGISTERED').length).toBeGreaterThanOrEqual(2);
+    // Digest responses reached the registrar, the passwords never reached our log.
+    expect(kam.lines('REQUEST').some((l) => /auth=Digest .*username="bridge"/.test(l))).toBe(true);
+    expect(captured.text()).not.toContain(TRUNK_USERS.bridge);
+    expect(captured.text()).not.toContain('not-the-password');
+    expect(captured.text()).toContain('registered with the SIP trunk');
+  });
+
+  it('dials a number through the trunk (407 answered with digest) to a registered baresip, and is called through it', async () => {
+    const kam = await startTrunk();
+    const captured = capturingLogger();
+    const { endpoint, calls, invites } = await startEndpoint({ trunk: { ...trunkOf(kam), register: true }, onInvite: (info) => (invites.push(info), { accept: true }) }, captured.logger);
+    const bs = await startBaresip({ registrar: { port: kam.port, password: TRUNK_USERS.baresip } });
+    // Its REGISTER_OK event can come before ctrl_tcp is connected: read its log instead.
+    await bs.waitLog(/baresip@127\.0\.0\.1: \{0\/UDP\/v4\} 200 OK/, 'baresip registered with Kamailio');
+    for (let i = 0; !endpoint.registrationState.registered && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+
+    const out = await endpoint.dial('baresip');
+    const sender = sendTone(out, LEG_TONE);
+    const got = await receive(out, 200);
+    await out.hangup();
+    sender.stop();
+    await bs.waitEvent((e) => e.type === 'CALL_CLOSED', 'baresip seeing our BYE through the proxy');
+    const heardOut = got.pcm.subarray(48_000);
+    console.log(`[measure] dial-out through Kamailio (${out.codec}): leg heard ${describeTone(heardOut, BARESIP_TONE)}; Kamailio relayed ${kam.lines('RELAY').length} INVITE(s)`);
+    expect(dominantFrequency(heardOut, 48_000)).toBeCloseTo(BARESIP_TONE, -1);
+    expect(kam.lines('REQUEST').some((l) => /REQUEST INVITE .*auth=.*Digest .*username="bridge"/.test(l))).toBe(true);
+
+    await bs.command('dial', `sip:bridge@127.0.0.1:${kam.port}`);
+    for (let i = 0; calls.length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(calls).toHaveLength(1);
+    const inbound = calls[0]!.leg;
+    expect(invites.at(-1)!.from.user).toBe('baresip');
+    const got2 = await receive(inbound, 200);
+    await bs.command('hangup');
+    expect(await inbound.ended).toEqual({ by: 'remote', reason: 'BYE' });
+    const heardIn = got2.pcm.subarray(48_000);
+    console.log(`[measure] inbound through Kamailio (${inbound.codec}): leg heard ${describeTone(heardIn, BARESIP_TONE)}`);
+    expect(dominantFrequency(heardIn, 48_000)).toBeCloseTo(BARESIP_TONE, -1);
+    expect(captured.text()).not.toContain(TRUNK_USERS.bridge);
+  });
+});
+

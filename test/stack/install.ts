@@ -27,6 +27,8 @@ const DEBIAN_PACKAGES: Record<string, string> = {
   'srt-live-transmit': 'srt-tools',
   // The audio bridge's real SIP phone, and the speech the tests synthesise.
   baresip: 'baresip',
+  // The SIP bridge tests' trunk: a registrar/proxy demanding digest authentication.
+  kamailio: 'kamailio',
   'espeak-ng': 'espeak-ng',
 };
 /** Debian's RTMP module for nginx (the live-stream tests' RTMP ingest): a loadable module, not a binary. */

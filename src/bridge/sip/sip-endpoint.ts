@@ -62,6 +62,14 @@ export interface InviteInfo {
   source: { address: string; port: number; protocol: string };
 }
 
+export interface RegistrationState {
+  registered: boolean;
+  successes: number;
+  grantedSeconds?: number;
+  lastError?: string;
+  at?: Date;
+}
+
 export type InviteDecision = { accept: true } | { accept: false; status: number; reason?: string };
 
 /** MRR_SIP_CALL: a dial-out was refused or failed; `status` is the SIP status (408 for our timeout). */
@@ -118,6 +126,7 @@ export class SipEndpoint implements DialogSender {
   private readonly localSdp = new Map<string, string>();
   private registerTimer: NodeJS.Timeout | undefined;
   private registration: { callId: string; tag: string; cseq: number; expires: number } | undefined;
+  private registrationStatus: RegistrationState = { registered: false, successes: 0 };
   private stopped = false;
 
   private constructor(config: SipEndpointConfig, log: Logger, stack: SipStack, publicAddress: string) {
@@ -154,6 +163,11 @@ export class SipEndpoint implements DialogSender {
     sipLog.info({ address: config.listen.address, port: config.listen.port, tcp: config.listen.tcp ?? false, codecs: endpoint.codecs }, 'SIP endpoint listening');
     if (config.trunk?.register) void endpoint.register();
     return endpoint;
+  }
+
+  /** The trunk registration as of the last attempt (successes counts the first one and each refresh). */
+  get registrationState(): Readonly<RegistrationState> {
+    return this.registrationStatus;
   }
 
   get activeLegs(): SipLeg[] {
@@ -506,10 +520,12 @@ export class SipEndpoint implements DialogSender {
     try {
       const granted = await this.sendRegister(trunk.registerExpires ?? 300);
       const refreshIn = Math.max(5, Math.floor(granted * 0.8));
+      this.registrationStatus = { registered: true, successes: this.registrationStatus.successes + 1, grantedSeconds: granted, at: new Date() };
       this.log.info({ registrar: trunk.proxy, user: trunk.username, expires: granted, refreshIn }, 'registered with the SIP trunk');
       if (!this.stopped) this.registerTimer = setTimeout(() => void this.register(), refreshIn * 1000);
       return true;
     } catch (err) {
+      this.registrationStatus = { registered: false, successes: this.registrationStatus.successes, lastError: (err as Error).message, at: new Date() };
       this.log.error({ registrar: trunk.proxy, user: trunk.username, err: (err as Error).message }, 'SIP registration failed; retrying in 30 s');
       if (!this.stopped) this.registerTimer = setTimeout(() => void this.register(), 30_000);
       return false;
@@ -519,14 +535,16 @@ export class SipEndpoint implements DialogSender {
   /** One REGISTER transaction (with a digest retry); resolves with the granted lifetime in seconds. */
   private sendRegister(expires: number): Promise<number> {
     const trunk = this.config.trunk!;
-    const host = sip.parseUri(trunk.proxy)?.host;
-    const domain = trunk.domain ?? host;
+    const domain = trunk.domain ?? sip.parseUri(trunk.proxy)?.host;
+    // Without a separate domain the proxy is the registrar; with one, the REGISTER for the domain goes via the proxy.
+    const requestUri = trunk.domain ? `sip:${domain}` : trunk.proxy;
+    const viaProxy = requestUri !== trunk.proxy;
     const reg = (this.registration ??= { callId: `${token(12)}@${this.publicAddress}`, tag: token(), cseq: 0, expires });
     const aor = `sip:${trunk.username}@${domain}`;
     const contactUri = `sip:${trunk.username}@${this.publicAddress}:${this.config.listen.port}`;
     const build = (): SipMessage => ({
       method: 'REGISTER',
-      uri: `sip:${domain}`,
+      uri: requestUri,
       headers: {
         to: { uri: aor, params: {} },
         from: { uri: aor, params: { tag: reg.tag } },
@@ -536,7 +554,7 @@ export class SipEndpoint implements DialogSender {
         expires: String(expires),
         'max-forwards': 70,
         'user-agent': USER_AGENT,
-        ...(host !== domain ? { route: [{ uri: `${trunk.proxy};lr` }] } : {}),
+        ...(viaProxy ? { route: [{ uri: `${trunk.proxy};lr` }] } : {}),
       },
     });
     return new Promise((resolve, reject) => {
