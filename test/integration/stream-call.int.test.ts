@@ -98,8 +98,8 @@ describe('live streams of a call', () => {
     const status = await botSays(alice, roomId, /stream to/, 'the status with both streams');
     console.log(`[measure] !status:\n${String(status.content.body)}`);
     expect(String(status.content.body)).toMatch(/recording \(audio\): recording/);
-    expect(String(status.content.body)).toMatch(/stream to ingest \(rtmp:\/\/\S+\) \(video\): (live|connecting)/);
-    expect(String(status.content.body)).toMatch(/stream to second \(rtmp:\/\/\S+\) \(audio\): (live|connecting)/);
+    expect(String(status.content.body)).toMatch(/stream to ingest \(rtmp:\/\/\[internal address\]\/\S+\) \(video\): (live|connecting)/);
+    expect(String(status.content.body)).toMatch(/stream to second \(rtmp:\/\/\[internal address\]\/\S+\) \(audio\): (live|connecting)/);
     await alice.sendText(roomId, '!stream stop second');
     await botSays(alice, roomId, /^Stopped streaming to/, 'the second stream stopped');
     const stillThere = (await listen(`${stack.rtmp.url}/${ingestKey}`, 2_000)).subarray(24_000);
