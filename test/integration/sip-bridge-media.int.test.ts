@@ -260,6 +260,56 @@ describe('SIP endpoint against baresip', () => {
   });
 });
 
+describe('SIP endpoint: CANCEL and load', () => {
+  it('answers a CANCEL during a slow onInvite with 487 and never creates the leg', async () => {
+    let decide!: (d: { accept: true }) => void;
+    let text = '';
+    const logger = pino({ level: 'info' }, { write: (s: string) => void (text += s) });
+    const { port, calls, invites } = await startEndpoint({ onInvite: (info) => (invites.push(info), new Promise((r) => (decide = r))) }, logger);
+    const bs = await startBaresip();
+    await bs.command('dial', `sip:room1@127.0.0.1:${port}`);
+    for (let i = 0; invites.length === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(invites).toHaveLength(1);
+    await bs.command('hangup'); // baresip CANCELs its unanswered INVITE
+    for (let i = 0; !text.includes('cancelled by the caller') && i < 100; i++) await new Promise((r) => setTimeout(r, 50));
+    decide({ accept: true }); // too late: the decision is ignored
+    await new Promise((r) => setTimeout(r, 300));
+    expect(text).toContain('inbound call cancelled by the caller');
+    expect(calls).toHaveLength(0);
+    await bs.waitEvent((e) => e.type === 'CALL_CLOSED', 'baresip closing its cancelled call');
+  });
+
+  for (const codec of ['PCMU', 'opus'] as CodecName[]) {
+    it(`carries 10 ${codec} calls (20 legs, both ends in this process) for 5 s and reports drops and CPU`, async () => {
+      const a = await startEndpoint({ codecs: [codec] });
+      const b = await startEndpoint({ codecs: [codec] });
+      const pairs = 10;
+      const legsA = await Promise.all(Array.from({ length: pairs }, () => a.endpoint.dial(`sip:room1@127.0.0.1:${b.port}`)));
+      const legsB = b.calls.map((c) => c.leg);
+      expect(legsB).toHaveLength(pairs);
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = performance.now();
+      const senders = [...legsA.map((l) => sendTone(l, LEG_TONE)), ...legsB.map((l) => sendTone(l, BARESIP_TONE))];
+      const dropsAt = (label: string) => `${label}: ${[...legsA, ...legsB].reduce((t, l) => t + l.stats.sendFramesDropped, 0)}/${[...legsA, ...legsB].reduce((t, l) => t + l.stats.sendUnderruns, 0)}`;
+      const timeline: string[] = [dropsAt('start')];
+      const probe = setInterval(() => timeline.push(dropsAt(`${Math.round(performance.now() - wallBefore)} ms`)), 1000);
+      const received = await Promise.all([...legsB.map((l) => receive(l, 500)), ...legsA.map((l) => receive(l, 500))]);
+      clearInterval(probe);
+      console.log(`[measure] send drops/underruns over time: ${timeline.join(', ')}`);
+      const wall = performance.now() - wallBefore;
+      const cpu = cpuPercent(process.cpuUsage(cpuBefore), wall);
+      senders.forEach((s) => s.stop());
+      const stats = [...legsA, ...legsB].map((l) => l.stats);
+      const sum = (k: keyof (typeof stats)[number]) => stats.reduce((t, s) => t + (s[k] as number), 0);
+      await Promise.all(legsA.map((l) => l.hangup()));
+      console.log(`[measure] ${pairs * 2} ${codec} legs in one process for ${(wall / 1000).toFixed(1)} s: CPU ${cpu.toFixed(0)} % of a core (≈ ${(cpu / (pairs * 2)).toFixed(1)} % per leg, tone generation included); ` +
+        `lost ${sum('packetsLost')}, late ${sum('packetsLate')}, send drops ${sum('sendFramesDropped')}, send underruns ${sum('sendUnderruns')}, receive drops ${sum('receiveFramesDropped')}`);
+      // Content on every leg: the B side hears 1000 Hz, the A side 440 Hz.
+      received.forEach((r, i) => expect(dominantFrequency(r.pcm.subarray(96_000), 48_000)).toBeCloseTo(i < pairs ? LEG_TONE : BARESIP_TONE, -1));
+    });
+  }
+});
+
 describe('SIP endpoint through a trunk (Kamailio from Debian, digest authentication)', () => {
   async function startTrunk(maxExpires?: number): Promise<Kamailio> {
     const k = new Kamailio(await freePort(), maxExpires ? { maxExpires } : {});
