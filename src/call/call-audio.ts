@@ -44,6 +44,9 @@ export interface CallAudioOptions {
   now?: () => number;
 }
 
+/** How long finishing waits for the tracks' frames to end after the connections closed. */
+export const PUMPS_END_WAIT_MS = 5_000;
+
 export class CallAudio {
   readonly #log: Logger;
   readonly #timeline: TimelineOptions;
@@ -145,7 +148,15 @@ export class CallAudio {
   async finish(): Promise<void> {
     clearInterval(this.#timer);
     this.#tick();
-    await Promise.all(this.#pumps);
+    // Every track's frames end when its connection closes; one that never ends (seen for a track of
+    // an SFU connection the SDK resumed after we had closed it) must not hold the recording open.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = await Promise.race([
+      Promise.all(this.#pumps).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PUMPS_END_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!waited) this.#log.warn({ tracks: this.#pumps.size, waitedMs: PUMPS_END_WAIT_MS }, 'audio tracks did not end with their connections; finishing without them');
     for (let i = 0; i < this.#timeline.prebufferMs / CHUNK_MS; i++) this.#emitChunk();
   }
 }

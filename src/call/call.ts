@@ -33,6 +33,7 @@ import { CallVideo } from './call-video.ts';
 import { CallVoice } from './call-voice.ts';
 import { DecryptionReports } from './decryption-reports.ts';
 import { MediaConnections, refusedSfuSentence } from './media-connections.ts';
+import { formatDuration } from '../format.ts';
 import { MediaKeys } from './media-keys.ts';
 import { MediaPolicy } from './media-policy.ts';
 import { UnreadableMembers } from './unreadable-members.ts';
@@ -70,6 +71,12 @@ type KeyHandler = (key: Uint8Array, index: number, member: unknown, identity: st
 /** A member's key in file names and video tiles: one per Matrix device. */
 export const memberKey = (member: CallMember) => `${member.userId}_${member.deviceId}`;
 
+/** Our own SFU connection dropped (`lost`) or was opened again (`back`), wall-clock times. */
+export type OwnSfuEvent = { type: 'lost'; at: number; reason: string } | { type: 'back'; at: number; lostAt: number };
+
+/** How long the call waits for its own SFU to come back before it ends. */
+export const OWN_SFU_GRACE_MS = 60_000;
+
 export class Call {
   readonly audio: CallAudio;
   readonly video: CallVideo | undefined;
@@ -89,6 +96,9 @@ export class Call {
   readonly #device: SessionDevice;
   readonly #log: Logger;
   readonly #memberListeners = new Set<(members: CallMember[]) => void>();
+  readonly #ownSfuListeners = new Set<(event: OwnSfuEvent) => void>();
+  /** Since when our own SFU connection is gone (MediaConnections is opening it again), and the deadline's timer. */
+  #ownSfuLost: { at: number; timer: ReturnType<typeof setTimeout> } | undefined;
   readonly #heard = new Map<string, CallMember | undefined>();
   /** Speakers whose LiveKit identity no membership named yet. */
   readonly #unnamed = new Map<string, Speaker>();
@@ -205,6 +215,42 @@ export class Call {
   onMembers(listener: (members: CallMember[]) => void): () => void {
     this.#memberListeners.add(listener);
     return () => this.#memberListeners.delete(listener);
+  }
+
+  /** Our own SFU connection dropped, or is back: what arrives in between is silence in the recording. */
+  onOwnSfu(listener: (event: OwnSfuEvent) => void): () => void {
+    this.#ownSfuListeners.add(listener);
+    return () => this.#ownSfuListeners.delete(listener);
+  }
+
+  /**
+   * Our SFU went away (a restart, a network cut): the call goes on while MediaConnections opens the
+   * connection again; only when it is not back within OWN_SFU_GRACE_MS does the call end.
+   */
+  #ownSfuDropped(reason: string): void {
+    if (this.#ownSfuLost) return;
+    const at = Date.now();
+    const timer = setTimeout(() => {
+      this.#end({ kind: 'failed', error: new RecorderError(`lost the SFU connection and it was not back within ${OWN_SFU_GRACE_MS} ms: ${reason}`, 'MRR_LIVEKIT_LOST') });
+    }, OWN_SFU_GRACE_MS);
+    this.#ownSfuLost = { at, timer };
+    this.#cleanups.push(() => clearTimeout(timer));
+    this.#log.warn({ reason }, 'lost our own SFU connection; opening it again');
+    for (const listener of this.#ownSfuListeners) listener({ type: 'lost', at, reason });
+    void this.#deps.notices.send("I lost the connection to the call's media server and am connecting again; until I am back, the recording is silent.");
+  }
+
+  async #ownSfuBack(ownServiceUrl: string, how: 'opened' | 'resumed'): Promise<void> {
+    const lost = this.#ownSfuLost;
+    if (!lost) return; // the first connection
+    this.#ownSfuLost = undefined;
+    clearTimeout(lost.timer);
+    const at = Date.now();
+    this.#log.info({ awayMs: at - lost.at }, 'our own SFU connection is back');
+    for (const listener of this.#ownSfuListeners) listener({ type: 'back', at, lostAt: lost.at });
+    void this.#deps.notices.send(`I am connected to the call's media again, after ${formatDuration(at - lost.at)}; the recording has a gap there, stated in its manifest.`);
+    // A new connection: our voice track went with the old one (the SDK's own resume publishes it again).
+    if (how === 'opened') await this.#startVoice(ownServiceUrl);
   }
 
   /** Says in our membership what the bot now produces (recording, streaming), so members' clients can show it. */
@@ -401,8 +447,14 @@ export class Call {
         void this.#deps.notices.send(`I cannot receive the media of ${[...new Set(who)].join(', ') || 'some members'}: ${describeError(err)}`);
       },
       onConnectionLost: (serviceUrl, reason) => {
-        if (serviceUrl === ownServiceUrl) this.#end({ kind: 'failed', error: new RecorderError(`lost the SFU connection: ${reason}`, 'MRR_LIVEKIT_LOST') });
+        if (serviceUrl === ownServiceUrl) this.#ownSfuDropped(reason);
         else this.#log.warn({ serviceUrl, reason }, 'lost a subscribe-only SFU connection');
+      },
+      onConnectionOpen: (serviceUrl, how) => {
+        if (serviceUrl === ownServiceUrl) void this.#ownSfuBack(ownServiceUrl, how);
+      },
+      onConnectionInterrupted: (serviceUrl) => {
+        if (serviceUrl === ownServiceUrl) this.#ownSfuDropped('the SFU connection was interrupted');
       },
     });
   }

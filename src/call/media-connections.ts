@@ -43,6 +43,10 @@ export interface MediaConnectionsOptions {
   onParticipantLeft?(identity: string): void;
   /** A connection dropped for good: the session decides whether to go on. */
   onConnectionLost(serviceUrl: string, reason: string): void;
+  /** A connection is open: `opened` anew (the first time, or after it dropped), or `resumed` by the SDK after an interruption. */
+  onConnectionOpen?(serviceUrl: string, how: 'opened' | 'resumed'): void;
+  /** The SDK is connecting a connection again by itself (an SFU restart); `onConnectionOpen` follows when it is back. */
+  onConnectionInterrupted?(serviceUrl: string): void;
   /** Members' media keys (E2EE calls): applied to every connection as it opens. */
   mediaKeys?: MediaKeys;
   onE2eeState?(identity: string, state: E2eeState): void;
@@ -54,7 +58,11 @@ export interface MediaConnectionsOptions {
 
 /** A dropped connection is opened again after this, doubling up to the maximum while it keeps failing. */
 export const RECONNECT_INITIAL_MS = 1_000;
-export const RECONNECT_MAX_MS = 30_000;
+// At most 4 s between attempts: an SFU that comes back is found within seconds (a gap in the
+// recording at most its outage plus a few seconds), at the cost of an authorizer request per try.
+export const RECONNECT_MAX_MS = 4_000;
+/** How long the SDK may try to resume an interrupted connection before it is opened anew. */
+export const RESUME_WAIT_MS = 3_000;
 
 export class MediaConnections {
   readonly #opts: MediaConnectionsOptions;
@@ -147,6 +155,7 @@ export class MediaConnections {
       return;
     }
     const participantName = this.#participantName(credentials, log);
+    let resumeTimer: ReturnType<typeof setTimeout> | undefined;
     const connection: SfuConnection = new SfuConnection({
       url: credentials.url,
       jwt: credentials.jwt,
@@ -160,6 +169,20 @@ export class MediaConnections {
       onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
       onUndecryptedMedia: (identity) => this.#opts.onUndecryptedMedia?.(identity),
       onDisconnected: (reason) => this.#dropped(planned.serviceUrl, connection, reason),
+      onReconnecting: () => {
+        // A connection already given up may still be resumed by the SDK: what it does is no news.
+        if (this.#connections.get(planned.serviceUrl) !== connection) return;
+        this.#opts.onConnectionInterrupted?.(planned.serviceUrl);
+        // Measured with a LiveKit restart: rtc-node kept trying to resume for ~15 s, ~10 s after the
+        // server was back, before it gave up. A connection not resumed soon is opened anew instead.
+        clearTimeout(resumeTimer);
+        resumeTimer = setTimeout(() => this.#dropped(planned.serviceUrl, connection, `not resumed within ${RESUME_WAIT_MS} ms`), RESUME_WAIT_MS);
+      },
+      onReconnected: () => {
+        clearTimeout(resumeTimer);
+        if (this.#connections.get(planned.serviceUrl) !== connection) return;
+        this.#opts.onConnectionOpen?.(planned.serviceUrl, 'resumed');
+      },
     });
     this.#connections.set(planned.serviceUrl, connection);
     try {
@@ -187,6 +210,7 @@ export class MediaConnections {
     }
     this.#reconnectDelayMs = RECONNECT_INITIAL_MS;
     log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
+    this.#opts.onConnectionOpen?.(planned.serviceUrl, 'opened');
   }
 
   /** Our name when the JWT lets us set it (LiveKit refuses silently otherwise); else says why it stays unset. */
@@ -218,9 +242,8 @@ export class MediaConnections {
     this.#connections.delete(serviceUrl);
     this.#detach.get(serviceUrl)?.();
     this.#detach.delete(serviceUrl);
-    // Not closed again: rtc-node already cleaned the room up when it reported the drop, and closing
-    // it here left the *next* connection's Room in CONN_DISCONNECTED (rtc-node 1.1.0, seen on the
-    // stack): its disconnect() then did nothing and our participant stayed in LiveKit.
+    // Its frame readers and E2EE watch end with it (rtc-node has already left the LiveKit room).
+    void connection.close().catch((err: unknown) => this.#opts.log.warn({ err, serviceUrl }, 'closing a dropped SFU connection failed'));
     this.#opts.onConnectionLost(serviceUrl, reason);
     this.#scheduleReconnect();
   }

@@ -53,6 +53,8 @@ export class SessionOutputs {
   #transcribe = false;
   readonly #spoken: SpokenNotices;
   #markEmpty!: (by: string) => void;
+  /** Outputs that failed for good in this session (a recording on a full disk): their records do not start them again. */
+  readonly #failed = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
 
   constructor(deps: SessionOutputsDeps) {
@@ -72,7 +74,7 @@ export class SessionOutputs {
   async #reconcile(records: OutputRecord[], by: string): Promise<void> {
     const wanted = new Map(records.map((r) => [r.id, r]));
     for (const [id, record] of this.#active) if (!wanted.has(id)) await this.#finish(record, `stopped by ${by}`);
-    for (const record of records) if (!this.#active.has(record.id)) await this.#start(record);
+    for (const record of records) if (!this.#active.has(record.id) && !this.#failed.has(record.id)) await this.#start(record);
     if (this.#active.size === 0) this.#markEmpty(by);
     else {
       const kinds = new Set([...this.#active.values()].map((r) => r.type));
@@ -95,7 +97,12 @@ export class SessionOutputs {
 
   async #startRecording(record: Extract<OutputRecord, { type: 'recording' }>): Promise<void> {
     const { call, ctx, data, config, notices } = this.#deps;
-    const recording = new RecordingOutput(call, { ...ctx, roomId: data.roomId, requestedBy: record.requestedBy, kind: record.kind }, config, this.#deps.log);
+    const recording = new RecordingOutput(
+      call,
+      { ...ctx, roomId: data.roomId, requestedBy: record.requestedBy, kind: record.kind, tell: (text) => void notices.send(text), failed: (reason) => void this.#recordingFailed(record.id, reason) },
+      config,
+      this.#deps.log,
+    );
     await recording.start();
     this.#recording = recording;
     this.#transcribe = record.transcript === true || config.transcripts.enabled;
@@ -114,7 +121,7 @@ export class SessionOutputs {
         ? `Recording started by ${record.requestedBy}. I am in the call as ${call.own.userId} and record the call; type !stop to end, !pause to pause.${consent}`
         : `Recording resumed: the worker recording this call stopped unexpectedly, so I rejoined and record on in a new segment (${ctx.attempt + 1}). Type !stop to end.${consent}`,
     );
-    await this.#deps.controls?.recordingStarted(recording, ctx.recovery === 0 ? 'start notice' : 'recovery notice');
+    await this.#deps.controls?.recordingStarted(recording, ctx.attempt === 0 ? 'start notice' : 'recovery notice');
   }
 
   #startStream(record: StreamRecord): void {
@@ -259,6 +266,18 @@ export class SessionOutputs {
             ? `The stream to ${event.printable} is back, after ${formatDuration(event.downForMs)}.`
             : `I gave up streaming to ${event.printable}: ${event.reason.replace(/\.+$/, '')}.`;
     void notices.send(text);
+  }
+
+  /** A recording that cannot go on (a full disk) is finished and delivered now; a session left with nothing to do ends. */
+  #recordingFailed(id: string, reason: string): Promise<void> {
+    const run = this.#queue.then(async () => {
+      if (!this.#active.delete(id)) return;
+      this.#failed.add(id);
+      await this.#finishRecording(reason);
+      if (this.#active.size === 0) this.#markEmpty(reason);
+    });
+    this.#queue = run.catch((err: unknown) => this.#deps.log.error({ err }, 'ending a failed recording failed'));
+    return this.#queue;
   }
 
   /** A destination given up is no output any more: a session left with nothing to do ends. */

@@ -2,7 +2,7 @@
 // the process's start time from /proc; `down` stops a process only while /proc still shows that
 // start time (a reused pid has another), so it never kills anything it did not start, never by name.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { STATE_DIR } from './info.ts';
@@ -39,6 +39,34 @@ export function startProcess(spec: ManagedProcess): number {
   const record: PidFile = { pid: child.pid, startTime: startTimeOf(child.pid) ?? '' };
   writeFileSync(join(PID_DIR, `${spec.name}.pid`), JSON.stringify(record));
   return child.pid;
+}
+
+/**
+ * Stops one process of the stack (SIGTERM to its group, SIGKILL after 10 s) and starts it again
+ * after `downMs` with the command line, working directory and environment /proc showed for it
+ * (read into memory only); resolves with the new pid and when the old one was gone. For fault
+ * tests, which must hold the stack lock while the process is away.
+ */
+export async function restartProcess(name: string, downMs = 0): Promise<{ pid: number; stoppedAt: number }> {
+  const found = readPidFiles().find((p) => p.name === name);
+  if (!found || !isOurs(found.record)) throw new Error(`${name} is not running as started by the stack script`);
+  const { pid } = found.record;
+  const [command, ...args] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  const cwd = readlinkSync(`/proc/${pid}/cwd`);
+  const env = Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+  );
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (isOurs(found.record) && Date.now() < deadline) await sleep(50);
+  if (isOurs(found.record)) signalGroup(pid, 'SIGKILL');
+  while (isOurs(found.record)) await sleep(50);
+  const stoppedAt = Date.now();
+  if (downMs > 0) await sleep(downMs);
+  return { pid: startProcess({ name, command: command!, args, cwd, env }), stoppedAt };
 }
 
 function startTimeOf(pid: number): string | undefined {

@@ -2,7 +2,7 @@
 // each remote audio track to the caller as a stream of PCM frames. Knows nothing of Matrix:
 // participants are LiveKit identities.
 import {
-  AudioFrame, AudioStream, Room, RoomEvent, TrackKind, VideoBufferType, VideoStream, type VideoFrameEvent,
+  AudioFrame, AudioStream, DisconnectReason, Room, RoomEvent, TrackKind, VideoBufferType, VideoStream, type VideoFrameEvent,
   type E2EEOptions, type Participant, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
 } from '@livekit/rtc-node';
 import { RecorderError } from '../../errors.ts';
@@ -50,6 +50,13 @@ export interface SfuConnectionOptions {
   onUndecryptedMedia?(identity: string): void;
   onDisconnected?(reason: string): void;
   /**
+   * The SDK lost the signal connection and is connecting again by itself (`reconnected`: it is
+   * back, tracks re-subscribed). A server restart takes this path; `onDisconnected` follows only
+   * when the SDK gives up.
+   */
+  onReconnecting?(): void;
+  onReconnected?(): void;
+  /**
    * Whether a participant's tracks may be taken (a call member expected on this SFU). Tracks of
    * others are held, not decoded, until `recheckHeld()` finds them admitted or they go away: an
    * SFU (or anyone with a token for its room) can present any identity.
@@ -91,9 +98,18 @@ export class SfuConnection {
         this.#log.info({ identity: p.identity, encrypted }, 'participant encryption status');
         opts.onEncryptionStatus?.(p.identity, encrypted);
       })
+      .on(RoomEvent.Reconnecting, () => {
+        this.#log.warn('the SFU connection is interrupted; the SDK is connecting again');
+        opts.onReconnecting?.();
+      })
+      .on(RoomEvent.Reconnected, () => {
+        this.#log.info('the SFU connection is back');
+        opts.onReconnected?.();
+      })
       .on(RoomEvent.Disconnected, (reason) => {
         this.#log.warn({ reason }, 'disconnected from the SFU');
-        opts.onDisconnected?.(String(reason));
+        // By name (DUPLICATE_IDENTITY, SERVER_SHUTDOWN…): it ends up in logs and in the manifest's gaps.
+        opts.onDisconnected?.(DisconnectReason[reason] ?? String(reason));
       });
   }
 
@@ -166,6 +182,9 @@ export class SfuConnection {
   }
 
   #onSubscribed(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
+    // Seen after a LiveKit restart: the SDK resumed a room we had closed mid-reconnect and subscribed
+    // again; a reader opened now would never be cancelled, and the call's clock would wait on it.
+    if (this.#closing) return;
     if (!this.#opts.admits || this.#opts.admits(participant.identity)) {
       this.#onTrack(track, publication, participant);
       return;

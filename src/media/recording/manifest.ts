@@ -24,6 +24,8 @@ export interface ManifestFile {
   displayName?: string;
   deviceId?: string;
   durationMs: number;
+  /** A part after its file's ffmpeg died: where it starts from the segment's start (the gap before it is lost audio). */
+  offsetMs?: number;
   bytes: number;
   sha256: string;
   error?: string;
@@ -41,7 +43,16 @@ export interface ManifestSegment {
   participants: ParticipantSpan[];
   /** Chapters in this segment's files (offsets in the files, which leave paused spans out). */
   chapters?: Chapter[];
+  /** Spans of the files without the call's media (the bot's SFU connection was gone): silence there is not the call's. */
+  gaps?: MediaGap[];
   interrupted?: true;
+}
+
+export interface MediaGap {
+  /** Offsets in the segment's files, in ms. */
+  fromMs: number;
+  toMs: number;
+  reason: string;
 }
 
 export interface Chapter {

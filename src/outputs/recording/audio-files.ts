@@ -13,6 +13,7 @@ import type { AudioTick, CallAudio, Speaker } from '../../call/call-audio.ts';
 import { formatDuration } from '../../format.ts';
 import type { Chapter } from '../../media/recording/manifest.ts';
 import { framesDropped } from '../../observability/metrics.ts';
+import { PartedOutput, type AudioPart, type PartEvent } from './parted-output.ts';
 
 export interface AudioFileResult {
   path: string;
@@ -22,6 +23,8 @@ export interface AudioFileResult {
   /** Silence at the start made by ffmpeg itself (a speaker heard late), included in durationMs. */
   leadMs?: number;
   error?: string;
+  /** Where the file went on after its ffmpeg died (parted-output.ts); `durationMs` above is then the first part's. */
+  parts?: AudioPart[];
 }
 
 export interface StemResult extends AudioFileResult {
@@ -68,6 +71,11 @@ class OpusOutput {
     return this.#writer.error;
   }
 
+  /** Settles when this file's ffmpeg exits. */
+  get exited(): Promise<void> {
+    return this.#ffmpeg.exited;
+  }
+
   /** Chunks piped into ffmpeg (the lead not included). */
   get written(): number {
     return this.#writer.accepted;
@@ -97,7 +105,7 @@ class OpusOutput {
 
 interface StemState {
   speaker: Speaker;
-  stem: OpusOutput;
+  stem: PartedOutput;
   firstAudioChunk?: number;
   audioChunks: number;
 }
@@ -114,6 +122,8 @@ export interface AudioFilesOptions {
   onStem?(speaker: Speaker): void;
   /** False once the job is another worker's (its lock was lost): later ticks are not written, not even the clock's catch-up after a pause. */
   keepWriting?(): boolean;
+  /** A file's ffmpeg died: the file went on in a new part, or stopped (a full disk). */
+  onPartEvent?(event: PartEvent): void;
 }
 
 const SILENCE = new Int16Array(CHUNK_SAMPLES);
@@ -122,7 +132,7 @@ export class AudioFiles {
   readonly #opts: AudioFilesOptions;
   readonly #log: Logger;
   readonly #stems = new Map<string, StemState>();
-  readonly #mixed: OpusOutput;
+  readonly #mixed: PartedOutput;
   #unsubscribe: (() => void) | undefined;
   #startedAt = 0;
   #written = 0;
@@ -136,7 +146,7 @@ export class AudioFiles {
     this.#opts = opts;
     this.#log = opts.log.child({ module: 'audio-files' });
     mkdirSync(opts.dir, { recursive: true });
-    this.#mixed = new OpusOutput({ path: join(opts.dir, 'mixed.ogg'), ffmpegPath: opts.ffmpegPath, log: this.#log, finishTimeoutMs: opts.finishTimeoutMs });
+    this.#mixed = this.#parted(join(opts.dir, 'mixed.ogg'), 0);
   }
 
   /** Time zero of every file: when the first chunk written was heard. */
@@ -201,17 +211,23 @@ export class AudioFiles {
     if (state) return state;
     const index = String(this.#stems.size + 1).padStart(2, '0');
     // Time-aligned with the recording's start: ffmpeg puts silence up to the moment this speaker appears.
-    const stem = new OpusOutput({
-      path: join(this.#opts.dir, `stem-${index}-${speaker.label}.ogg`),
-      ffmpegPath: this.#opts.ffmpegPath,
-      log: this.#log,
-      leadChunks: this.#written,
-      finishTimeoutMs: this.#opts.finishTimeoutMs,
-    });
+    const stem = this.#parted(join(this.#opts.dir, `stem-${index}-${speaker.label}.ogg`), this.#written);
     state = { speaker, stem, audioChunks: 0 };
     this.#stems.set(speaker.key, state);
     this.#opts.onStem?.(speaker);
     return state;
+  }
+
+  /** A file whose later parts (after an ffmpeg death) start at their offset, with no lead of their own. */
+  #parted(path: string, leadChunks: number): PartedOutput {
+    const { ffmpegPath, finishTimeoutMs } = this.#opts;
+    return new PartedOutput({
+      path,
+      startChunks: leadChunks,
+      start: (partPath, first) => new OpusOutput({ path: partPath, ffmpegPath, log: this.#log, leadChunks: first ? leadChunks : 0, finishTimeoutMs }),
+      onEvent: (event) => this.#opts.onPartEvent?.(event),
+      log: this.#log,
+    });
   }
 
   /** Stops taking ticks and finishes every file. */

@@ -3,10 +3,11 @@
 import type { MatrixClient } from 'matrix-js-sdk';
 import { uploadToRoom, type RoomFile, type UploadOutcome } from '../../delivery/room-upload.ts';
 import { formatBytes, formatDuration, nameWithId } from '../../format.ts';
-import { basename } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { SinkFile, StorageSink, StoredFile } from '../../delivery/storage-sink.ts';
 import type { EarlierSegments } from './earlier-segments.ts';
-import type { AudioRecording } from './audio-files.ts';
+import type { AudioFileResult, AudioRecording } from './audio-files.ts';
 import type { VideoResult } from './composite-file.ts';
 import { describeFile, writeManifest, type ConsentLedger, type Manifest, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -50,19 +51,19 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
   const video = input.video;
   const files = [
     ...(video ? [await describeFile(video.path, { kind: 'video', segment: segment.index, durationMs: video.durationMs, ...errorOf(video) })] : []),
-    await describeFile(recording.mixed.path, { kind: 'mixed', segment: segment.index, durationMs: recording.mixed.durationMs, ...errorOf(recording.mixed) }),
-    ...(await Promise.all(
-      recording.stems.map((stem) =>
-        describeFile(stem.path, {
-          kind: 'stem',
-          segment: segment.index,
-          durationMs: stem.durationMs,
-          ...(stem.speaker.userId ? { userId: stem.speaker.userId, displayName: displayName(stem.speaker.userId) } : {}),
-          ...(stem.speaker.deviceId ? { deviceId: stem.speaker.deviceId } : {}),
-          ...errorOf(stem),
-        }),
-      ),
-    )),
+    ...(await describeParts(recording.mixed, { kind: 'mixed', segment: segment.index })),
+    ...(
+      await Promise.all(
+        recording.stems.map((stem) =>
+          describeParts(stem, {
+            kind: 'stem',
+            segment: segment.index,
+            ...(stem.speaker.userId ? { userId: stem.speaker.userId, displayName: displayName(stem.speaker.userId) } : {}),
+            ...(stem.speaker.deviceId ? { deviceId: stem.speaker.deviceId } : {}),
+          }),
+        ),
+      )
+    ).flat(),
   ];
   for (const f of files) if (f.error) problems.push(`${f.name}: ${f.error}`);
   const earlier = input.earlier ?? { segments: [], files: [] };
@@ -73,7 +74,18 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
     files: [...earlier.files.map(named), ...files],
     ...(input.consent ? { consent: input.consent } : {}),
   };
-  const manifestPath = await writeManifest(input.dir, manifest);
+  // A full disk must not cost the files already written: without a manifest they are still delivered.
+  let manifestPath = join(input.dir, 'manifest.json');
+  let manifestWritten = true;
+  try {
+    manifestPath = await writeManifest(input.dir, manifest);
+  } catch (err) {
+    manifestWritten = false;
+    input.log.error({ err }, 'could not write the manifest');
+    // A full disk leaves it cut short: no half manifest for a reader to trust.
+    await rm(manifestPath, { force: true }).catch((rmErr: unknown) => input.log.warn({ err: rmErr }, 'could not remove the partial manifest'));
+    problems.push(`the manifest could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   // One segment: its files side by side, as always. Several (a recovered session): a folder per
   // segment, as the manifest's `dir` names them, and the manifest above them.
   const earlierLocal = input.earlier?.local ?? [];
@@ -81,8 +93,8 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
   const ownFile = (path: string): SinkFile => ({ path, name: nested ? `${segment.dir}/${basename(path)}` : basename(path) });
   const sinkFiles: SinkFile[] = [
     ...earlierLocal.map((l) => ({ path: l.path, name: `${l.segmentDir}/${l.file.name}` })),
-    ...[...(video ? [video.path] : []), recording.mixed.path, ...recording.stems.map((s) => s.path)].map(ownFile),
-    { path: manifestPath, name: basename(manifestPath) },
+    ...[...(video ? [video.path] : []), ...withParts(recording.mixed), ...recording.stems.flatMap(withParts)].map(ownFile),
+    ...(manifestWritten ? [{ path: manifestPath, name: basename(manifestPath) }] : []),
   ];
   for (const { index, worker } of input.earlier?.elsewhere ?? []) {
     problems.push(`the files of segment ${index} are on ${worker}, which recorded them, and were neither archived nor attached here`);
@@ -117,17 +129,9 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
         }),
       ),
       ...(video ? [{ path: video.path, mimetype: 'video/x-matroska', msgtype: 'm.video' as const, durationMs: video.durationMs }] : []),
-      { path: recording.mixed.path, mimetype: 'audio/ogg', msgtype: 'm.audio', durationMs: recording.mixed.durationMs },
-      ...recording.stems.map(
-        (s): RoomFile => ({
-          path: s.path,
-          mimetype: 'audio/ogg',
-          msgtype: 'm.audio',
-          durationMs: s.durationMs,
-          ...(s.speaker.userId ? { caption: `${nameWithId(displayName(s.speaker.userId), s.speaker.userId)}: their voice alone` } : {}),
-        }),
-      ),
-      { path: manifestPath, mimetype: 'application/json', msgtype: 'm.file' },
+      ...roomParts(recording.mixed),
+      ...recording.stems.flatMap((s) => roomParts(s, s.speaker.userId ? `${nameWithId(displayName(s.speaker.userId), s.speaker.userId)}: their voice alone` : undefined)),
+      ...(manifestWritten ? [{ path: manifestPath, mimetype: 'application/json', msgtype: 'm.file' as const }] : []),
     ];
     uploads = await uploadToRoom({ ...input.upload, roomId: manifest.roomId, ...(input.split ? { split: input.split } : {}), log: input.log }, roomFiles);
     for (const u of uploads) if (!u.uploaded) problems.push(`${u.path.split('/').pop()} was not uploaded: ${u.reason}`);
@@ -136,6 +140,29 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
 }
 
 const errorOf = (file: { error?: string }) => (file.error ? { error: file.error } : {});
+
+/** A file and the parts it went on in after its ffmpeg died (parted-output.ts), each described on its own. */
+function describeParts(file: AudioFileResult, fields: Omit<ManifestFile, 'name' | 'bytes' | 'sha256' | 'durationMs'>): Promise<ManifestFile[]> {
+  return Promise.all([
+    describeFile(file.path, { ...fields, durationMs: file.durationMs, ...errorOf(file) }),
+    ...(file.parts ?? []).map((part) => describeFile(part.path, { ...fields, durationMs: part.durationMs, offsetMs: part.offsetMs, ...errorOf(part) })),
+  ]);
+}
+
+const withParts = (file: AudioFileResult) => [file.path, ...(file.parts ?? []).map((p) => p.path)];
+
+function roomParts(file: AudioFileResult, caption?: string): RoomFile[] {
+  const audio = { mimetype: 'audio/ogg', msgtype: 'm.audio' as const };
+  return [
+    { path: file.path, ...audio, durationMs: file.durationMs, ...(caption ? { caption } : {}) },
+    ...(file.parts ?? []).map((part) => ({
+      path: part.path,
+      ...audio,
+      durationMs: part.durationMs,
+      caption: `${caption ? `${caption}, ` : ''}continued from ${formatDuration(part.offsetMs)} after its encoder stopped`,
+    })),
+  ];
+}
 
 /** The message that closes a session in the room. */
 export function summaryText(endReason: string, report: DeliveryReport): string {
@@ -150,7 +177,8 @@ export function summaryText(endReason: string, report: DeliveryReport): string {
     (p) => p.choices.some((c) => c.choice === 'optout') || (manifest.consent?.mode === 'required' && !p.choices.some((c) => c.choice === 'optin')),
   );
   const totalBytes = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
-  const stems = manifest.files.filter((f) => f.kind === 'stem').length;
+  const stems = manifest.files.filter((f) => f.kind === 'stem' && f.offsetMs === undefined).length;
+  const parts = manifest.files.filter((f) => f.offsetMs !== undefined);
   const lines = [
     `Recording ended (${endReason}) after ${formatDuration(durationMs)}.`,
     `Participants: ${people.join(', ') || 'nobody'}.`,
@@ -159,6 +187,9 @@ export function summaryText(endReason: string, report: DeliveryReport): string {
     ...(chapters > 0 ? [`Chapters: ${chapters} (in the files and the manifest).`] : []),
     `Files: ${manifest.files.some((f) => f.kind === 'video') ? 'composite video, ' : ''}mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
   ];
+  if (parts.length > 0) {
+    lines.push(`Went on in a new part after an encoder stopped: ${parts.map((f) => `${f.name} (from ${formatDuration(f.offsetMs!)})`).join(', ')}; the manifest gives each part's offset.`);
+  }
   const cut = report.uploads.flatMap((u) => (u.uploaded && u.parts ? [{ ...u, parts: u.parts }] : []));
   if (cut.length > 0) {
     lines.push(

@@ -5,13 +5,13 @@
 import { readdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import type { Call } from '../../call/call.ts';
+import type { Call, OwnSfuEvent } from '../../call/call.ts';
 import type { Config } from '../../config/schema.ts';
 import type { StorageSink } from '../../delivery/storage-sink.ts';
 import type { RecordingKind, SegmentRecord } from '../../jobs/queues.ts';
-import { nameWithId } from '../../format.ts';
+import { formatDuration, nameWithId } from '../../format.ts';
 import { safeFileLabel } from '../../media/recording/file-names.ts';
-import type { ConsentLedger } from '../../media/recording/manifest.ts';
+import type { ConsentLedger, MediaGap } from '../../media/recording/manifest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { auditLog, auditRecordingEnded, auditRecordingStarted, safeLocation } from '../../observability/audit.ts';
 import { recordingBytes } from '../../observability/metrics.ts';
@@ -23,6 +23,7 @@ import { describeEarlierSegments } from './earlier-segments.ts';
 import { tagFile } from './file-tags.ts';
 import { ParticipantLog } from './participant-log.ts';
 import { STOPPING_REDIS_LIMIT_MS, within } from '../../time-limit.ts';
+import type { PartEvent } from './parted-output.ts';
 
 export interface RecordingJob {
   roomId: string;
@@ -36,6 +37,10 @@ export interface RecordingJob {
   requestedBy: string;
   kind: RecordingKind;
   segments: { put(segment: SegmentRecord): Promise<void>; all(): Promise<SegmentRecord[]> };
+  /** Says something in the room (a file's encoder died, the disk is full). */
+  tell?(text: string): void;
+  /** The recording cannot go on (a full disk): the session finishes and delivers it. */
+  failed?(reason: string): void;
 }
 
 export interface FinishedRecording {
@@ -77,8 +82,46 @@ export class RecordingOutput {
       onStem: () => void this.#recordSegment(),
       // A worker woken from a pause catches its clock up before the lock check runs; none of that goes into the files.
       keepWriting: () => !(job.lockLost?.() ?? false),
+      onPartEvent: (event) => this.#onPartEvent(event),
       ...(video ? { onMixed: (chunk: Int16Array) => video.writeAudio(chunk) } : {}),
     });
+  }
+
+  #diskFull = false;
+  /** Spans without the call's media (our SFU connection was gone), as offsets in the files. */
+  readonly #gaps: MediaGap[] = [];
+  #openGap: { fromMs: number; reason: string } | undefined;
+  #offSfu: (() => void) | undefined;
+
+  #onOwnSfu(event: OwnSfuEvent): void {
+    if (event.type === 'lost') this.#openGap ??= { fromMs: this.#audio.writtenMs, reason: `the connection to the call's SFU was lost (${event.reason})` };
+    else this.#closeGap();
+  }
+
+  #closeGap(): void {
+    if (!this.#openGap) return;
+    this.#gaps.push({ ...this.#openGap, toMs: this.#audio.writtenMs });
+    this.#openGap = undefined;
+  }
+
+  /** A file's ffmpeg died (parted-output.ts): the room hears what happened to which file, never a path. */
+  #onPartEvent(event: PartEvent): void {
+    if (event.type === 'continued') {
+      this.#job.tell?.(
+        `The encoder writing ${event.file} stopped unexpectedly; that file goes on in a new part, ${event.part}, from ${formatDuration(event.offsetMs)}. ` +
+          'The other files of the recording are not affected.',
+      );
+    } else if (event.type === 'gave-up') {
+      this.#job.tell?.(`The encoder writing ${event.file} keeps stopping, so I stopped writing that file at ${formatDuration(event.atMs)}. The other files go on.`);
+    } else if (!this.#diskFull) {
+      // Every file stops at once on a full disk: one sentence for all of them.
+      this.#diskFull = true;
+      this.#job.tell?.(
+        `I cannot record any more: the disk the recording is saved to is full (after ${formatDuration(event.atMs)} of recording). ` +
+          'What was written before is kept and plays; I end the recording now and deliver it. Ask the operator to free space before recording again.',
+      );
+      this.#job.failed?.('the recording disk is full');
+    }
   }
 
   /** Starts writing from the call's next tick and frame. */
@@ -88,6 +131,7 @@ export class RecordingOutput {
     const participants = new ParticipantLog(this.#audio.startedAt);
     this.#participants = participants;
     participants.update(this.#call.members());
+    this.#offSfu = this.#call.onOwnSfu((event) => this.#onOwnSfu(event));
     this.#offMembers = this.#call.onMembers((members) => {
       participants.update(members);
       void this.#recordSegment();
@@ -148,8 +192,10 @@ export class RecordingOutput {
   /** Closes every file (the call's clocks must have been played out first). */
   async finish(): Promise<FinishedRecording> {
     this.#offMembers?.();
+    this.#offSfu?.();
     this.#participants?.update([]);
     const recording = await this.#audio.finish();
+    this.#closeGap(); // still without media at the end: the gap runs to the end
     const video = await this.#video?.finish(recording.durationMs);
     const problems = await this.#tagFiles(recording, video);
     this.#log.info({ durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems, chapters: recording.chapters.length }, 'recording finished');
@@ -207,6 +253,7 @@ export class RecordingOutput {
         worker: this.#worker,
         participants: this.#participants?.spans() ?? [],
         ...(recording.chapters.length > 0 ? { chapters: recording.chapters } : {}),
+        ...(this.#gaps.length > 0 ? { gaps: [...this.#gaps] } : {}),
       },
       displayName: (userId) => this.#call.displayName(userId),
       problems: finished.problems,
