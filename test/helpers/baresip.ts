@@ -139,6 +139,14 @@ export class Baresip {
     return readdirSync(this.recordDir).filter((f) => f.endsWith('-dec.wav')).map((f) => join(this.recordDir, f));
   }
 
+  /** Kills it without any goodbye (no BYE, RTP just stops), as a crash or a pulled cable would. */
+  async kill9(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.ctrl?.destroy();
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
   async stop(): Promise<void> {
     if (!this.proc || this.proc.exitCode !== null) return;
     this.ctrl?.destroy();

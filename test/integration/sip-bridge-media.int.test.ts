@@ -279,6 +279,22 @@ describe('SIP endpoint: CANCEL and load', () => {
     await bs.waitEvent((e) => e.type === 'CALL_CLOSED', 'baresip closing its cancelled call');
   });
 
+  it('hangs up a leg whose phone was killed with SIGKILL (no BYE) once its media stops for mediaTimeoutMs', async () => {
+    const { port, calls } = await startEndpoint({ mediaTimeoutMs: 2000 });
+    const bs = await startBaresip();
+    await bs.command('dial', `sip:room1@127.0.0.1:${port}`);
+    await bs.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the call established');
+    const { leg } = calls[0]!;
+    const got = await receive(leg, 100);
+    expect(dominantFrequency(got.pcm.subarray(24_000), 48_000)).toBeCloseTo(BARESIP_TONE, -1);
+    await bs.kill9();
+    const killedAt = performance.now();
+    const end = await leg.ended;
+    console.log(`[measure] phone killed with SIGKILL: leg ended ${Math.round(performance.now() - killedAt)} ms later: ${JSON.stringify(end)}`);
+    expect(end.by).toBe('local');
+    expect(end.reason).toMatch(/^no media from the far end for \d+ s$/);
+  });
+
   for (const codec of ['PCMU', 'opus'] as CodecName[]) {
     it(`carries 10 ${codec} calls (20 legs, both ends in this process) for 5 s and reports drops and CPU`, async () => {
       const a = await startEndpoint({ codecs: [codec] });

@@ -67,6 +67,8 @@ export class RtpStream {
   private lastEventTimestamp: number | undefined;
   private pending = new Int16Array(0);
   private closed = false;
+  /** When the far end last sent anything (RTP of any payload type, or RTCP). */
+  lastActivity = performance.now();
 
   constructor(opts: RtpStreamOptions) {
     this.opts = opts;
@@ -201,6 +203,7 @@ export class RtpStream {
       this.stats.packetsForeign++;
       return;
     }
+    this.lastActivity = performance.now();
     const packet = parseRtp(msg);
     if (!packet) return;
     const dtmf = this.opts.media.dtmf;

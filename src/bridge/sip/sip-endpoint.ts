@@ -40,6 +40,8 @@ export interface SipEndpointConfig {
   allowedSources?: string[];
   /** Caller users ("alice" or "alice@host") allowed to call in; anything else gets 403. Undefined: any. */
   allowedUsers?: string[];
+  /** A leg whose far end sends nothing (RTP or RTCP) for this long is hung up (default 30 s; 0 never). */
+  mediaTimeoutMs?: number;
   /** Codecs offered and accepted, in order of preference (default opus, PCMU, PCMA). */
   codecs?: CodecName[];
   /** User part of our URI for dial-outs without a trunk (default "bridge"), and our display name. */
@@ -597,6 +599,7 @@ export class SipEndpoint implements DialogSender {
       remoteRtp: { address: remoteMedia.address, port: remoteMedia.port },
       sender: this,
       log,
+      mediaTimeoutMs: this.config.mediaTimeoutMs ?? 30_000,
       onEnded: (l) => {
         this.legs.delete(l.callId);
         this.localSdp.delete(l.callId);

@@ -53,6 +53,8 @@ export interface SipLegInit {
   sender: DialogSender;
   log: Logger;
   onEnded: (leg: SipLeg) => void;
+  /** Hang up when nothing arrives from the far end for this long (0: never). */
+  mediaTimeoutMs: number;
 }
 
 export interface SipLegEvents {
@@ -78,6 +80,7 @@ export class SipLeg extends EventEmitter<SipLegEvents> {
   private resolveEnded!: (e: LegEnd) => void;
   private endState: LegEnd | undefined;
   private readonly startedAt = performance.now();
+  private mediaWatch: NodeJS.Timeout | undefined;
 
   constructor(init: SipLegInit) {
     super();
@@ -97,8 +100,19 @@ export class SipLeg extends EventEmitter<SipLegEvents> {
       onFrame: (f) => this.queue.push(f),
       onDtmf: (d) => this.emit('dtmf', d, 'rfc4733'),
     });
-    init.rtcpSocket.on('message', () => {}); // RTCP from the far end is accepted and not used
+    // RTCP is not used, but it shows the far end is alive.
+    init.rtcpSocket.on('message', (_m, rinfo) => {
+      if (rinfo.address === init.remoteRtp.address) this.rtp.lastActivity = performance.now();
+    });
     this.rtp.start();
+    if (init.mediaTimeoutMs > 0) {
+      // A far end that vanished without BYE (crash, network gone) would otherwise keep the leg forever.
+      this.mediaWatch = setInterval(() => {
+        const silentMs = performance.now() - this.rtp.lastActivity;
+        if (silentMs >= init.mediaTimeoutMs) void this.hangup(`no media from the far end for ${Math.round(silentMs / 1000)} s`);
+      }, Math.min(1000, init.mediaTimeoutMs / 2));
+      this.mediaWatch.unref();
+    }
   }
 
   get isEnded(): boolean {
@@ -157,6 +171,7 @@ export class SipLeg extends EventEmitter<SipLegEvents> {
   private finish(end: LegEnd): LegEnd {
     if (this.endState) return this.endState;
     this.endState = end;
+    clearInterval(this.mediaWatch);
     this.rtp.close();
     this.queue.end();
     this.init.rtpSocket.close();
