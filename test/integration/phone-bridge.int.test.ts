@@ -12,8 +12,9 @@ import { registerUser, TestClient } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
 import { segmentDir, stemOf } from '../helpers/recordings.ts';
 import { findUtterance } from '../helpers/speech.ts';
-import { createCallRoom, inviteBot } from '../helpers/rooms.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { startBrowserPeer } from '../peers/browser-peer.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { waitForMembership } from '../peers/call-member.ts';
 import { readStackInfo } from '../stack/info.ts';
 
@@ -32,8 +33,15 @@ afterEach(async () => {
   for (const phone of phones.splice(0)) await phone.stop();
 });
 
-async function startPhone(toneHz: number, rtpTimeoutS?: number): Promise<Baresip> {
-  const phone = new Baresip({ sipPort: await freePort(), ctrlPort: await freePort(), rtpPortMin: 30_000 + Math.floor(Math.random() * 10_000), toneHz, ...(rtpTimeoutS ? { rtpTimeoutS } : {}) });
+async function startPhone(toneHz: number, rtpTimeoutS?: number, echo = false): Promise<Baresip> {
+  const phone = new Baresip({
+    sipPort: await freePort(),
+    ctrlPort: await freePort(),
+    rtpPortMin: 30_000 + Math.floor(Math.random() * 10_000),
+    toneHz,
+    ...(rtpTimeoutS ? { rtpTimeoutS } : {}),
+    ...(echo ? { echo: true } : {}),
+  });
   phones.push(phone);
   await phone.start();
   return phone;
@@ -151,6 +159,39 @@ describe('phone callers in an E2EE call', () => {
     expect(toneSnrDb(phoneHeard, 48_000, 1200)).toBeLessThan(-20);
   });
 
+  it('measures mouth to ear through the bridge: a tone from a member, echoed by the phone, back to another member', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const bob = new TestClient(await registerUser(stack, 'bob'));
+    const roomId = await createCallRoom(alice, { encrypted: true, invite: [bob.user.userId] });
+    await joinRoom(bob, roomId);
+    await inviteBot(alice, roomId, botUserId);
+    const speaker = await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 700, e2ee: 'keys', silent: true });
+    suite.peers.push(speaker);
+    const listener = await startBrowserPeer({ stack, roomId, user: bob.user, toneHz: 300, e2ee: 'keys', chromiumPath: stack.chromiumPath, listen: true });
+    suite.peers.push(listener);
+    const phone = await startPhone(0, undefined, true);
+    await alice.sendText(roomId, `!dial sip:baresip@127.0.0.1:${phone.opts.sipPort}`);
+    const joined = await botSays(alice, roomId, /joined the call by phone/, 'the echoing phone joined', 45_000);
+    const puppetUserId = /\(as (@[^)]+)\)/.exec(String(joined.content.body))?.[1];
+    await waitForMembership(listener.session, puppetUserId!);
+    await new Promise((r) => setTimeout(r, 4_000)); // keys exchanged, jitter buffers settled
+    const toneAt = speaker.setTone(true);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const heard = await listener.heard();
+    await alice.sendText(roomId, '!hangup all');
+    await botSays(alice, roomId, /left the call/, 'the phone left');
+
+    const echoed = heard.find((h) => h.identity.startsWith(`${puppetUserId}:`));
+    expect(echoed, 'the listener heard the phone').toBeDefined();
+    // Before the tone the phone echoed the bridge's own greeting ("Connecting you to the call"): look after it.
+    const roundTrip = echoed!.startedAt + toneOnsetMs(echoed!.pcm, 700, toneAt - echoed!.startedAt) - toneAt;
+    console.log(
+      `[measure] mouth to ear through the phone and back: alice's tone left her at ${toneAt}, came back from the echoing phone to bob ${Math.round(roundTrip)} ms later ` +
+        `(member -> SFU -> caller's puppet -> SIP leg -> baresip echo -> SIP leg -> puppet -> SFU -> member: about ${Math.round(roundTrip / 2)} ms each way, on loopback)`,
+    );
+    expect(roundTrip).toBeGreaterThan(0);
+  });
+
   // Last: it kills the suite's recorder.
   it('when the worker is killed (-9), the delayed leave removes the caller from the call and the phone leg ends', async () => {
     const alice = new TestClient(await registerUser(stack, 'alice'));
@@ -172,6 +213,24 @@ describe('phone callers in an E2EE call', () => {
     console.log(`[measure] worker killed: the caller's membership was gone after ${goneAfterMs} ms (delayed leave), the phone's leg ended after ${Date.now() - killedAt} ms (its RTP timeout, 5 s)`);
   });
 });
+
+/**
+ * Milliseconds into `pcm`, from `fromMs` on, where a steady tone of `hz` begins: the first of five
+ * 10 ms windows in a row whose Goertzel amplitude stands out (speech passes 700 Hz only briefly).
+ */
+function toneOnsetMs(pcm: Int16Array, hz: number, fromMs = 0): number {
+  const window = 480;
+  const coeff = 2 * Math.cos((2 * Math.PI * hz) / 48_000);
+  let run = 0;
+  for (let w = Math.max(0, Math.floor(fromMs / 10)); (w + 1) * window <= pcm.length; w++) {
+    let [s1, s2] = [0, 0];
+    for (let i = w * window; i < (w + 1) * window; i++) [s2, s1] = [s1, pcm[i]! + coeff * s1 - s2];
+    const amplitude = Math.sqrt(s1 * s1 + s2 * s2 - coeff * s1 * s2) / (window / 2);
+    run = amplitude > 1_000 ? run + 1 : 0;
+    if (run === 5) return (w - 4) * 10;
+  }
+  throw new Error(`no ${hz} Hz onset in ${(pcm.length / 48_000).toFixed(1)} s`);
+}
 
 /** The signal with a narrow band around `hz` removed (a steady tone under speech). */
 function notchOut(pcm: Int16Array, hz: number): Int16Array {

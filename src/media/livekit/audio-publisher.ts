@@ -15,8 +15,8 @@ import { setParticipantKey, useSenderKeyIndex } from './participant-keys.ts';
 export const PUBLISH_SAMPLE_RATE = 48_000;
 /** 10 ms at 48 kHz: the frame size WebRTC's audio pipeline works in. */
 export const PUBLISH_FRAME_SAMPLES = 480;
-/** The native source's queue; captureFrame blocks while it is full, which paces the feed. */
-const SOURCE_QUEUE_MS = 100;
+/** The native source's queue; captureFrame blocks while it is full, which paces the feed. Every ms of it is latency for a live voice. */
+const SOURCE_QUEUE_MS = 50;
 /** A capture that has not returned in this long is a stall (a frame takes 10 ms). */
 const STALL_MS = 1_000;
 
@@ -32,6 +32,8 @@ export interface PublisherStats {
 
 interface Queued {
   samples: Int16Array;
+  /** Part of a play() clip (never dropped to make room). */
+  clip?: boolean;
   /** Resolves the play() whose last frame this is. */
   done?: () => void;
 }
@@ -39,7 +41,10 @@ interface Queued {
 export interface AudioPublisherOptions {
   trackName: string;
   log: Logger;
-  /** Frames push() may queue ahead of real time before it drops them. */
+  /**
+   * Live frames push() may queue before the oldest are dropped. A backlog never drains by itself
+   * (frames arrive and leave at the same rate), so whatever it holds is latency for good.
+   */
   maxQueuedFrames?: number;
 }
 
@@ -62,7 +67,7 @@ export class AudioPublisher {
     this.#trackSid = trackSid;
     this.#identity = room.localParticipant!.identity;
     this.#log = opts.log.child({ track: opts.trackName });
-    this.#maxQueued = opts.maxQueuedFrames ?? 50;
+    this.#maxQueued = opts.maxQueuedFrames ?? 6;
     this.#feeding = this.#feed();
   }
 
@@ -99,18 +104,19 @@ export class AudioPublisher {
     if (this.#closed) return Promise.reject(new Error('cannot play audio: the track is closed'));
     return new Promise((resolve) => {
       const frames = splitFrames(samples);
-      frames.forEach((frame, i) => this.#queue.push(i === frames.length - 1 ? { samples: frame, done: resolve } : { samples: frame }));
+      frames.forEach((frame, i) => this.#queue.push(i === frames.length - 1 ? { samples: frame, clip: true, done: resolve } : { samples: frame, clip: true }));
       if (frames.length === 0) resolve();
       this.#wake?.();
     });
   }
 
-  /** Queues one live 10 ms frame (a SIP caller's voice); drops and counts it when the queue is full. */
+  /** Queues one live 10 ms frame (a SIP caller's voice); a full queue drops its oldest live frame (counted), keeping latency bounded. */
   push(samples: Int16Array): void {
     if (this.#closed) return;
-    if (this.#queue.length >= this.#maxQueued) {
-      if (this.#stats.framesDropped++ % 100 === 0) this.#log.warn({ dropped: this.#stats.framesDropped }, 'audio arrives faster than real time; dropping frames');
-      return;
+    const live = this.#queue.filter((q) => !q.clip).length;
+    if (live >= this.#maxQueued) {
+      this.#queue.splice(this.#queue.findIndex((q) => !q.clip), 1);
+      if (this.#stats.framesDropped++ % 100 === 0) this.#log.warn({ dropped: this.#stats.framesDropped }, 'live audio backs up; dropping the oldest frames to keep latency down');
     }
     this.#queue.push({ samples });
     this.#wake?.();
