@@ -10,6 +10,7 @@ import type { NoticeQueue } from '../jobs/notices.ts';
 import type { Logger } from '../observability/logger.ts';
 import { RoomNotices } from '../session/room-notices.ts';
 import { parseDialTarget } from './dial-target.ts';
+import { tapFrames } from './frame-tap.ts';
 import { collectDigits, sayToLeg } from './leg-prompts.ts';
 import { PhoneBridge, type PhoneCaller } from './phone-bridge.ts';
 import { PinStore } from './pin-store.ts';
@@ -48,6 +49,8 @@ export class SipService {
   readonly #log: Logger;
   readonly #pins: PinStore;
   readonly #legs = new Map<string, ActiveLeg>();
+  /** Each answered leg's audio, read (and let go) from the answer on, until its bridge listens. */
+  readonly #taps = new Map<string, ReturnType<typeof tapFrames>>();
   readonly #subscriber: Redis;
   #endpoint: SipEndpoint | undefined;
 
@@ -110,6 +113,7 @@ export class SipService {
   }
 
   async #answered(leg: SipLeg, info: InviteInfo): Promise<void> {
+    this.#taps.set(leg.callId, tapFrames(leg.frames));
     const caller = callerOf(leg);
     const roomId = info.requestUser ? this.#deps.config.sip.rooms[info.requestUser] : undefined;
     if (roomId) return this.#bridge(leg, roomId, caller, this.#notices(roomId));
@@ -143,11 +147,14 @@ export class SipService {
   async #bridge(leg: SipLeg, roomId: string, caller: PhoneCaller, notices: RoomNotices): Promise<void> {
     const { config, registration, log } = this.#deps;
     const active: ActiveLeg = { roomId, leg, caller };
+    const voice = this.#taps.get(leg.callId) ?? tapFrames(leg.frames);
     this.#legs.set(leg.callId, active);
     try {
       const greeting = sayToLeg(leg, SAY.connecting, config.voice.language).catch(() => undefined);
       try {
-        active.bridge = await PhoneBridge.connect({ config, registration, notices, log }, leg, { roomId, caller });
+        const bridged = { frames: voice.frames, send: (frame: Int16Array) => leg.send(frame), hangup: (reason?: string) => leg.hangup(reason), ended: leg.ended };
+        active.bridge = await PhoneBridge.connect({ config, registration, notices, log }, bridged, { roomId, caller });
+        this.#log.info({ callId: leg.callId, framesBeforeJoining: voice.discarded() }, 'caller audio flows into the call');
       } catch (err) {
         await greeting;
         const noCall = err instanceof RecorderError && err.errcode === 'MRR_NO_CALL';
@@ -162,6 +169,7 @@ export class SipService {
       await notices.send(`${caller.displayName} left the call (${end.by === 'caller' ? 'hung up' : end.reason}).`);
     } finally {
       this.#legs.delete(leg.callId);
+      this.#taps.delete(leg.callId);
     }
   }
 
@@ -199,6 +207,7 @@ export class SipService {
     } catch (err) {
       return notices.send(`Calling ${target} failed: ${describeError(err)}.`);
     }
+    this.#taps.set(leg.callId, tapFrames(leg.frames));
     const number = parsed.kind === 'uri' ? parsed.user : parsed.number;
     await this.#bridge(leg, roomId, { number, displayName: leg.remoteParty.displayName ?? target }, notices);
   }

@@ -67,7 +67,7 @@ export class AudioPublisher {
     this.#trackSid = trackSid;
     this.#identity = room.localParticipant!.identity;
     this.#log = opts.log.child({ track: opts.trackName });
-    this.#maxQueued = opts.maxQueuedFrames ?? 6;
+    this.#maxQueued = opts.maxQueuedFrames ?? 10;
     this.#feeding = this.#feed();
   }
 
