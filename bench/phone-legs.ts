@@ -73,7 +73,7 @@ for (const legs of steps) {
     const row =
       `${legs} leg(s): ${((own + children) / legMinutes).toFixed(2)} CPU-s per leg-minute (recorder ${own.toFixed(1)} CPU-s, children ${children.toFixed(1)} over ${seconds} s, ` +
       `${((100 * (own + children)) / seconds / 2).toFixed(0)} % of 2 cores); peak ${(rss.peakKiB() / 1024).toFixed(0)} MiB; ` +
-      `SIP: ${drops.sipDropped} frames dropped, ${drops.lost} packets lost, ${drops.underruns} send underruns; published tracks: ${drops.trackDropped} dropped, ${drops.stalls} captureFrame stalls`;
+      `SIP: ${drops.toPhoneDropped} frames to the phones and ${drops.fromPhoneDropped} from them dropped, ${drops.lost} packets lost, ${drops.underruns} send underruns; published tracks: ${drops.trackDropped} dropped, ${drops.stalls} captureFrame stalls`;
     rows.push(row);
     say(row);
   } finally {
@@ -91,12 +91,13 @@ function countLogs(logs: string[], msg: string): number {
 }
 
 function dropCounts(logs: string[]) {
-  const totals = { sipDropped: 0, lost: 0, underruns: 0, trackDropped: 0, stalls: 0 };
+  const totals = { toPhoneDropped: 0, fromPhoneDropped: 0, lost: 0, underruns: 0, trackDropped: 0, stalls: 0 };
   for (const line of logs) {
     if (!line.startsWith('{')) continue;
     const entry = JSON.parse(line) as Record<string, any>;
     if (entry.msg === 'SIP leg ended' && entry.stats) {
-      totals.sipDropped += (entry.stats.sendFramesDropped ?? 0) + (entry.stats.receiveFramesDropped ?? 0);
+      totals.toPhoneDropped += entry.stats.sendFramesDropped ?? 0;
+      totals.fromPhoneDropped += entry.stats.receiveFramesDropped ?? 0;
       totals.lost += entry.stats.packetsLost ?? 0;
       // The silence a leg sends before its caller's audio starts flowing is an underrun too: reported, not judged.
       totals.underruns += entry.stats.sendUnderruns ?? 0;
