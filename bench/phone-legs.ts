@@ -77,14 +77,23 @@ for (const legs of steps) {
     rows.push(row);
     say(row);
   } finally {
-    for (const phone of phones) await phone.stop();
-    await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
-    await bot.stop();
+    await bounded('stopping the phones', Promise.all(phones.map((phone) => phone.stop())));
+    await bounded('stopping the peers', Promise.all(peers.map((p) => p.stop().catch(() => undefined))));
+    await bounded('stopping the recorder', bot.stop());
   }
 }
 say('summary:');
 for (const row of rows) say(`  ${row}`);
-await dispose();
+await bounded('releasing LiveKit', dispose());
+process.exit(0);
+
+/** Teardown that cannot hang the bench: a step still running after 30 s is reported and left. */
+async function bounded(what: string, step: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 30_000)));
+  if ((await Promise.race([step, late])) === 'late') say(`${what} took longer than 30 s; going on`);
+  clearTimeout(timer);
+}
 
 function countLogs(logs: string[], msg: string): number {
   return logs.filter((l) => l.includes(`"msg":"${msg}"`)).length;
