@@ -1,50 +1,78 @@
-// `npm run bench`: what recording and streaming cost on the local stack. Runs the recorder as its
-// own process, puts N simulated Element Call peers (E2EE, one tone each) into a call, and measures
-// the recorder's CPU seconds (its own and its ffmpeg children's) and the peak resident memory of
-// the recorder and its ffmpeg processes, in steady state (joining the call is not counted).
+// `npm run bench`: what recording and streaming cost on the local stack, against the floor: ffmpeg
+// alone doing the same media work from files (bench/floor.ts), measured right after the recorder
+// in the same run, so that a busy shared machine moves both and their ratio holds.
 //
-// Recordings (the default): an audio recording and a video recording (peers sending 320x240 at
-// 15 fps), each of --seconds (default 30) with --peers (default 3), reported per recorded
-// participant-minute. --stream adds live streams to the stack's RTMP ingest: an audio-only stream
-// and a 1280x720 at 30 fps video stream, each with one destination, then with a second destination
-// of the same stream, then with one again (--seconds each), where the second must cost only its
-// copy-only relay (one encoder, no second encode). --no-recording leaves the recordings out.
-// Bounded: about 2 minutes by default, 5.5 with --stream; stops by itself.
+// Recordings (the default): for each N of --peers (default 1,4,8,16), an audio recording and a
+// video recording (--kinds, default audio,video) of N E2EE peers (each its own tone; for video a
+// camera of 640x360 at 30 fps into a 1280x720 grid at 30 fps), each of --seconds (default 20), in
+// a fresh recorder process; then the floor for the same N. Reported per recorded participant-minute:
+// the recorder's CPU seconds (its own process and its ffmpeg children), the floor's, their ratio,
+// peak and end resident memory, audio chunks played out as silence though their audio came (late)
+// or dropped, and video frames repeated or never shown. A table per N is printed and the figures
+// are written to bench/results/<time>.json. --quick: N=8, audio only, 20 s (under two minutes).
+// --cpu-prof writes V8 CPU profiles of the recorder processes to bench/results/profiles/.
+//
+// --stream adds live streams to the stack's RTMP ingest (--stream-peers, default 3): an audio-only
+// stream and a 1280x720 at 30 fps video stream, each with one destination, then with a second
+// destination of the same stream, then with one again (--seconds each), where the second must cost
+// only its copy-only relay (one encoder, no second encode). --no-recording leaves the recordings out.
 import { dispose } from '@livekit/rtc-node';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { registerUser, TestClient, type SeenEvent } from '../test/helpers/matrix.ts';
-import { startRecorder, stackRecorderConfig } from '../test/helpers/recorder-process.ts';
+import { metricsUrl, startRecorder, stackRecorderConfig, type RecorderProcess } from '../test/helpers/recorder-process.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../test/helpers/rooms.ts';
 import { startRtcPeer, type RtcPeer } from '../test/peers/rtc-peer.ts';
 import { ensureStack } from '../test/stack/stack.ts';
 import { sendLibraryLogsToFile } from '../scripts/library-log.ts';
-import { cpuSeconds, privateKiB, rssKiB, sampleRss, treeCpu, type ChildRole } from './process-tree.ts';
+import { FLOOR_LEAVES_OUT, runFloor } from './floor.ts';
+import { cpuSeconds, privateKiB, rssKiB, sampleRss, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
 
 const { values } = parseArgs({
   options: {
-    peers: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '30' },
+    peers: { type: 'string', default: '1,4,8,16' },
+    kinds: { type: 'string', default: 'audio,video' },
+    seconds: { type: 'string', default: '20' },
+    quick: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
     stream: { type: 'boolean', default: false },
+    'stream-peers': { type: 'string', default: '3' },
     recording: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
-const peerCount = Math.min(8, Math.max(1, Number(values.peers)));
+const sweep = (values.quick ? '8' : values.peers).split(',').map((n) => {
+  const peers = Number(n);
+  if (!Number.isInteger(peers) || peers < 1 || peers > 16) throw new Error(`--peers takes counts from 1 to 16, separated by commas, not "${n}"`);
+  return peers;
+});
+const kinds = (values.quick ? 'audio' : values.kinds).split(',').map((k) => {
+  if (k !== 'audio' && k !== 'video') throw new Error(`--kinds takes audio and/or video, not "${k}"`);
+  return k;
+});
+const peerCount = Math.min(8, Math.max(1, Number(values['stream-peers'])));
 const seconds = Math.min(600, Math.max(5, Number(values.seconds)));
 const say = (line: string) => console.log(`[bench] ${line}`);
 say(`what the libraries log (matrix-js-sdk, rtc-node) goes to ${sendLibraryLogsToFile('mrr-bench-')}`);
 
+/** What each video peer sends, like a real camera layer, and the grid it is recorded into. */
+const CAMERA = { width: 640, height: 360, fps: 30 };
+const GRID = { width: 1280, height: 720, fps: 30 };
+const toneHz = (i: number) => 300 + 100 * i;
+const resultsDir = fileURLToPath(new URL('results/', import.meta.url));
+const profileDir = join(resultsDir, 'profiles');
+
 /**
- * Targets on this project's 2-core machine, measured with 3 peers, per participant-minute: audio
- * recording ~2.5-3.0 CPU-s and ~0.55 GiB, video recording ~6.6-8.9 CPU-s and ~0.75 GiB; audio stream
- * ~1.9-2.4 CPU-s and ~0.5 GiB, 720p30 stream ~8.4-10.4 CPU-s and ~0.55 GiB; a second destination's
- * relay 0.12-0.30 CPU-s per minute and ~12-13 MiB of its own. A run above them fails the bench, so
- * a regression is seen.
+ * Stream targets on this project's 2-core machine, measured with 3 peers, per participant-minute:
+ * audio stream ~1.9-2.4 CPU-s and ~0.5 GiB, 720p30 stream ~8.4-10.4 CPU-s and ~0.55 GiB; a second
+ * destination's relay 0.12-0.30 CPU-s per minute and ~12-13 MiB of its own. A run above them fails
+ * the bench, so a regression is seen. Recordings are judged against the floor (issue 12's targets).
  */
 const TARGETS = {
-  audio: { cpuPerParticipantMinute: 5, peakMiB: 768 },
-  video: { cpuPerParticipantMinute: 12, peakMiB: 1024 },
   audioStream: { cpuPerParticipantMinute: 5, peakMiB: 768 },
   videoStream: { cpuPerParticipantMinute: 16, peakMiB: 1024 },
   /** The second destination's relay alone: per minute of stream (1 CPU-s per minute is 1.7 % of a core), and its own memory. */
@@ -59,33 +87,41 @@ const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}
 interface BenchCall {
   /** The recorder's process id. */
   pid: number;
+  bot: RecorderProcess;
   owner: TestClient;
   roomId: string;
   /** Waits for a message of the bot newer than `after` (by event id) matching `pattern`. */
   botSays(pattern: RegExp, what: string, after?: SeenEvent): Promise<SeenEvent>;
 }
 
-/** A fresh recorder and an E2EE call of `peerCount` peers (with cameras for video), torn down afterwards. */
-async function inCall(kind: 'audio' | 'video', overrides: Record<string, Record<string, unknown>>, measure: (call: BenchCall) => Promise<void>): Promise<void> {
+/** A fresh recorder and an E2EE call of `peers` peers (with cameras for video), torn down afterwards. */
+async function inCall(kind: 'audio' | 'video', peers: number, overrides: Record<string, Record<string, unknown>>, measure: (call: BenchCall) => Promise<void>): Promise<void> {
   const config = stackRecorderConfig(stack, { logging: { level: 'info' }, ...overrides, recording: { uploadToRoom: false, ...overrides.recording } });
+  // The recorder inherits this process's environment: a profile of each recorder process when asked.
+  if (values['cpu-prof']) {
+    mkdirSync(profileDir, { recursive: true });
+    process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${kind}-${peers}-${Date.now()}.cpuprofile`;
+  }
   const bot = await startRecorder('all', config);
-  const peers: RtcPeer[] = [];
+  delete process.env.NODE_OPTIONS;
+  const started: RtcPeer[] = [];
   try {
     await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
-    const users = await Promise.all(Array.from({ length: peerCount }, (_, i) => registerUser(stack, `bench${i}`)));
+    const users = await Promise.all(Array.from({ length: peers }, (_, i) => registerUser(stack, `bench${i}`)));
     const owner = new TestClient(users[0]!);
     const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
     await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
     await inviteBot(owner, roomId, botUserId);
     for (const [i, user] of users.entries()) {
-      const video = kind === 'video' ? { video: { width: 320, height: 240, fps: 15, yuv: [41 + 40 * i, 110, 240 - 40 * i] as [number, number, number] } } : {};
-      peers.push(await startRtcPeer({ stack, roomId, user, toneHz: 300 + 100 * i, e2ee: 'keys', ...video }));
+      const yuv: [number, number, number] = [41 + ((40 * i) % 200), 110 + ((17 * i) % 40), 240 - ((40 * i) % 200)];
+      const video = kind === 'video' ? { video: { ...CAMERA, yuv } } : {};
+      started.push(await startRtcPeer({ stack, roomId, user, toneHz: toneHz(i), e2ee: 'keys', ...video }));
     }
     const botSays = (pattern: RegExp, what: string, after?: SeenEvent) =>
       owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)) && e.event_id !== after?.event_id, what, 60_000);
-    await measure({ pid: bot.child.pid!, owner, roomId, botSays });
+    await measure({ pid: bot.child.pid!, bot, owner, roomId, botSays });
   } finally {
-    await Promise.all(peers.map((p) => p.stop().catch(() => undefined)));
+    await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
     await bot.stop();
   }
 }
@@ -94,11 +130,50 @@ function check(what: string, value: number, limit: number, unit: string): void {
   if (value > limit) missed.push(`${what} ${value.toFixed(value < 10 ? 2 : 0)} > ${limit} ${unit}`);
 }
 
-async function benchRecording(kind: 'audio' | 'video'): Promise<void> {
-  say(`${kind}: recording ${peerCount} E2EE participants for ${seconds} s`);
-  await inCall(kind, {}, async ({ pid, owner, roomId, botSays }) => {
+/** One recording of N peers and its floor: the figures of a row of the table. */
+interface RecordingRow {
+  kind: 'audio' | 'video';
+  peers: number;
+  recordedS: number;
+  /** CPU-s per participant-minute: the recorder process, its ffmpeg children, both; the floor's. */
+  recorderOwn: number;
+  recorderChildren: number;
+  recorderTotal: number;
+  floor: number;
+  ratio: number;
+  /** Share of one core the recording took (CPU-s per wall second). */
+  cores: number;
+  floorCores: number;
+  peakMiB: number;
+  endMiB: number;
+  floorPeakMiB: number;
+  /** Audio: chunks (20 ms) of all tracks played out as silence though their audio came late, and audio dropped (by the jitter buffers, or the file writers). */
+  lateChunks: number;
+  underruns: number;
+  droppedChunks: number;
+  writerDroppedChunks: number;
+  /** Video: clock frames with nothing new (repeated), camera frames replaced before any clock frame showed them, grid frames the encoder did not take. */
+  videoRepeated?: number;
+  videoUnshown?: number;
+  videoReceived?: number;
+  videoFrames?: number;
+  writerDroppedFrames?: number;
+}
+const rows: RecordingRow[] = [];
+
+/** The value of one labelled series of a Prometheus text exposition (0 when absent). */
+function metric(text: string, name: string, labels: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<RecordingRow> {
+  say(`${kind}, N=${peers}: recording ${peers} E2EE participants for ${seconds} s`);
+  const overrides: Record<string, Record<string, unknown>> = kind === 'video' ? { recording: { videoWidth: GRID.width, videoHeight: GRID.height, videoFps: GRID.fps } } : {};
+  let row: RecordingRow | undefined;
+  await inCall(kind, peers, overrides, async ({ pid, bot, owner, roomId, botSays }) => {
+    const metrics = await metricsUrl(bot, 'worker');
     const rss = sampleRss(pid);
-    const idleKiB = rss.peakKiB();
     await owner.sendText(roomId, kind === 'video' ? '!record video' : '!record');
     await botSays(/^Recording started/, 'the start notice');
     const startedAt = Date.now();
@@ -110,20 +185,69 @@ async function benchRecording(kind: 'audio' | 'video'): Promise<void> {
     const recordedS = (Date.now() - startedAt) / 1000;
     rss.stop();
     const end = cpuSeconds(pid);
+    const endMiB = treeRssKiB(pid) / 1024;
+    const audio = await bot.waitForLog((e) => e.msg === 'audio clock finished', 'the audio clock\'s figures');
+    const video = kind === 'video' ? await bot.waitForLog((e) => e.msg === 'video clock stopped', 'the video clock\'s figures') : undefined;
+    const exposition = await (await fetch(new URL('/metrics', metrics))).text();
+    const tracks = audio.tracks as Array<{ lateChunks: number; underruns: number; droppedSamples: number }>;
+    const sum = (f: (t: (typeof tracks)[number]) => number) => tracks.reduce((total, t) => total + f(t), 0);
+    const participantMinutes = (peers * recordedS) / 60;
     const own = end.own - idleCpu.own;
-    const ffmpeg = end.children - idleCpu.children;
-    const participantMinutes = (peerCount * recordedS) / 60;
-    const perMinute = (own + ffmpeg) / participantMinutes;
-    const peakMiB = rss.peakKiB() / 1024;
-    check(`${kind} CPU`, perMinute, TARGETS[kind].cpuPerParticipantMinute, 'CPU-s per participant-minute');
-    check(`${kind} memory`, peakMiB, TARGETS[kind].peakMiB, 'MiB');
-    figures[`${kind}Recording`] = { cpuPerParticipantMinute: round(perMinute), recorderCpu: round(own), ffmpegCpu: round(ffmpeg), peakMiB: Math.round(peakMiB) };
-    say(
-      `${kind}: ${perMinute.toFixed(2)} CPU-s per participant-minute ` +
-        `(${(own + ffmpeg).toFixed(1)} CPU-s for ${participantMinutes.toFixed(2)} participant-minutes: recorder ${own.toFixed(1)}, ffmpeg ${ffmpeg.toFixed(1)}); ` +
-        `peak ${peakMiB.toFixed(0)} MiB resident (${(idleKiB / 1024).toFixed(0)} MiB before the call)`,
-    );
+    const children = end.children - idleCpu.children;
+    row = {
+      kind,
+      peers,
+      recordedS: round(recordedS),
+      recorderOwn: round(own / participantMinutes),
+      recorderChildren: round(children / participantMinutes),
+      recorderTotal: round((own + children) / participantMinutes),
+      floor: 0,
+      ratio: 0,
+      cores: round((own + children) / recordedS),
+      floorCores: 0,
+      peakMiB: Math.round(rss.peakKiB() / 1024),
+      endMiB: Math.round(endMiB),
+      floorPeakMiB: 0,
+      lateChunks: sum((t) => t.lateChunks),
+      underruns: sum((t) => t.underruns),
+      droppedChunks: round(sum((t) => t.droppedSamples) / 960),
+      writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+      ...(video
+        ? {
+            videoRepeated: Number(video.repeated),
+            videoUnshown: Number(video.replacedUnseen),
+            videoReceived: Number(video.received),
+            videoFrames: Number(video.frames),
+            writerDroppedFrames: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_video"'),
+          }
+        : {}),
+    };
   });
+  // Right after, on the same machine: ffmpeg alone doing the same media work from files.
+  const floor = await runFloor({ kind, peers, seconds, camera: CAMERA, grid: GRID, toneHz });
+  const r = row!;
+  r.floor = round(floor.cpuS / ((peers * seconds) / 60));
+  r.floorCores = round(floor.cpuS / seconds);
+  r.ratio = round(r.recorderTotal / r.floor);
+  r.floorPeakMiB = Math.round(floor.peakMiB);
+  say(
+    `${kind}, N=${peers}: recorder ${r.recorderTotal} CPU-s per participant-minute (own ${r.recorderOwn}, ffmpeg ${r.recorderChildren}; ${r.cores} of a core), ` +
+      `floor ${r.floor} (${r.floorCores} of a core): ${r.ratio}x; peak ${r.peakMiB} MiB, end ${r.endMiB} MiB (floor ${r.floorPeakMiB}); ` +
+      `audio chunks late ${r.lateChunks} (${r.underruns} underruns), dropped ${r.droppedChunks} + ${r.writerDroppedChunks} at the files` +
+      (kind === 'video' ? `; video frames repeated ${r.videoRepeated} of ${r.videoFrames}, camera frames never shown ${r.videoUnshown} of ${r.videoReceived}, dropped at the encoder ${r.writerDroppedFrames}` : ''),
+  );
+  return r;
+}
+
+/** The table of one N (audio and video rows), as printed and as docs/benchmark.md shows it. */
+function table(forRows: RecordingRow[]): string {
+  const head = ['kind', 'N', 'recorder own', 'ffmpeg children', 'recorder', 'floor', 'ratio', 'cores (rec/floor)', 'peak MiB', 'end MiB', 'floor peak MiB', 'late chunks', 'dropped chunks', 'video repeated / unshown / dropped'];
+  const lines = forRows.map((r) => [
+    r.kind, r.peers, r.recorderOwn, r.recorderChildren, r.recorderTotal, r.floor, `${r.ratio}x`, `${r.cores} / ${r.floorCores}`, r.peakMiB, r.endMiB, r.floorPeakMiB,
+    r.lateChunks, r.droppedChunks + r.writerDroppedChunks,
+    r.kind === 'video' ? `${r.videoRepeated}/${r.videoFrames} / ${r.videoUnshown}/${r.videoReceived} / ${r.writerDroppedFrames}` : '-',
+  ]);
+  return [head, head.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
 
 interface Phase {
@@ -185,7 +309,7 @@ async function benchStream(kind: 'audio' | 'video'): Promise<void> {
   // The stack's ingest takes its key with any suffix: two destinations of one stream.
   const ingest = (n: number) => ({ url: `${stack.rtmp.url}/${stack.rtmp.goodKey}-bench${n}`, kind });
   const overrides = { streaming: { destinations: { first: ingest(1), second: ingest(2) } }, ...(kind === 'video' ? { recording: STREAM_VIDEO } : {}) };
-  await inCall(kind, overrides, async ({ pid, owner, roomId, botSays }) => {
+  await inCall(kind, peerCount, overrides, async ({ pid, owner, roomId, botSays }) => {
     await owner.sendText(roomId, '!stream first');
     const firstLive = await botSays(/^Streaming the call/, 'the first destination live');
     await sleep(SETTLE_AFTER_JOIN_MS);
@@ -250,21 +374,43 @@ async function benchStream(kind: 'audio' | 'video'): Promise<void> {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-say('starting the local stack');
+const startedAt = new Date();
+const failed: string[] = [];
+const loadBefore = loadavg();
 if (values.recording) {
-  await benchRecording('audio');
-  await benchRecording('video');
+  say(`CPU-s per participant-minute; the floor is ffmpeg alone from files, leaving out ${FLOOR_LEAVES_OUT}`);
+  for (const peers of sweep) {
+    const forN: RecordingRow[] = [];
+    for (const kind of kinds) {
+      try {
+        forN.push(await benchRecording(kind, peers));
+      } catch (err) {
+        // One recording that fails (a peer that could not join on a busy machine) leaves the others' figures standing.
+        failed.push(`${kind}, N=${peers}: ${(err as Error).message.split('\n')[0]}`);
+        say(`${kind}, N=${peers} failed: ${(err as Error).stack}`);
+      }
+    }
+    rows.push(...forN);
+    console.log(`\nN=${peers}, ${seconds} s each (CPU-s per participant-minute):\n${table(forN)}\n`);
+  }
 }
 if (values.stream) {
   await benchStream('audio');
   await benchStream('video');
 }
 await dispose();
-say(`figures: ${JSON.stringify(figures)}`);
+if (rows.length > 1) console.log(`\nAll recordings (CPU-s per participant-minute; the floor leaves out ${FLOOR_LEAVES_OUT}):\n${table(rows)}\n`);
+mkdirSync(resultsDir, { recursive: true });
+const resultFile = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(
+  resultFile,
+  `${JSON.stringify({ startedAt: startedAt.toISOString(), seconds, camera: CAMERA, grid: GRID, cpus: cpus().length, loadavg: { before: loadBefore, after: loadavg() }, floorLeavesOut: FLOOR_LEAVES_OUT, recordings: rows, failed, streams: figures }, null, 2)}\n`,
+);
+say(`figures written to ${resultFile}`);
+if (failed.length > 0) missed.push(`recordings that failed: ${failed.join('; ')}`);
 if (missed.length > 0) {
   say(`targets missed: ${missed.join('; ')}`);
   process.exit(1);
 }
-say(`within targets: ${JSON.stringify(TARGETS)}`);
 // rtc-node's native handles keep the event loop alive after dispose().
 process.exit(0);

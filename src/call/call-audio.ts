@@ -158,5 +158,8 @@ export class CallAudio {
     clearTimeout(timer);
     if (!waited) this.#log.warn({ tracks: this.#pumps.size, waitedMs: PUMPS_END_WAIT_MS }, 'audio tracks did not end with their connections; finishing without them');
     for (let i = 0; i < this.#timeline.prebufferMs / CHUNK_MS; i++) this.#emitChunk();
+    // What each track lost to late or dropped audio (the benchmark reads this line).
+    const tracks = [...this.#speakers.values()].map((s) => ({ speaker: s.speaker.label, ...s.buffer.stats }));
+    this.#log.info({ chunks: this.#emitted, tracks }, 'audio clock finished');
   }
 }

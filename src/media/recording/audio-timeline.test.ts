@@ -21,6 +21,20 @@ describe('JitterBuffer', () => {
     expect(buffer.stats.underruns).toBe(1);
   });
 
+  it('counts the silent chunks of a gap as late once the track plays again, never before its first chunk', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 40, maxBufferMs: 400 });
+    expect(buffer.take(960)).toBeUndefined(); // not started: not late
+    buffer.push(filled(1920, 1));
+    buffer.take(960);
+    buffer.take(960);
+    expect(buffer.take(960)).toBeUndefined(); // ran dry
+    expect(buffer.take(960)).toBeUndefined();
+    expect(buffer.stats.lateChunks).toBe(0); // the gap has not ended: it may be a leave
+    buffer.push(filled(1920, 2));
+    expect(buffer.take(960)![0]).toBe(2);
+    expect(buffer.stats).toMatchObject({ underruns: 1, lateChunks: 2 });
+  });
+
   it('splits and joins frames of other sizes (10 ms frames into 20 ms chunks)', () => {
     const buffer = new JitterBuffer({ prebufferMs: 0, maxBufferMs: 400 });
     buffer.push(filled(480, 1));

@@ -21,12 +21,20 @@ export interface TrackStats {
   receivedSamples: number;
   droppedSamples: number;
   underruns: number;
+  /**
+   * Chunks played out as silence between running dry and playing again: audio that came too late
+   * for its chunk (a mute or a network gap that ends counts too; a gap that never ends does not).
+   */
+  lateChunks: number;
 }
 
 /** PCM of one track waiting to be played out, mono s16 at SAMPLE_RATE. */
 export class JitterBuffer {
-  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, underruns: 0 };
+  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, underruns: 0, lateChunks: 0 };
   #chunks: Int16Array[] = [];
+  #hasPlayed = false;
+  /** Silent chunks since the track ran dry; counted as late once it plays again. */
+  #gapChunks = 0;
   #offset = 0;
   #buffered = 0;
   #playing = false;
@@ -52,13 +60,20 @@ export class JitterBuffer {
   /** The next `n` samples, or undefined when the track has nothing to play (silence). */
   take(n: number): Int16Array | undefined {
     if (!this.#playing) {
-      if (this.#buffered < this.#prebuffer) return undefined;
+      if (this.#buffered < this.#prebuffer) {
+        if (this.#hasPlayed) this.#gapChunks++;
+        return undefined;
+      }
       this.#playing = true;
+      this.#hasPlayed = true;
+      this.stats.lateChunks += this.#gapChunks;
+      this.#gapChunks = 0;
     }
     if (this.#buffered === 0) {
       // Ran dry: wait for a fresh prebuffer so a resumed stream is not chopped into bits.
       this.#playing = false;
       this.stats.underruns++;
+      this.#gapChunks = 1;
       return undefined;
     }
     const out = new Int16Array(n);
