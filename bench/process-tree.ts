@@ -109,3 +109,25 @@ export function sampleRss(pid: number, intervalMs = 250): { peakKiB(): number; s
   }, intervalMs);
   return { peakKiB: () => peak, stop: () => clearInterval(timer) };
 }
+
+/**
+ * CPU seconds of a process's threads, summed by thread name (e.g. node's main thread, V8 and libuv
+ * workers, rtc-node's tokio and WebRTC threads): where a process's own time goes, which a V8
+ * profile shows only for JavaScript on the main thread. A thread that ended is no longer counted.
+ */
+export function threadCpu(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let line: string;
+    try {
+      line = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = line.slice(line.indexOf('(') + 1, line.lastIndexOf(')'));
+    const fields = line.slice(line.lastIndexOf(') ') + 2).split(' ');
+    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+    byName.set(name, (byName.get(name) ?? 0) + cpu);
+  }
+  return byName;
+}

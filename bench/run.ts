@@ -30,7 +30,7 @@ import { startRtcPeer, type RtcPeer } from '../test/peers/rtc-peer.ts';
 import { ensureStack } from '../test/stack/stack.ts';
 import { sendLibraryLogsToFile } from '../scripts/library-log.ts';
 import { FLOOR_LEAVES_OUT, runFloor } from './floor.ts';
-import { cpuSeconds, privateKiB, rssKiB, sampleRss, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
+import { cpuSeconds, privateKiB, rssKiB, sampleRss, threadCpu, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
 
 const { values } = parseArgs({
   options: {
@@ -152,6 +152,8 @@ interface RecordingRow {
   underruns: number;
   droppedChunks: number;
   writerDroppedChunks: number;
+  /** The recorder's own CPU seconds over the recording, by thread name (0.05 s and more). */
+  threads: Record<string, number>;
   /** Video: clock frames with nothing new (repeated), camera frames replaced before any clock frame showed them, grid frames the encoder did not take. */
   videoRepeated?: number;
   videoUnshown?: number;
@@ -178,6 +180,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     await botSays(/^Recording started/, 'the start notice');
     const startedAt = Date.now();
     const idleCpu = cpuSeconds(pid);
+    const idleThreads = threadCpu(pid);
     await sleep(seconds * 1000);
     await owner.sendText(roomId, '!stop');
     await botSays(/^Recording ended/, 'the end summary');
@@ -185,6 +188,12 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     const recordedS = (Date.now() - startedAt) / 1000;
     rss.stop();
     const end = cpuSeconds(pid);
+    const threads = Object.fromEntries(
+      [...threadCpu(pid)]
+        .map(([name, cpu]) => [name, round(cpu - (idleThreads.get(name) ?? 0))] as const)
+        .filter(([, cpu]) => cpu >= 0.05)
+        .sort((a, b) => b[1] - a[1]),
+    );
     const endMiB = treeRssKiB(pid) / 1024;
     const audio = await bot.waitForLog((e) => e.msg === 'audio clock finished', 'the audio clock\'s figures');
     const video = kind === 'video' ? await bot.waitForLog((e) => e.msg === 'video clock stopped', 'the video clock\'s figures') : undefined;
@@ -212,6 +221,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
       underruns: sum((t) => t.underruns),
       droppedChunks: round(sum((t) => t.droppedSamples) / 960),
       writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+      threads,
       ...(video
         ? {
             videoRepeated: Number(video.repeated),
@@ -234,6 +244,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     `${kind}, N=${peers}: recorder ${r.recorderTotal} CPU-s per participant-minute (own ${r.recorderOwn}, ffmpeg ${r.recorderChildren}; ${r.cores} of a core), ` +
       `floor ${r.floor} (${r.floorCores} of a core): ${r.ratio}x; peak ${r.peakMiB} MiB, end ${r.endMiB} MiB (floor ${r.floorPeakMiB}); ` +
       `audio chunks late ${r.lateChunks} (${r.underruns} underruns), dropped ${r.droppedChunks} + ${r.writerDroppedChunks} at the files` +
+      `; the recorder's own CPU-s by thread: ${Object.entries(r.threads).map(([name, cpu]) => `${name} ${cpu}`).join(', ')}` +
       (kind === 'video' ? `; video frames repeated ${r.videoRepeated} of ${r.videoFrames}, camera frames never shown ${r.videoUnshown} of ${r.videoReceived}, dropped at the encoder ${r.writerDroppedFrames}` : ''),
   );
   return r;
