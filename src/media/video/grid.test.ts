@@ -39,4 +39,19 @@ describe('drawI420', () => {
     expect(lumaAt(canvas, 240, 90)).toBe(100);
     expect(lumaAt(canvas, 80, 90)).toBe(200);
   });
+
+  it('paints the letterbox black over whatever the tile showed before, and leaves the neighbours alone', () => {
+    const canvas = blankI420({ width: 320, height: 180 });
+    const [left, right] = gridLayout(2, canvas);
+    drawI420(canvas.data, canvas, right!, solid(16, 16, [100, 90, 80]));
+    drawI420(canvas.data, canvas, left!, solid(160, 180, [200, 50, 220])); // fills the tile
+    const blackAt = (points: ReadonlyArray<readonly [number, number]>) => points.map(([x, y]) => [lumaAt(canvas, x, y), uAt(canvas, x, y)]);
+    drawI420(canvas.data, canvas, left!, solid(64, 48, [60, 70, 75])); // 4:3: bars above and below
+    expect(blackAt([[80, 10], [80, 170]])).toEqual([[16, 128], [16, 128]]);
+    expect([lumaAt(canvas, 80, 90), uAt(canvas, 80, 90)]).toEqual([60, 70]);
+    drawI420(canvas.data, canvas, left!, solid(16, 48, [60, 70, 75])); // tall: bars left and right
+    expect(blackAt([[10, 90], [150, 90]])).toEqual([[16, 128], [16, 128]]);
+    expect([lumaAt(canvas, 80, 90), uAt(canvas, 80, 90)]).toEqual([60, 70]);
+    expect([lumaAt(canvas, 240, 90), uAt(canvas, 240, 90)]).toEqual([100, 90]);
+  });
 });
