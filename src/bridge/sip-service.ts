@@ -69,6 +69,7 @@ export class SipService {
         listen: { address: sip.bindAddress, port: sip.port },
         ...(sip.publicAddress ? { publicAddress: sip.publicAddress } : {}),
         allowedSources: sip.allowedSources,
+        ...(sip.allowedUsers ? { allowedUsers: sip.allowedUsers } : {}),
         rtp: { portMin: sip.rtpPortMin, portMax: sip.rtpPortMax },
         localUser: bot.localpart,
         displayName: bot.displayName,

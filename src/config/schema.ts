@@ -468,6 +468,10 @@ export const configSchema = z.strictObject({
       description: 'Addresses (CIDR) allowed to send SIP requests; anything else is refused with 403 Forbidden.',
       example: ['127.0.0.1/32', '198.51.100.0/24'],
     }),
+    allowedUsers: key(z.array(z.string().min(1)).optional(), {
+      description: 'Caller users (`alice` or `alice@pbx.example.org`, the From user) allowed to call in; anything else is refused with 403 Forbidden. Unset: any user from an allowed source. From users can be forged: use it together with allowedSources.',
+      example: ['pbx@pbx.example.org'],
+    }),
     rooms: key(z.record(z.string().min(1), z.string().regex(/^!/, 'expected a room ID (!…)')).default({}), {
       description: 'Numbers (the user part of the called URI) that lead straight into a room\'s call.',
       example: { '1000': '!abcdef:example.org' },
