@@ -17,6 +17,13 @@ import { PinStore } from './pin-store.ts';
 import { parseSipRequest, sipControlChannel, type SipRequest } from './sip-control.ts';
 import { SipEndpoint, type InviteDecision, type InviteInfo, type SipLeg } from './sip/index.ts';
 
+/**
+ * After the last words to a caller, before the BYE: what is still in our send queue and the
+ * phone's jitter buffer would otherwise be cut off (the "Goodbye").
+ */
+const SPEECH_DRAIN_MS = 500;
+const drain = () => new Promise((resolve) => setTimeout(resolve, SPEECH_DRAIN_MS));
+
 /** How long a caller has for each key of the PIN. */
 const PIN_KEY_TIMEOUT_MS = 15_000;
 
@@ -139,6 +146,7 @@ export class SipService {
     }
     if (!leg.isEnded) {
       await sayToLeg(leg, SAY.goodbye, voice.language);
+      await drain();
       await leg.hangup('no valid PIN');
     }
     return undefined;
@@ -160,7 +168,10 @@ export class SipService {
         await greeting;
         const noCall = err instanceof RecorderError && err.errcode === 'MRR_NO_CALL';
         this.#log.warn({ err, roomId, callId: leg.callId }, noCall ? 'a caller dialled into a room without a call' : 'a caller could not join the call');
-        if (!leg.isEnded) await sayToLeg(leg, noCall ? SAY.noCall : SAY.joinFailed, config.voice.language).catch(() => undefined);
+        if (!leg.isEnded) {
+          await sayToLeg(leg, noCall ? SAY.noCall : SAY.joinFailed, config.voice.language).catch((e: unknown) => this.#log.warn({ err: e }, 'could not tell the caller'));
+          await drain();
+        }
         await leg.hangup(noCall ? 'no call in the room' : 'could not join the call');
         await notices.send(noCall ? `${caller.displayName} called by phone, but there is no call here; I told them and hung up.` : `${caller.displayName} could not join the call by phone: ${describeError(err)}`);
         return;

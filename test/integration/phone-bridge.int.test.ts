@@ -123,6 +123,30 @@ describe('phone callers in an E2EE call', () => {
     expect(Math.abs(dominantFrequency(stem, 48_000) - 1000)).toBeLessThan(10);
   });
 
+  it('a caller who reaches a room without a call hears why, and is hung up on', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    await alice.sendText(roomId, '!pin 97531');
+    await botSays(alice, roomId, /conference PIN of this room is set/, 'the PIN confirmation');
+    const phone = await startPhone(1000);
+    await phone.command('dial', `sip:${CONFERENCE}@127.0.0.1:${sipPort}`);
+    await phone.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the answered call');
+    const establishedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const key of '97531#') {
+      await phone.command('sndcode', key);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await botSays(alice, roomId, /called by phone, but there is no call here/, 'the room told');
+    await phone.waitEvent((e) => e.type === 'CALL_CLOSED', 'the hang-up', 30_000);
+    const closedAfterS = (Date.now() - establishedAt) / 1000;
+    const sentence = await synthesiseSpeech('There is no call in this room right now. Please try again later. Goodbye.', { language: 'en' });
+    const found = findUtterance(heardByPhone(phone), sentence);
+    console.log(`[measure] no call: the caller heard the sentence (envelope correlation ${found.correlation.toFixed(3)} at ${found.offsetMs} ms) and was hung up on ${closedAfterS.toFixed(1)} s after answering`);
+    expect(found.correlation).toBeGreaterThan(0.6);
+  });
+
   it('!dial brings a SIP phone into the call and !hangup ends its leg', async () => {
     const alice = new TestClient(await registerUser(stack, 'alice'));
     const roomId = await createCallRoom(alice, { encrypted: true });

@@ -21,6 +21,8 @@ afterEach(async () => {
 });
 
 const randomBase = () => 30_000 + 2 * Math.floor(Math.random() * 10_000);
+/** baresip's 20-port RTP range, apart from the endpoint's and below 65535 (beyond it baresip cannot bind and answers 500 Call Error). */
+const phoneRtpBase = () => 50_000 + 2 * Math.floor(Math.random() * 7_000);
 
 async function startEndpoint(overrides: Partial<SipEndpointConfig> = {}, logger = log): Promise<{ endpoint: SipEndpoint; port: number; calls: { leg: SipLeg; info: InviteInfo }[]; invites: InviteInfo[] }> {
   const port = await freePort();
@@ -45,7 +47,7 @@ async function startEndpoint(overrides: Partial<SipEndpointConfig> = {}, logger 
 }
 
 async function startBaresip(opts: { toneHz?: number; codecModules?: string[]; echo?: boolean; registrar?: { port: number; password: string } } = {}): Promise<Baresip> {
-  const bs = new Baresip({ sipPort: await freePort(), ctrlPort: await freePort(), rtpPortMin: randomBase() + 20_000, toneHz: opts.toneHz ?? BARESIP_TONE, ...(opts.codecModules ? { codecModules: opts.codecModules } : {}), ...(opts.echo ? { echo: true } : {}), ...(opts.registrar ? { registrar: opts.registrar } : {}) });
+  const bs = new Baresip({ sipPort: await freePort(), ctrlPort: await freePort(), rtpPortMin: phoneRtpBase(), toneHz: opts.toneHz ?? BARESIP_TONE, ...(opts.codecModules ? { codecModules: opts.codecModules } : {}), ...(opts.echo ? { echo: true } : {}), ...(opts.registrar ? { registrar: opts.registrar } : {}) });
   await bs.start();
   cleanups.push(() => bs.stop());
   return bs;
