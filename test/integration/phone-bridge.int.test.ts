@@ -47,6 +47,22 @@ async function startPhone(toneHz: number, rtpTimeoutS?: number, echo = false): P
   return phone;
 }
 
+/** Sets the room's PIN, then a phone (1000 Hz) calls the conference number and types it. */
+async function dialInWithPin(admin: TestClient, roomId: string, pin: string): Promise<{ phone: Baresip; establishedAt: number }> {
+  await admin.sendText(roomId, `!pin ${pin}`);
+  await botSays(admin, roomId, /conference PIN of this room is set/, 'the PIN confirmation');
+  const phone = await startPhone(1000);
+  await phone.command('dial', `sip:${CONFERENCE}@127.0.0.1:${sipPort}`);
+  await phone.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the answered call');
+  const establishedAt = Date.now();
+  await new Promise((r) => setTimeout(r, 1_000)); // the PIN prompt has begun
+  for (const key of `${pin}#`) {
+    await phone.command('sndcode', key);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { phone, establishedAt };
+}
+
 /** What baresip heard, as 48 kHz mono. */
 const heardByPhone = (phone: Baresip) => {
   const [file] = phone.heardFiles();
@@ -63,18 +79,7 @@ describe('phone callers in an E2EE call', () => {
     await inviteBot(alice, roomId, botUserId);
     const peer = await startBrowserPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys', chromiumPath: stack.chromiumPath, listen: true });
     suite.peers.push(peer);
-    await alice.sendText(roomId, '!pin 4321');
-    await botSays(alice, roomId, /conference PIN of this room is set/, 'the PIN confirmation');
-
-    const phone = await startPhone(1000);
-    await phone.command('dial', `sip:${CONFERENCE}@127.0.0.1:${sipPort}`);
-    await phone.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the answered call');
-    const establishedAt = Date.now();
-    await new Promise((r) => setTimeout(r, 1_000));
-    for (const key of '4321#') {
-      await phone.command('sndcode', key);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const { phone, establishedAt } = await dialInWithPin(alice, roomId, '4321');
     const joined = await botSays(alice, roomId, /joined the call by phone/, 'the caller joined', 45_000);
     const puppetUserId = /\(as (@[^)]+)\)/.exec(String(joined.content.body))?.[1];
     expect(puppetUserId).toMatch(/^@recorder-sip_/);
@@ -127,17 +132,7 @@ describe('phone callers in an E2EE call', () => {
     const alice = new TestClient(await registerUser(stack, 'alice'));
     const roomId = await createCallRoom(alice, { encrypted: true });
     await inviteBot(alice, roomId, botUserId);
-    await alice.sendText(roomId, '!pin 97531');
-    await botSays(alice, roomId, /conference PIN of this room is set/, 'the PIN confirmation');
-    const phone = await startPhone(1000);
-    await phone.command('dial', `sip:${CONFERENCE}@127.0.0.1:${sipPort}`);
-    await phone.waitEvent((e) => e.type === 'CALL_ESTABLISHED', 'the answered call');
-    const establishedAt = Date.now();
-    await new Promise((r) => setTimeout(r, 1_000));
-    for (const key of '97531#') {
-      await phone.command('sndcode', key);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const { phone, establishedAt } = await dialInWithPin(alice, roomId, '97531');
     await botSays(alice, roomId, /called by phone, but there is no call here/, 'the room told');
     await phone.waitEvent((e) => e.type === 'CALL_CLOSED', 'the hang-up', 30_000);
     const closedAfterS = (Date.now() - establishedAt) / 1000;
