@@ -25,6 +25,7 @@ import { logger as sdkGlobalLogger } from 'matrix-js-sdk/lib/logger.js';
 import { routeSdkGlobalLogger } from './rtc/sdk-logger.ts';
 import { startRoleEndpoints } from './observability/endpoints.ts';
 import { startRetentionSweep } from './outputs/recording/retention.ts';
+import { TypedDestinationGuard } from './outputs/stream/destination-guard.ts';
 
 export type Role = 'bridge' | 'worker' | 'all';
 
@@ -39,7 +40,7 @@ export function buildCommands(config: Config, sessions: SessionControl & Control
     helpCommand(() => registry.list(), config.permissions.minPowerLevel),
     recordCommand(sessions, config.recording.defaultKind),
     stopCommand(sessions),
-    streamCommand({ sessions, streaming: config.streaming, asToken }),
+    streamCommand({ sessions, streaming: config.streaming, asToken, typedGuard: new TypedDestinationGuard(config.streaming.allowedHosts) }),
     statusCommand(sessions),
     ...controlCommands(sessions),
     ...(phone ? phoneCommands(phone) : []),

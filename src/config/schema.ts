@@ -298,6 +298,19 @@ export const configSchema = z.strictObject({
         secret: true,
       },
     ),
+    allowedHosts: key(
+      z
+        .array(z.string().regex(/^(\*|\[?[A-Za-z0-9.:-]+\]?(:\d{1,5})?)$/, 'expected `*`, a host name, or host:port'))
+        .default(['*']),
+      {
+        description:
+          'Hosts a stream URL typed in a room (`!stream rtmp://…`, `srt://…`) may point to. Whoever may stream chooses that host, so ' +
+          'it must not be a way into the operator\'s network: `*` (the default) allows any host whose name resolves to public addresses ' +
+          'only; private, loopback and link-local addresses are refused unless listed by name. Entries: `host` (any port), `host:port`, ' +
+          '`*`. An empty list refuses typed URLs altogether (only named destinations). Named destinations are not checked.',
+        example: ['*', 'ingest.internal.example.org:1935'],
+      },
+    ),
     hlsDirectory: key(z.string().min(1).default('hls'), {
       description: 'Base directory of HLS output: `!stream hls` writes a live playlist and its segments into a folder per session below it. Serve it with any web server.',
       example: '/var/www/live',

@@ -26,9 +26,11 @@ export class RefusedTargetError extends RecorderError {
   }
 }
 
+const DEFAULT_PORTS: Record<string, string> = { 'https:': '443', 'wss:': '443', 'rtmp:': '1935', 'rtmps:': '443' };
+
 /** `host:port` with the scheme's default port filled in; IPv6 hosts keep their brackets. */
 export function originKey(url: URL): string {
-  const port = url.port || (url.protocol === 'https:' || url.protocol === 'wss:' ? '443' : '80');
+  const port = url.port || DEFAULT_PORTS[url.protocol] || '80';
   return `${url.hostname.toLowerCase()}:${port}`;
 }
 
@@ -117,6 +119,37 @@ const systemResolver: Resolver = (hostname) =>
 /** How a target was allowed: listed (trusted as named) or only through `*` (must stay public). */
 export type Admission = 'listed' | 'public';
 
+/**
+ * An operator's list of hosts the bot may contact: `host` (any port), `host:port`, or `*` for any
+ * host whose name resolves to public addresses only. Shared by the authorizer check and by stream
+ * URLs typed in rooms: both are places a room member chooses.
+ */
+export class HostAllowList {
+  readonly #origins = new Set<string>();
+  readonly #hosts = new Set<string>();
+  readonly #anyPublic: boolean;
+  readonly #resolve: Resolver;
+
+  constructor(entries: readonly string[], resolve: Resolver = systemResolver, exactOrigins: readonly string[] = []) {
+    for (const origin of exactOrigins) this.#origins.add(origin);
+    for (const entry of entries) {
+      if (entry === '*') continue;
+      if (/:\d+$/.test(entry)) this.#origins.add(normaliseEntry(entry));
+      else this.#hosts.add(normaliseEntry(entry));
+    }
+    this.#anyPublic = entries.includes('*');
+    this.#resolve = resolve;
+  }
+
+  /** Whether `url` may be contacted; throws RefusedTargetError when not (a `*` host is resolved and checked). */
+  async admit(url: URL): Promise<Admission> {
+    if (this.#origins.has(originKey(url)) || this.#hosts.has(url.hostname.toLowerCase())) return 'listed';
+    if (!this.#anyPublic) throw new RefusedTargetError('not-listed', originKey(url));
+    await assertPublic(url.hostname, this.#resolve);
+    return 'public';
+  }
+}
+
 export interface AuthorizerPolicyOptions {
   /** Authorizer URLs the homeserver advertises (transports endpoint, .well-known, rtc.livekitServiceUrl). */
   advertised: readonly string[];
@@ -126,21 +159,11 @@ export interface AuthorizerPolicyOptions {
 }
 
 export class AuthorizerPolicy {
-  readonly #origins: Set<string>;
-  readonly #hosts: Set<string>;
-  readonly #anyPublic: boolean;
-  readonly #resolve: Resolver;
+  readonly #list: HostAllowList;
 
   constructor(opts: AuthorizerPolicyOptions) {
-    this.#origins = new Set(opts.advertised.map((u) => originKey(parseTarget(u))));
-    this.#hosts = new Set();
-    this.#anyPublic = false;
-    for (const entry of opts.allowed) {
-      if (entry === '*') this.#anyPublic = true;
-      else if (/:\d+$/.test(entry)) this.#origins.add(normaliseEntry(entry));
-      else this.#hosts.add(normaliseEntry(entry));
-    }
-    this.#resolve = opts.resolve ?? systemResolver;
+    const advertised = opts.advertised.map((u) => originKey(parseTarget(u)));
+    this.#list = new HostAllowList(opts.allowed, opts.resolve, advertised);
   }
 
   /**
@@ -148,11 +171,7 @@ export class AuthorizerPolicy {
    * through `*` has every address its name resolves to checked (the connection checks again).
    */
   async admit(raw: string): Promise<Admission> {
-    const url = parseTarget(raw);
-    if (this.#origins.has(originKey(url)) || this.#hosts.has(url.hostname.toLowerCase())) return 'listed';
-    if (!this.#anyPublic) throw new RefusedTargetError('not-listed', originKey(url));
-    await assertPublic(url.hostname, this.#resolve);
-    return 'public';
+    return this.#list.admit(parseTarget(raw));
   }
 }
 

@@ -19,6 +19,7 @@ import { recogniserFromConfig } from '../transcripts/recogniser-from-config.ts';
 import { CallStreams } from '../outputs/stream/call-streams.ts';
 import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
+import { TypedDestinationGuard } from '../outputs/stream/destination-guard.ts';
 import type { StreamEvent, StreamKind } from '../outputs/stream/live-stream.ts';
 import type { RoomNotices } from './room-notices.ts';
 import type { SessionControls } from './session-controls.ts';
@@ -86,7 +87,7 @@ export class SessionOutputs {
   async #start(record: OutputRecord): Promise<void> {
     try {
       if (record.type === 'recording') await this.#startRecording(record);
-      else this.#startStream(record);
+      else await this.#startStream(record);
       this.#active.set(record.id, record);
     } catch (err) {
       this.#deps.log.error({ err, output: record.id }, 'an output could not start');
@@ -124,11 +125,14 @@ export class SessionOutputs {
     await this.#deps.controls?.recordingStarted(recording, ctx.attempt === 0 ? 'start notice' : 'recovery notice');
   }
 
-  #startStream(record: StreamRecord): void {
+  async #startStream(record: StreamRecord): Promise<void> {
     const { config, asToken, sink, ctx, data, log } = this.#deps;
-    const destination = record.sealedUrl
-      ? parseDestination(openDestination(record.sealedUrl, asToken))
-      : resolveDestination(record.destination, config.streaming, `${ctx.jobId}`).destination;
+    const resolved = record.sealedUrl
+      ? { destination: parseDestination(openDestination(record.sealedUrl, asToken)), typed: true }
+      : resolveDestination(record.destination, config.streaming, `${ctx.jobId}`);
+    const destination = resolved.destination;
+    // Checked again here: the name may resolve elsewhere now than when the command was read.
+    if (resolved.typed) await new TypedDestinationGuard(config.streaming.allowedHosts).admit(destination);
     this.#streams.add(record.kind, destination);
     this.#auditStreamStart(record.id, {
       requestedBy: record.requestedBy,

@@ -22,7 +22,7 @@ const streamKey = `${stack.rtmp.goodKey}-metrics`;
 const suite = recorderSuite(stack, {
   recording: { retentionDays: 30 },
   metrics: { probeIntervalMs: 1_000 },
-  streaming: { destinations: { ingest: { url: `${stack.rtmp.url}/${streamKey}`, kind: 'audio' } } },
+  streaming: { allowedHosts: ['127.0.0.1'], destinations: { ingest: { url: `${stack.rtmp.url}/${streamKey}`, kind: 'audio' } } },
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

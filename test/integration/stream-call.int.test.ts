@@ -38,6 +38,8 @@ const suite = recorderSuite(stack, {
   streaming: {
     hlsDirectory: mkdtempSync(join(tmpdir(), 'mrr-hls-')),
     hlsSegmentSeconds: 1,
+    // The stack's ingest is on loopback: typed URLs may reach it only because it is listed by address.
+    allowedHosts: ['*', '127.0.0.1'],
     destinations: {
       ingest: { url: `${stack.rtmp.url}/${ingestKey}`, kind: 'video' },
       second: { url: `${stack.rtmp.url}/${secondKey}`, kind: 'audio' },
@@ -140,6 +142,24 @@ describe('live streams of a call', () => {
     expect(String(refusal.content.body)).not.toContain(wrongKey);
     await sleep(1_000);
     expect(suite.bot.logs.join('\n').includes(wrongKey)).toBe(false);
+  });
+
+  it('refuses a typed URL whose host is in a private network and not listed, before anything connects', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    const key = `probe${Date.now()}`;
+    // `localhost` is the stack's own ingest, but only 127.0.0.1 is listed: the name resolves to loopback.
+    const port = new URL(stack.rtmp.url.replace(/^rtmp:/, 'http:')).port;
+    for (const target of [`rtmp://localhost:${port}/live/${key}`, `rtmp://169.254.169.254/latest/${key}`, `srt://[::1]:${SRT_PORT}?latency=120`]) {
+      await alice.sendText(roomId, `!stream ${target} audio`);
+      const refusal = await botSays(alice, roomId, /^I do not stream to/, `the refusal of ${target}`);
+      console.log(`[measure] typed private target: ${String(refusal.content.body)}`);
+      expect(String(refusal.content.body)).toMatch(/private network/);
+      expect(String(refusal.content.body)).not.toContain(key);
+    }
+    // Nothing was queued: no session, no ffmpeg, no connection for this room.
+    expect(suite.bot.logs.some((l) => l.includes(roomId) && /session queued|stream added/.test(l))).toBe(false);
   });
 
   describe('with an ingest that restarts', () => {

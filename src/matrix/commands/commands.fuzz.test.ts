@@ -1,6 +1,7 @@
 // Property-based fuzzing of what room members type: message events in any shape, any text, and
 // whatever parses as a command dispatched through the real command specs. Nothing may throw
 // except a CommandError whose sentence names what was wrong.
+import { TypedDestinationGuard } from '../../outputs/stream/destination-guard.ts';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -44,7 +45,7 @@ function registry() {
     streaming: { destinations: { youtube: { url: 'rtmp://a.rtmp.youtube.com/live2/SECRETKEY', kind: 'video' } } },
   });
   const r = new CommandRegistry(50);
-  r.add(helpCommand(() => r.list(), 50), recordCommand(sessions, 'audio'), stopCommand(sessions), streamCommand({ sessions, streaming: config.streaming, asToken: 'as-token' }), statusCommand(sessions));
+  r.add(helpCommand(() => r.list(), 50), recordCommand(sessions, 'audio'), stopCommand(sessions), streamCommand({ sessions, streaming: config.streaming, asToken: 'as-token', typedGuard: new TypedDestinationGuard(['*'], async () => ['93.184.216.34']) }), statusCommand(sessions));
   return r;
 }
 

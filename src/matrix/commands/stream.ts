@@ -6,6 +6,7 @@ import { CommandError } from '../../errors.ts';
 import type { RecordingKind } from '../../jobs/queues.ts';
 import { sealDestination, streamOutputId, type OutputRecord } from '../../jobs/outputs.ts';
 import { DestinationError, isUrlLike, maskSecrets, parseDestination, resolveDestination, type StreamingDestinationsConfig } from '../../outputs/stream/destination.ts';
+import { TypedDestinationGuard } from '../../outputs/stream/destination-guard.ts';
 import { registerSecret } from '../../observability/secrets.ts';
 import type { CommandContext, CommandSpec } from './registry.ts';
 import type { SessionControl } from './sessions.ts';
@@ -16,6 +17,8 @@ export interface StreamCommandDeps {
   sessions: SessionControl;
   streaming: StreamingDestinationsConfig;
   asToken: string;
+  /** Where typed URLs may point (`streaming.allowedHosts`); the worker checks again when it starts the stream. */
+  typedGuard: TypedDestinationGuard;
 }
 
 export function streamCommand(deps: StreamCommandDeps): CommandSpec {
@@ -51,6 +54,14 @@ export function streamCommand(deps: StreamCommandDeps): CommandSpec {
         at: Date.now(),
       };
       if (typedSecret) await keepKeyOutOfTheRoom(ctx, warned);
+      if (resolved.typed) {
+        try {
+          await deps.typedGuard.admit(destination);
+        } catch (err) {
+          if (err instanceof DestinationError) throw new CommandError(err.message, 'MRR_STREAM_DESTINATION');
+          throw err;
+        }
+      }
       const result = await deps.sessions.addOutput(
         { roomId: ctx.roomId, requestedBy: ctx.sender, requestEventId: ctx.eventId, kind, requestedAt: Date.now() },
         record,

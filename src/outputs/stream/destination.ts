@@ -104,7 +104,8 @@ function checkHostAndPort(url: URL, scheme: string): void {
   }
 }
 
-const hostPart = (url: URL) => `${url.hostname.includes(':') ? `[${url.hostname}]` : url.hostname}${url.port ? `:${url.port}` : ''}`;
+// WHATWG URLs keep an IPv6 host's brackets in `hostname`.
+const hostPart = (url: URL) => `${url.hostname}${url.port ? `:${url.port}` : ''}`;
 
 function parseRtmp(text: string, scheme: 'rtmp' | 'rtmps', opts: DestinationOptions): RtmpDestination {
   const url = parseUrl(text, scheme);
@@ -240,6 +241,8 @@ export interface ResolvedDestination {
    * once, to use a named destination, and redact the command when allowed to.
    */
   typedSecret: boolean;
+  /** Typed in the room rather than configured: its host is the member's choice (check it with TypedDestinationGuard). */
+  typed: boolean;
 }
 
 /**
@@ -252,13 +255,13 @@ export function resolveDestination(text: string, config: StreamingDestinationsCo
   const named = Object.hasOwn(config.destinations, wanted) ? config.destinations[wanted] : undefined;
   if (named) {
     const destination = parseDestination(named.url, { name: wanted, hls, trusted: true });
-    return { destination, defaultKind: named.kind, typedSecret: false };
+    return { destination, defaultKind: named.kind, typedSecret: false, typed: false };
   }
   if (wanted === 'hls' || wanted.toLowerCase().startsWith('hls:')) {
     const folder = wanted === 'hls' ? '' : wanted.slice('hls:'.length);
     const base = sessionFolder ? resolve(hls.directory, sessionFolder) : hls.directory;
     const destination = parseDestination(`hls:${folder}`, { hls: { ...hls, directory: base } });
-    return { destination, defaultKind: undefined, typedSecret: false };
+    return { destination, defaultKind: undefined, typedSecret: false, typed: false };
   }
   if (!isUrlLike(wanted)) {
     const names = Object.keys(config.destinations);
@@ -269,5 +272,5 @@ export function resolveDestination(text: string, config: StreamingDestinationsCo
     );
   }
   const destination = parseDestination(wanted);
-  return { destination, defaultKind: undefined, typedSecret: destination.secrets.length > 0 };
+  return { destination, defaultKind: undefined, typedSecret: destination.secrets.length > 0, typed: true };
 }
