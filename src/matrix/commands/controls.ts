@@ -27,84 +27,78 @@ async function runningState(queue: ControlQueue, ctx: CommandContext) {
 /** Longest chapter title kept: a title is a line in a player's menu, not a paragraph. */
 const MAX_TITLE = 100;
 
+type ControlState = ReturnType<typeof replayControls>;
+
+/** A command that appends one entry to the running session's control log, unless the state makes it pointless. */
+interface ControlSpec extends Omit<CommandSpec, 'run'> {
+  /** Why the command does nothing now (the reply), or undefined to go ahead. */
+  refusal?: (state: ControlState, ctx: CommandContext) => string | undefined;
+  event: (ctx: CommandContext) => ControlEvent;
+}
+
+function controlCommand(queue: ControlQueue, spec: ControlSpec): CommandSpec {
+  const { refusal, event, ...command } = spec;
+  return {
+    ...command,
+    async run(ctx) {
+      const found = await runningState(queue, ctx);
+      if (!found) return;
+      const refused = refusal?.(found.state, ctx);
+      if (refused) await ctx.reply(refused);
+      else await queue.appendControl(found.jobId, event(ctx), ctx.sender);
+    },
+  };
+}
+
 export function controlCommands(queue: ControlQueue): CommandSpec[] {
-  const pause: CommandSpec = {
+  const pause = controlCommand(queue, {
     name: 'pause',
     usage: '',
     description: 'Pause the recording (and streams): nothing of the call is kept until !resume; the files go on as one, with a chapter where it resumed.',
     privileged: true,
     acceptsArgs: noArgs,
-    async run(ctx) {
-      const found = await runningState(queue, ctx);
-      if (!found) return;
-      if (found.state.paused) {
-        await ctx.reply(`Already paused (by ${found.state.paused.by}, ${formatDuration(Date.now() - found.state.paused.since)} ago). Type !resume to go on.`);
-        return;
-      }
-      await queue.appendControl(found.jobId, { type: 'pause', by: ctx.sender, at: Date.now() }, ctx.sender);
-    },
-  };
-  const resume: CommandSpec = {
+    refusal: ({ paused }) =>
+      paused ? `Already paused (by ${paused.by}, ${formatDuration(Date.now() - paused.since)} ago). Type !resume to go on.` : undefined,
+    event: (ctx) => ({ type: 'pause', by: ctx.sender, at: Date.now() }),
+  });
+  const resume = controlCommand(queue, {
     name: 'resume',
     usage: '',
     description: 'Resume a paused recording.',
     privileged: true,
     acceptsArgs: noArgs,
-    async run(ctx) {
-      const found = await runningState(queue, ctx);
-      if (!found) return;
-      if (!found.state.paused) {
-        await ctx.reply('The recording is not paused.');
-        return;
-      }
-      await queue.appendControl(found.jobId, { type: 'resume', by: ctx.sender, at: Date.now() }, ctx.sender);
-    },
-  };
-  const mark: CommandSpec = {
+    refusal: ({ paused }) => (paused ? undefined : 'The recording is not paused.'),
+    event: (ctx) => ({ type: 'resume', by: ctx.sender, at: Date.now() }),
+  });
+  const mark = controlCommand(queue, {
     name: 'mark',
     usage: '<title>',
     description: 'Add a chapter called <title> to the recording at this moment (in the files and the manifest).',
     privileged: false,
     acceptsArgs: (args) => args.length > 0,
-    async run(ctx) {
-      const found = await runningState(queue, ctx);
-      if (!found) return;
-      const title = ctx.args.join(' ').slice(0, MAX_TITLE);
-      await queue.appendControl(found.jobId, { type: 'mark', title, by: ctx.sender, at: Date.now() }, ctx.sender);
-    },
-  };
-  const optout: CommandSpec = {
+    event: (ctx) => ({ type: 'mark', title: ctx.args.join(' ').slice(0, MAX_TITLE), by: ctx.sender, at: Date.now() }),
+  });
+  const optout = controlCommand(queue, {
     name: 'optout',
     usage: '',
     description: 'Leave your voice and picture out of the recording and the streams from now on (!optin takes it back).',
     privileged: false,
     acceptsArgs: noArgs,
-    async run(ctx) {
-      const found = await runningState(queue, ctx);
-      if (!found) return;
-      if (!isRecorded(found.state, ctx.sender)) {
-        await ctx.reply(`${ctx.sender}: you are not being recorded${found.state.mode === 'required' ? ' (this room records only who typed !optin)' : ''}.`);
-        return;
-      }
-      await queue.appendControl(found.jobId, { type: 'optout', userId: ctx.sender, at: Date.now() }, ctx.sender);
-    },
-  };
-  const optin: CommandSpec = {
+    refusal: (state, ctx) =>
+      isRecorded(state, ctx.sender)
+        ? undefined
+        : `${ctx.sender}: you are not being recorded${state.mode === 'required' ? ' (this room records only who typed !optin)' : ''}.`,
+    event: (ctx) => ({ type: 'optout', userId: ctx.sender, at: Date.now() }),
+  });
+  const optin = controlCommand(queue, {
     name: 'optin',
     usage: '',
     description: 'Agree to be recorded (where the room asks first), or take back an !optout.',
     privileged: false,
     acceptsArgs: noArgs,
-    async run(ctx) {
-      const found = await runningState(queue, ctx);
-      if (!found) return;
-      if (isRecorded(found.state, ctx.sender)) {
-        await ctx.reply(`${ctx.sender}: you are being recorded already.`);
-        return;
-      }
-      await queue.appendControl(found.jobId, { type: 'optin', userId: ctx.sender, at: Date.now() }, ctx.sender);
-    },
-  };
+    refusal: (state, ctx) => (isRecorded(state, ctx.sender) ? `${ctx.sender}: you are being recorded already.` : undefined),
+    event: (ctx) => ({ type: 'optin', userId: ctx.sender, at: Date.now() }),
+  });
   const consent: CommandSpec = {
     name: 'consent',
     usage: '[required|notice]',
