@@ -362,6 +362,12 @@ export const configSchema = z.strictObject({
       description: 'Said when a recording starts.',
       example: 'This call is being recorded.',
     }),
+    tellJoiners: key(z.boolean().default(true), {
+      description:
+        'Say `recordingNotice` again when members join while the call is recorded (a few seconds after they join, once their devices ' +
+        'have the bot\'s media key; joiners arriving together hear one notice), so a late joiner who does not watch the room is told too.',
+      example: true,
+    }),
     streamingNotice: key(z.string().min(1).default('This call is being streamed live.'), {
       description: 'Said when a live stream starts.',
       example: 'This call is being streamed live.',

@@ -157,7 +157,8 @@ export class CallSession {
   async #serve(call: Call, records: OutputRecord[], offJoining: () => void): Promise<void> {
     const { config, registration } = this.#deps;
     const reportCall = () => void this.#report(this.#callProgress(call, controls)).catch((err: unknown) => this.#log.warn({ err }, 'progress report failed'));
-    const controls = new SessionControls({ call, controls: this.#ctx.controls, notices: this.#notices, log: this.#log, onChange: reportCall });
+    const joinerNotice = config.voice.enabled && config.voice.tellJoiners ? config.voice.recordingNotice : undefined;
+    const controls = new SessionControls({ call, controls: this.#ctx.controls, notices: this.#notices, log: this.#log, onChange: reportCall, ...(joinerNotice ? { joinerNotice } : {}) });
     // Before any output starts: a recovered session that was paused, or a room that requires consent, records nothing it must not.
     await controls.start();
     const outputs = new SessionOutputs({ call, config, asToken: registration.as_token, data: this.#data, ctx: this.#ctx, notices: this.#notices, sink: this.#sink, log: this.#log, controls });

@@ -24,7 +24,16 @@ export interface SessionControlsDeps {
   log: Logger;
   /** Something !status shows changed (paused, who is left out). */
   onChange?: () => void;
+  /** Said aloud when members join while the recording runs (`voice.tellJoiners`); unset: only the room is told. */
+  joinerNotice?: string;
 }
+
+/**
+ * A joiner decrypts our voice only once js-sdk has sent them our media key over Olm (it does so a
+ * moment after their membership appears), so the spoken notice waits this long; joiners arriving
+ * meanwhile hear the same one notice.
+ */
+const JOINER_KEY_SETTLE_MS = 4_000;
 
 export class SessionControls {
   readonly #deps: SessionControlsDeps;
@@ -36,6 +45,7 @@ export class SessionControls {
   readonly #firstSeen = new Map<string, number>();
   #queue: Promise<void> = Promise.resolve();
   readonly #cleanups: Array<() => void> = [];
+  #joinerNoticeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(deps: SessionControlsDeps) {
     this.#deps = deps;
@@ -61,6 +71,7 @@ export class SessionControls {
 
   stop(): void {
     for (const cleanup of this.#cleanups.splice(0)) cleanup();
+    clearTimeout(this.#joinerNoticeTimer);
   }
 
   get paused(): { by: string; since: number } | undefined {
@@ -169,11 +180,22 @@ export class SessionControls {
     const { call, notices } = this.#deps;
     const names = untold.map((id) => nameWithId(call.displayName(id), id)).join(', ');
     const paused = this.#state.paused ? ' (paused just now)' : '';
+    this.#sayToJoiners();
     void (async () => {
       await notices.send(`${names}: this call is being recorded${paused}. ${this.consentSentence()}`);
       await this.#append({ type: 'told', userIds: untold, how: 'join notice', at: Date.now() });
       this.#deps.onChange?.();
     })().catch((err: unknown) => this.#log.error({ err }, 'could not tell a newcomer'));
+  }
+
+  /** Joiners who do not watch the room (a phone, the app in the background) hear it, once per burst of joins. */
+  #sayToJoiners(): void {
+    const text = this.#deps.joinerNotice;
+    if (!text || this.#joinerNoticeTimer) return;
+    this.#joinerNoticeTimer = setTimeout(() => {
+      this.#joinerNoticeTimer = undefined;
+      if (this.#recording) this.#say(this.#state.paused ? `${text} It is paused just now.` : text);
+    }, JOINER_KEY_SETTLE_MS);
   }
 
   /** Our own entries (what we told whom) go into the log too: the ledger must outlive this worker. */

@@ -9,8 +9,9 @@ import { bandShare, rms } from '../helpers/fft.ts';
 import { registerUser, TestClient } from '../helpers/matrix.ts';
 import { recorderSuite } from '../helpers/recorder-suite.ts';
 import { findUtterance } from '../helpers/speech.ts';
-import { createCallRoom, inviteBot } from '../helpers/rooms.ts';
+import { createCallRoom, inviteBot, join as joinRoom } from '../helpers/rooms.ts';
 import { startBrowserPeer } from '../peers/browser-peer.ts';
+import { startRtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
 
 const stack = readStackInfo();
@@ -59,5 +60,41 @@ describe('the bot speaks in the call', () => {
     expect(found.correlation).toBeGreaterThan(0.8);
     expect(speechBand).toBeGreaterThan(0.6);
     expect(rms(spoken)).toBeGreaterThan(300);
+  });
+
+  it('says it again for a member who joins while the call is recorded, and the joiner (an Element Call style browser peer) hears it', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const bob = new TestClient(await registerUser(stack, 'bob'));
+    const roomId = await createCallRoom(alice, { encrypted: true, invite: [bob.user.userId] });
+    await joinRoom(bob, roomId);
+    await inviteBot(alice, roomId, botUserId);
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys' }));
+    await alice.sendText(roomId, '!record');
+    await alice.waitForMessage(roomId, botUserId, /^Recording started by/, 'the start notice', 30_000);
+    await suite.bot.waitForLog((e) => e.msg === 'said aloud' && e.roomId === roomId, 'the notice at the start', 30_000);
+
+    // Bob joins late: he must get the bot's key over Olm (js-sdk re-sends it to joiners) and hear the notice.
+    const joinedAt = Date.now();
+    const peer = await startBrowserPeer({ stack, roomId, user: bob.user, toneHz: 660, e2ee: 'keys', chromiumPath: stack.chromiumPath, listen: true });
+    suite.peers.push(peer);
+    const joinerKeys: string[] = [];
+    peer.onMemberKey((identity, { index }) => {
+      if (identity.startsWith(`${callUserId}:`)) joinerKeys.push(`${index}@${Date.now() - joinedAt}ms`);
+    });
+    await alice.waitForMessage(roomId, botUserId, /: this call is being recorded/, 'the join notice in the room', 30_000);
+    const said = await suite.bot.waitForLog((e) => e.msg === 'said aloud' && e.roomId === roomId && Date.parse(String(e.time)) > joinedAt, 'the notice for the joiner', 30_000);
+    await new Promise((r) => setTimeout(r, 1_500)); // the jitter buffer's tail
+    const heard = (await peer.heard()).find((h) => h.identity.startsWith(`${callUserId}:`));
+    await alice.sendText(roomId, '!stop');
+    await alice.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary', 60_000);
+
+    console.log(`[measure] joiner got the bot's keys: ${joinerKeys.join(', ') || 'none'}`);
+    expect(heard, `the joiner subscribed to the bot's track; page log:\n${peer.pageLog.join('\n')}`).toBeDefined();
+    const reference = await synthesiseSpeech(NOTICE, { language: 'en' });
+    const found = findUtterance(heard!.pcm, reference);
+    console.log(
+      `[measure] joiner notice: said ${Date.parse(String(said.time)) - joinedAt} ms after the joiner's peer started; heard with envelope correlation ${found.correlation.toFixed(3)} at +${found.offsetMs} ms of ${(heard!.pcm.length / 48_000).toFixed(1)} s`,
+    );
+    expect(found.correlation).toBeGreaterThan(0.8);
   });
 });

@@ -60,7 +60,7 @@ export interface CallMember {
   livekit: { url: string; jwt: string };
   /** Calls `use` with the current own key (if any) and with every later one (rotations). */
   onOwnKey(use: (key: OwnKey) => void): void;
-  /** Media keys other members sent us, per identity (E2EE 'keys' only). */
+  /** Media keys other members sent us, per identity (E2EE 'keys' only): those received so far, then each new one. */
   onMemberKey(use: (identity: string, key: OwnKey) => void): void;
   /** Every own key so far, for checks that they leak nowhere. */
   ownKeys(): Uint8Array[];
@@ -107,10 +107,16 @@ export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMem
   const keys: OwnKey[] = opts.e2ee === 'withheld' ? [{ index: 0, key: randomBytes(16) }] : [];
   const ownListeners: Array<(key: OwnKey) => void> = [];
   const memberListeners: Array<(identity: string, key: OwnKey) => void> = [];
+  // Like Element Call's key provider, every key received is kept: a listener that starts late (a
+  // browser page still loading when a member sends its key to a joiner) gets them all.
+  const memberKeys: Array<[string, OwnKey]> = [];
   if (opts.e2ee === 'keys') {
     session.on(MatrixRTCSessionEvent.EncryptionKeyChanged, (key, index, _member, identity) => {
       const entry = { index, key: Uint8Array.from(key) };
-      if (identity !== ownIdentity) return memberListeners.forEach((use) => use(identity, entry));
+      if (identity !== ownIdentity) {
+        memberKeys.push([identity, entry]);
+        return memberListeners.forEach((use) => use(identity, entry));
+      }
       keys.push(entry);
       ownListeners.forEach((use) => use(entry));
     });
@@ -149,6 +155,7 @@ export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMem
     },
     onMemberKey(use) {
       memberListeners.push(use);
+      for (const [identity, entry] of memberKeys) use(identity, entry);
     },
     ownKeys: () => keys.map((k) => k.key),
     async leave() {
