@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { registerUser, TestClient, type SeenEvent } from '../test/helpers/matrix.ts';
+import { registerUser, TestClient, waitFor, type SeenEvent } from '../test/helpers/matrix.ts';
 import { metricsUrl, startRecorder, stackRecorderConfig, type RecorderProcess } from '../test/helpers/recorder-process.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../test/helpers/rooms.ts';
 import { startRtcPeer, type RtcPeer } from '../test/peers/rtc-peer.ts';
@@ -41,7 +41,13 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     stream: { type: 'boolean', default: false },
     'stream-peers': { type: 'string', default: '3' },
-    recording: { type: 'boolean', default: true },
+    recording: { type: 'boolean' },
+    joins: { type: 'string', default: '0' },
+    'join-peers': { type: 'string', default: '2' },
+    'soak-minutes': { type: 'string', default: '0' },
+    'soak-peers': { type: 'string', default: '4' },
+    concurrent: { type: 'string', default: '0' },
+    'concurrent-peers': { type: 'string', default: '8' },
   },
   allowNegative: true,
 });
@@ -56,6 +62,19 @@ const kinds = (values.quick ? 'audio' : values.kinds).split(',').map((k) => {
 });
 const peerCount = Math.min(8, Math.max(1, Number(values['stream-peers'])));
 const seconds = Math.min(600, Math.max(5, Number(values.seconds)));
+/** A whole number option in [min, max], or a clear error. */
+function count(name: string, min: number, max: number): number {
+  const n = Number(values[name as keyof typeof values]);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} takes a whole number from ${min} to ${max}, not "${String(values[name as keyof typeof values])}"`);
+  return n;
+}
+const joins = count('joins', 0, 100);
+const joinPeers = count('join-peers', 1, 16);
+const soakMinutes = Number(values['soak-minutes']);
+if (!(soakMinutes === 0 || (soakMinutes >= 2 && soakMinutes <= 120))) throw new Error(`--soak-minutes takes 0 (no soak) or 2 to 120 minutes, not "${values['soak-minutes']}"`);
+const soakPeers = count('soak-peers', 1, 16);
+const concurrent = count('concurrent', 0, 8);
+const concurrentPeers = count('concurrent-peers', 1, 16);
 const say = (line: string) => console.log(`[bench] ${line}`);
 say(`what the libraries log (matrix-js-sdk, rtc-node) goes to ${sendLibraryLogsToFile('mrr-bench-')}`);
 
@@ -94,8 +113,8 @@ interface BenchCall {
   botSays(pattern: RegExp, what: string, after?: SeenEvent): Promise<SeenEvent>;
 }
 
-/** A fresh recorder and an E2EE call of `peers` peers (with cameras for video), torn down afterwards. */
-async function inCall(kind: 'audio' | 'video', peers: number, overrides: Record<string, Record<string, unknown>>, measure: (call: BenchCall) => Promise<void>): Promise<void> {
+/** A fresh recorder (one process, torn down after `use`). */
+async function withRecorder(kind: string, peers: number, overrides: Record<string, Record<string, unknown>>, use: (bot: RecorderProcess) => Promise<void>): Promise<void> {
   const config = stackRecorderConfig(stack, { logging: { level: 'info' }, ...overrides, recording: { uploadToRoom: false, ...overrides.recording } });
   // The recorder inherits this process's environment: a profile of each recorder process when asked.
   if (values['cpu-prof']) {
@@ -104,26 +123,41 @@ async function inCall(kind: 'audio' | 'video', peers: number, overrides: Record<
   }
   const bot = await startRecorder('all', config);
   delete process.env.NODE_OPTIONS;
-  const started: RtcPeer[] = [];
   try {
     await bot.waitForLog((e) => e.msg === 'worker taking jobs', 'the worker to start');
-    const users = await Promise.all(Array.from({ length: peers }, (_, i) => registerUser(stack, `bench${i}`)));
-    const owner = new TestClient(users[0]!);
-    const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
-    await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
-    await inviteBot(owner, roomId, botUserId);
-    for (const [i, user] of users.entries()) {
-      const yuv: [number, number, number] = [41 + ((40 * i) % 200), 110 + ((17 * i) % 40), 240 - ((40 * i) % 200)];
-      const video = kind === 'video' ? { video: { ...CAMERA, yuv } } : {};
-      started.push(await startRtcPeer({ stack, roomId, user, toneHz: toneHz(i), e2ee: 'keys', ...video }));
-    }
-    const botSays = (pattern: RegExp, what: string, after?: SeenEvent) =>
-      owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)) && e.event_id !== after?.event_id, what, 60_000);
-    await measure({ pid: bot.child.pid!, bot, owner, roomId, botSays });
+    await use(bot);
   } finally {
-    await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
     await bot.stop();
   }
+}
+
+/** An E2EE call of `peers` peers (with cameras for video) in a new room the bot is invited to; `started` collects the peers to stop. */
+async function callOf(kind: 'audio' | 'video', peers: number, bot: RecorderProcess, started: RtcPeer[], prefix = 'bench'): Promise<BenchCall> {
+  const users = await Promise.all(Array.from({ length: peers }, (_, i) => registerUser(stack, `${prefix}${i}`)));
+  const owner = new TestClient(users[0]!);
+  const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
+  await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
+  await inviteBot(owner, roomId, botUserId);
+  for (const [i, user] of users.entries()) {
+    const yuv: [number, number, number] = [41 + ((40 * i) % 200), 110 + ((17 * i) % 40), 240 - ((40 * i) % 200)];
+    const video = kind === 'video' ? { video: { ...CAMERA, yuv } } : {};
+    started.push(await startRtcPeer({ stack, roomId, user, toneHz: toneHz(i), e2ee: 'keys', ...video }));
+  }
+  const botSays = (pattern: RegExp, what: string, after?: SeenEvent) =>
+    owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)) && e.event_id !== after?.event_id, what, 60_000);
+  return { pid: bot.child.pid!, bot, owner, roomId, botSays };
+}
+
+/** A fresh recorder and an E2EE call of `peers` peers (with cameras for video), torn down afterwards. */
+async function inCall(kind: 'audio' | 'video', peers: number, overrides: Record<string, Record<string, unknown>>, measure: (call: BenchCall) => Promise<void>): Promise<void> {
+  await withRecorder(kind, peers, overrides, async (bot) => {
+    const started: RtcPeer[] = [];
+    try {
+      await measure(await callOf(kind, peers, bot, started));
+    } finally {
+      await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
+    }
+  });
 }
 
 function check(what: string, value: number, limit: number, unit: string): void {
@@ -385,10 +419,192 @@ async function benchStream(kind: 'audio' | 'video'): Promise<void> {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+/** The value of one series whose labels include every one of `labels` (0 when absent). */
+function series(text: string, name: string, labels: string[]): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+/** The q-quantile (0..1) of `values`, nearest rank. */
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** Waits for a message of the bot matching `pattern` that was not in the room before (`seen`: the event ids there then). */
+async function botSaysNew(call: BenchCall, seen: Set<string>, pattern: RegExp, what: string): Promise<SeenEvent> {
+  return call.owner.waitForEvent(call.roomId, (e) => e.sender === botUserId && !seen.has(e.event_id) && pattern.test(String(e.content.body)), what, 60_000);
+}
+const eventIds = async (call: BenchCall) => new Set((await call.owner.recentEvents(call.roomId)).map((e) => e.event_id));
+
+/**
+ * `!record` to the bot in the call and to its first decrypted audio frame, `joins` times in one
+ * call: the recorder's own join histogram (mrr_join_seconds, from the moment the bridge reads the
+ * command), each join read exactly as the difference of the histogram's sum before and after it.
+ */
+async function benchJoins(): Promise<Record<string, number | number[]>> {
+  say(`joins: ${joins} times !record and !stop in one E2EE call of ${joinPeers} peers (each a fresh join of the bot: media keys, SFU, subscriptions)`);
+  const joined: number[] = [];
+  const firstAudio: number[] = [];
+  // Two commands per join, one user: beyond the default command rate limit of a user.
+  await inCall('audio', joinPeers, { limits: { userCommandsPerMinute: 600, roomCommandsPerMinute: 600 } }, async (call) => {
+    const metrics = await metricsUrl(call.bot, 'worker');
+    const read = async () => {
+      const text = await (await fetch(new URL('/metrics', metrics))).text();
+      const of = (stage: string) => ({
+        count: series(text, 'mrr_join_seconds_count', [`stage="${stage}"`, 'from="request"']),
+        sum: series(text, 'mrr_join_seconds_sum', [`stage="${stage}"`, 'from="request"']),
+      });
+      return { joined: of('joined'), first: of('first_audio') };
+    };
+    for (let i = 0; i < joins; i++) {
+      const before = await read();
+      const seen = await eventIds(call);
+      await call.owner.sendText(call.roomId, '!record');
+      await botSaysNew(call, seen, /^Recording started/, 'the start notice');
+      const after = await waitFor(async () => {
+        const now = await read();
+        return now.first.count > before.first.count && now.joined.count > before.joined.count ? now : undefined;
+      }, 'the first decrypted audio frame', 60_000);
+      joined.push(Math.round((after.joined.sum - before.joined.sum) * 1000));
+      firstAudio.push(Math.round((after.first.sum - before.first.sum) * 1000));
+      const seenStop = await eventIds(call);
+      await call.owner.sendText(call.roomId, '!stop');
+      await botSaysNew(call, seenStop, /^Recording ended/, 'the end summary');
+      // The session hangs up and leaves after its summary; the next !record is a fresh job.
+      await sleep(3_000);
+      say(`join ${i + 1}/${joins}: in the call after ${joined.at(-1)} ms, first decrypted audio after ${firstAudio.at(-1)} ms`);
+    }
+  });
+  const figure = { joins, p50JoinedMs: quantile(joined, 0.5), p95JoinedMs: quantile(joined, 0.95), p50FirstAudioMs: quantile(firstAudio, 0.5), p95FirstAudioMs: quantile(firstAudio, 0.95), maxFirstAudioMs: Math.max(...firstAudio) };
+  say(`joins (${joins}): !record to the bot in the call p50 ${figure.p50JoinedMs} ms, p95 ${figure.p95JoinedMs} ms; to the first decrypted audio frame p50 ${figure.p50FirstAudioMs} ms, p95 ${figure.p95FirstAudioMs} ms (max ${figure.maxFirstAudioMs} ms)`);
+  check('!record to first decrypted audio, p95', figure.p95FirstAudioMs, 1500, 'ms');
+  return { ...figure, joinedMs: joined, firstAudioMs: firstAudio };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+/**
+ * A long audio recording: the recorder's resident memory (its own, and with its ffmpeg children)
+ * every 5 s, and its least-squares slope after the first minute in MiB per minute; a recorder that
+ * keeps something per chunk shows as a slope, start-up (JIT, buffers filling) does not.
+ */
+async function benchSoak(): Promise<Record<string, number>> {
+  say(`soak: an audio recording of ${soakPeers} E2EE participants for ${soakMinutes} minutes, resident memory every 5 s`);
+  let figure: Record<string, number> = {};
+  await inCall('audio', soakPeers, {}, async ({ pid, bot, owner, roomId, botSays }) => {
+    await owner.sendText(roomId, '!record');
+    await botSays(/^Recording started/, 'the start notice');
+    const startedAt = Date.now();
+    const cpuBefore = cpuSeconds(pid);
+    const own: Array<[number, number]> = [];
+    const tree: Array<[number, number]> = [];
+    while (Date.now() - startedAt < soakMinutes * 60_000) {
+      await sleep(5_000);
+      const minutes = (Date.now() - startedAt) / 60_000;
+      own.push([minutes, rssKiB(pid, 'VmRSS') / 1024]);
+      tree.push([minutes, treeRssKiB(pid) / 1024]);
+      if (own.length % 12 === 0) say(`soak: ${minutes.toFixed(1)} min, recorder ${own.at(-1)![1].toFixed(0)} MiB, with ffmpeg ${tree.at(-1)![1].toFixed(0)} MiB`);
+    }
+    const cpuAfter = cpuSeconds(pid);
+    const recordedS = (Date.now() - startedAt) / 1000;
+    await owner.sendText(roomId, '!stop');
+    await botSays(/^Recording ended/, 'the end summary');
+    const audio = await bot.waitForLog((e) => e.msg === 'audio clock finished', 'the audio clock\'s figures');
+    const tracks = audio.tracks as Array<{ lateChunks: number; droppedSamples: number }>;
+    const afterFirst = (points: Array<[number, number]>) => points.filter(([m]) => m >= 1);
+    figure = {
+      minutes: round(recordedS / 60),
+      peers: soakPeers,
+      ownSlopeMiBPerMin: round(slope(afterFirst(own))),
+      treeSlopeMiBPerMin: round(slope(afterFirst(tree))),
+      ownAt1MinMiB: Math.round(afterFirst(own)[0]![1]),
+      ownEndMiB: Math.round(own.at(-1)![1]),
+      ownPeakMiB: Math.round(Math.max(...own.map(([, y]) => y))),
+      treePeakMiB: Math.round(Math.max(...tree.map(([, y]) => y))),
+      cores: round((cpuAfter.own + cpuAfter.children - cpuBefore.own - cpuBefore.children) / recordedS),
+      lateChunks: tracks.reduce((a, t) => a + t.lateChunks, 0),
+      droppedChunks: round(tracks.reduce((a, t) => a + t.droppedSamples, 0) / 960),
+    };
+  });
+  say(
+    `soak (${figure.minutes} min, ${soakPeers} peers): resident memory after the first minute grows ${figure.ownSlopeMiBPerMin} MiB/min (recorder; ${figure.ownAt1MinMiB} -> ${figure.ownEndMiB} MiB, peak ${figure.ownPeakMiB}), ` +
+      `${figure.treeSlopeMiBPerMin} MiB/min with its ffmpeg children (peak ${figure.treePeakMiB}); ${figure.cores} of a core; audio chunks late ${figure.lateChunks}, dropped ${figure.droppedChunks}`,
+  );
+  return figure;
+}
+
+/**
+ * Several audio recordings at once on one worker (one recorder process, its default job
+ * concurrency): `concurrent` calls of `concurrentPeers` E2EE peers each, recorded together for
+ * --seconds; the worker's CPU and every call's late and dropped chunks.
+ */
+async function benchConcurrent(): Promise<Record<string, number>> {
+  say(`concurrent: ${concurrent} audio recordings of ${concurrentPeers} E2EE participants each on one worker, ${seconds} s`);
+  let figure = { recordings: 0, peersEach: 0, cores: 0, perParticipantMinute: 0, peakMiB: 0, lateChunks: 0, droppedChunks: 0, writerDroppedChunks: 0 };
+  await withRecorder('concurrent', concurrent * concurrentPeers, {}, async (recorder) => {
+    const started: RtcPeer[] = [];
+    try {
+      const calls: BenchCall[] = [];
+      for (let c = 0; c < concurrent; c++) calls.push(await callOf('audio', concurrentPeers, recorder, started, `bench${c}x`));
+      const pid = recorder.child.pid!;
+      const rss = sampleRss(pid);
+      await Promise.all(calls.map(async (call) => {
+        await call.owner.sendText(call.roomId, '!record');
+        await call.botSays(/^Recording started/, 'the start notice');
+      }));
+      const startedAt = Date.now();
+      const before = cpuSeconds(pid);
+      await sleep(seconds * 1000);
+      const after = cpuSeconds(pid);
+      const recordedS = (Date.now() - startedAt) / 1000;
+      await Promise.all(calls.map(async (call) => {
+        await call.owner.sendText(call.roomId, '!stop');
+        await call.botSays(/^Recording ended/, 'the end summary');
+      }));
+      rss.stop();
+      let n = 0;
+      const clocks: Array<Record<string, unknown>> = [];
+      for (let c = 0; c < concurrent; c++) clocks.push(await recorder.waitForLog((e) => e.msg === 'audio clock finished' && n++ === c, 'every audio clock\'s figures'));
+      const tracks = clocks.flatMap((a) => a.tracks as Array<{ lateChunks: number; droppedSamples: number }>);
+      const metrics = await metricsUrl(recorder, 'worker');
+      const exposition = await (await fetch(new URL('/metrics', metrics))).text();
+      const cpu = after.own + after.children - before.own - before.children;
+      figure = {
+        recordings: concurrent,
+        peersEach: concurrentPeers,
+        cores: round(cpu / recordedS),
+        perParticipantMinute: round(cpu / ((concurrent * concurrentPeers * recordedS) / 60)),
+        peakMiB: Math.round(rss.peakKiB() / 1024),
+        lateChunks: tracks.reduce((a, t) => a + t.lateChunks, 0),
+        droppedChunks: round(tracks.reduce((a, t) => a + t.droppedSamples, 0) / 960),
+        writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+      };
+    } finally {
+      await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
+    }
+  });
+  say(
+    `concurrent: ${concurrent} recordings of ${concurrentPeers}: ${figure.cores} of a core (${figure.perParticipantMinute} CPU-s per participant-minute), peak ${figure.peakMiB} MiB; ` +
+      `audio chunks late ${figure.lateChunks}, dropped ${figure.droppedChunks} + ${figure.writerDroppedChunks} at the files (the ${concurrent * concurrentPeers} peers run in the bench process on the same cores)`,
+  );
+  if (figure.droppedChunks + figure.writerDroppedChunks > 0) missed.push(`concurrent recordings dropped ${figure.droppedChunks + figure.writerDroppedChunks} audio chunks`);
+  return figure;
+}
+
 const startedAt = new Date();
 const failed: string[] = [];
 const loadBefore = loadavg();
-if (values.recording) {
+// --joins, --soak-minutes and --concurrent run alone unless --recording asks for the sweep too.
+if (values.recording ?? !(joins > 0 || soakMinutes > 0 || concurrent > 0)) {
   say(`CPU-s per participant-minute; the floor is ffmpeg alone from files, leaving out ${FLOOR_LEAVES_OUT}`);
   for (const peers of sweep) {
     const forN: RecordingRow[] = [];
@@ -405,6 +621,10 @@ if (values.recording) {
     console.log(`\nN=${peers}, ${seconds} s each (CPU-s per participant-minute):\n${table(forN)}\n`);
   }
 }
+const extra: Record<string, unknown> = {};
+if (joins > 0) extra.joins = await benchJoins().catch((err: unknown) => void failed.push(`joins: ${(err as Error).message.split('\n')[0]}`));
+if (concurrent > 0) extra.concurrent = await benchConcurrent().catch((err: unknown) => void failed.push(`concurrent: ${(err as Error).message.split('\n')[0]}`));
+if (soakMinutes > 0) extra.soak = await benchSoak().catch((err: unknown) => void failed.push(`soak: ${(err as Error).message.split('\n')[0]}`));
 if (values.stream) {
   await benchStream('audio');
   await benchStream('video');
@@ -415,7 +635,7 @@ mkdirSync(resultsDir, { recursive: true });
 const resultFile = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   resultFile,
-  `${JSON.stringify({ startedAt: startedAt.toISOString(), seconds, camera: CAMERA, grid: GRID, cpus: cpus().length, loadavg: { before: loadBefore, after: loadavg() }, floorLeavesOut: FLOOR_LEAVES_OUT, recordings: rows, failed, streams: figures }, null, 2)}\n`,
+  `${JSON.stringify({ startedAt: startedAt.toISOString(), seconds, camera: CAMERA, grid: GRID, cpus: cpus().length, loadavg: { before: loadBefore, after: loadavg() }, floorLeavesOut: FLOOR_LEAVES_OUT, recordings: rows, ...extra, failed, streams: figures }, null, 2)}\n`,
 );
 say(`figures written to ${resultFile}`);
 if (failed.length > 0) missed.push(`recordings that failed: ${failed.join('; ')}`);
