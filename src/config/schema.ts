@@ -241,6 +241,13 @@ export const configSchema = z.strictObject({
       description: 'Frames per second of the composite video.',
       example: 15,
     }),
+    shareVideoEncoder: key(z.boolean().default(false), {
+      description:
+        "Encode the composite video with the live streams' H.264 settings (constant `streaming.videoBitrateKbps`, low latency, a keyframe every 2 s) " +
+        'in one encoder shared with any video stream of the call, so a recording beside a video stream encodes the picture once. ' +
+        'Off: the recording encodes on its own for quality (CRF 23, B-frames): smaller files when the picture changes little, but a second x264 beside a video stream.',
+      example: true,
+    }),
     uploadToRoom: key(z.boolean().default(true), {
       description:
         'Upload the finished files into the room (as encrypted attachments in end-to-end encrypted rooms), with a summary message.',

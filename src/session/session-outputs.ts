@@ -17,6 +17,7 @@ import { RecordingOutput } from '../outputs/recording/recording-output.ts';
 import { deliverTranscript, transcriptNotice } from '../outputs/recording/transcript-delivery.ts';
 import { recogniserFromConfig } from '../transcripts/recogniser-from-config.ts';
 import { CallStreams } from '../outputs/stream/call-streams.ts';
+import { SharedEncoders } from '../outputs/stream/shared-encoders.ts';
 import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
 import { TypedDestinationGuard } from '../outputs/stream/destination-guard.ts';
@@ -45,6 +46,8 @@ export class SessionOutputs {
   readonly empty: Promise<string>;
   readonly #deps: SessionOutputsDeps;
   readonly #streams: CallStreams;
+  /** The call's encodes, shared by the streams and a recording of the same video settings. */
+  readonly #encoders: SharedEncoders;
   readonly #active = new Map<string, OutputRecord>();
   readonly #mirrors = new Map<string, HlsMirror>();
   /** Running streams by record id, for the audit line at their end. */
@@ -62,7 +65,8 @@ export class SessionOutputs {
     this.#deps = deps;
     this.empty = new Promise((resolve) => (this.#markEmpty = resolve));
     this.#spoken = new SpokenNotices(deps.call, deps.config.voice, deps.notices, deps.log);
-    this.#streams = new CallStreams(deps.call, deps.config, (event, kind) => this.#onStreamEvent(event, kind), deps.log);
+    this.#encoders = SharedEncoders.forCall(deps.call, deps.config.recording.ffmpegPath, deps.log);
+    this.#streams = new CallStreams(deps.call, deps.config, (event, kind) => this.#onStreamEvent(event, kind), deps.log, this.#encoders);
   }
 
   /** Starts what is new, finishes what is gone; changes apply one at a time, in order. */
@@ -103,6 +107,7 @@ export class SessionOutputs {
       { ...ctx, roomId: data.roomId, requestedBy: record.requestedBy, kind: record.kind, tell: (text) => void notices.send(text), failed: (reason) => void this.#recordingFailed(record.id, reason) },
       config,
       this.#deps.log,
+      this.#encoders,
     );
     await recording.start();
     this.#recording = recording;

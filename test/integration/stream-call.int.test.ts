@@ -22,6 +22,8 @@ import { join } from 'node:path';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 
 const stack = readStackInfo();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
@@ -33,7 +35,8 @@ const ownIngestInfo = rtmpInfo(OWN_PORTS, `own_${Date.now()}`);
 const SRT_PORT = 12020;
 const archive = mkdtempSync(join(tmpdir(), 'mrr-archive-'));
 const suite = recorderSuite(stack, {
-  recording: { uploadToRoom: false },
+  // shareVideoEncoder: a video recording and a video stream take one encode (only the shared-encode case records video here).
+  recording: { uploadToRoom: false, shareVideoEncoder: true },
   storage: { directory: archive },
   streaming: {
     hlsDirectory: mkdtempSync(join(tmpdir(), 'mrr-hls-')),
@@ -126,6 +129,54 @@ describe('live streams of a call', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('encodes the picture once for a video recording and a video stream, and the recording has no gap when the stream comes and goes', async () => {
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: 440, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] } }));
+    const pid = suite.bot.child.pid!;
+
+    await alice.sendText(roomId, '!record video');
+    await botSays(alice, roomId, /^Recording started by/, 'the video recording');
+    await waitFor(async () => (x264Processes(pid) === 1 ? true : undefined), 'the recording’s one x264 encoder', 20_000, 200);
+    await alice.sendText(roomId, '!stream ingest');
+    await botSays(alice, roomId, /^Streaming the call \(video\) to rtmp:\/\//, 'the stream going live beside the recording', 45_000);
+    const encoders = x264Processes(pid);
+    const heard = (await listen(`${stack.rtmp.url}/${ingestKey}`, 3_000)).subarray(24_000);
+    const colour = await firstFrameColour(`${stack.rtmp.url}/${ingestKey}`, stack.ffmpegPath);
+    const whileStreaming = x264Processes(pid);
+    await alice.sendText(roomId, '!stream stop');
+    await botSays(alice, roomId, /^Stopped streaming to ingest/, 'the stream stopped, the recording going on');
+    await sleep(2_000);
+    const afterStream = x264Processes(pid);
+    await alice.sendText(roomId, '!stop');
+    await botSays(alice, roomId, /^Recording ended/, 'the recording summary');
+    console.log(`[measure] x264 encoders of the recorder: recording alone 1, with the stream ${encoders} (${whileStreaming} later), after it ${afterStream}; viewer 440 Hz ${toneSnrDb(heard, 48_000, 440).toFixed(1)} dB, picture RGB ${colour.r.toFixed(0)},${colour.g.toFixed(0)},${colour.b.toFixed(0)}`);
+    expect([encoders, whileStreaming, afterStream]).toEqual([1, 1, 1]);
+    // The stream carries the call from the shared encode: alice's red camera and her tone.
+    expect(toneSnrDb(heard, 48_000, 440)).toBeGreaterThan(20);
+    expect(colour.r).toBeGreaterThan(2 * colour.g + 20);
+
+    // The recording from the same encode: one file (no new part), the picture red, the tone beside it,
+    // and its pictures continuous (no gap in their timestamps) through the stream's start and end.
+    const segment = segmentDir(suite.outputDir, roomId);
+    const file = join(segment, 'composite.mkv');
+    expect(existsSync(join(segment, 'composite-part2.mkv'))).toBe(false);
+    const pts = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    const gaps = pts.slice(1).map((t, i) => t - pts[i]!);
+    const longestGapMs = Math.round(Math.max(...gaps) * 1000);
+    const fileColour = frameColour(file, (pts[0]! + pts.at(-1)!) / 2);
+    const mix = decodeToPcm(file, stack.ffmpegPath);
+    console.log(`[measure] shared-encode recording: ${pts.length} pictures from ${pts[0]!.toFixed(2)} s to ${pts.at(-1)!.toFixed(2)} s, longest step ${longestGapMs} ms; RGB ${fileColour.r.toFixed(0)},${fileColour.g.toFixed(0)},${fileColour.b.toFixed(0)}; 440 Hz ${toneSnrDb(mix.subarray(48_000), 48_000, 440).toFixed(1)} dB`);
+    // 15 fps: one step is 67 ms; a missing picture anywhere would make a step of 133 ms or more.
+    expect(longestGapMs).toBeLessThanOrEqual(80);
+    // The file starts with the recording (the encode was the recording's, so its first picture is a keyframe).
+    expect(pts[0]!).toBeLessThan(0.5);
+    expect(pts.length).toBeGreaterThan(((pts.at(-1)! - pts[0]!) * 15) - 2);
+    expect(fileColour.r).toBeGreaterThan(2 * fileColour.g + 20);
+    expect(toneSnrDb(mix.subarray(48_000), 48_000, 440)).toBeGreaterThan(20);
   });
 
   it('tells the room in one sentence when the ingest refuses the key, which appears nowhere', async () => {
@@ -248,6 +299,45 @@ describe('live streams of a call', () => {
     expect(toneSnrDb(heard.subarray(24_000), 48_000, 440)).toBeGreaterThan(20);
   });
 });
+
+/** The recorder's descendants that run x264 (an encoder's arguments name libx264; a copy does not). */
+function x264Processes(root: number): number {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      parent.set(Number(name), Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === root) return true;
+    return false;
+  };
+  let count = 0;
+  for (const pid of parent.keys()) {
+    if (!below(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('libx264')) count++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return count;
+}
+
+/** Mean colour of the picture at `seconds` in a video file. */
+function frameColour(path: string, seconds: number): { r: number; g: number; b: number } {
+  const rgb = execFileSync('ffmpeg', ['-v', 'error', '-ss', seconds.toFixed(2), '-i', path, '-map', '0:v:0', '-frames:v', '1', '-vf', 'scale=16:16', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
+  const sum = { r: 0, g: 0, b: 0 };
+  for (let i = 0; i < 256; i++) {
+    sum.r += rgb[i * 3]!;
+    sum.g += rgb[i * 3 + 1]!;
+    sum.b += rgb[i * 3 + 2]!;
+  }
+  return { r: sum.r / 256, g: sum.g / 256, b: sum.b / 256 };
+}
 
 /** The folder below `root` that holds `name` (the sink's path template decides where). */
 function findDirWith(root: string, name: string): string {

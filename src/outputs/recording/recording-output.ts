@@ -18,6 +18,9 @@ import { recordingBytes } from '../../observability/metrics.ts';
 import { retentionNote } from './retention.ts';
 import { AudioFiles, type AudioRecording } from './audio-files.ts';
 import { CompositeFile, type VideoResult } from './composite-file.ts';
+import { SharedCompositeFile } from './shared-composite-file.ts';
+import type { SharedEncoders } from '../stream/shared-encoders.ts';
+import { streamEncodeSettings } from '../stream/call-streams.ts';
 import { deliverRecording, type DeliveryReport } from './delivery.ts';
 import { describeEarlierSegments } from './earlier-segments.ts';
 import { tagFile } from './file-tags.ts';
@@ -57,22 +60,26 @@ export class RecordingOutput {
   readonly #config: Config;
   readonly #log: Logger;
   readonly #audio: AudioFiles;
-  readonly #video: CompositeFile | undefined;
+  readonly #video: CompositeFile | SharedCompositeFile | undefined;
   readonly #worker = `${hostname()}:${process.pid}`;
   #participants: ParticipantLog | undefined;
   #offMembers: (() => void) | undefined;
 
-  constructor(call: Call, job: RecordingJob, config: Config, log: Logger) {
+  /** `encoders`: the call's shared encoders; with `recording.shareVideoEncoder` the composite video takes its picture from there. */
+  constructor(call: Call, job: RecordingJob, config: Config, log: Logger, encoders?: SharedEncoders) {
     this.#call = call;
     this.#job = job;
     this.#config = config;
     this.#log = log.child({ output: 'recording' });
     this.dir = join(config.recording.outputDir, safeFileLabel(job.roomId), job.jobId, `segment-${job.attempt}`);
     if (job.kind === 'video' && !call.video) throw new Error('a video recording needs a call joined with video');
+    const skip = () => call.mediaPolicy.current.paused;
     this.#video =
-      job.kind === 'video'
-        ? new CompositeFile({ dir: this.dir, ffmpegPath: config.recording.ffmpegPath, video: call.video!, skip: () => call.mediaPolicy.current.paused, log: this.#log })
-        : undefined;
+      job.kind !== 'video'
+        ? undefined
+        : config.recording.shareVideoEncoder && encoders
+          ? new SharedCompositeFile({ dir: this.dir, ffmpegPath: config.recording.ffmpegPath, encoders, settings: streamEncodeSettings(config, call.video!.format), skip, log: this.#log })
+          : new CompositeFile({ dir: this.dir, ffmpegPath: config.recording.ffmpegPath, video: call.video!, skip, log: this.#log });
     const video = this.#video;
     this.#audio = new AudioFiles({
       dir: this.dir,

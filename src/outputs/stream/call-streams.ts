@@ -1,7 +1,8 @@
 // The live streams of one call: at most one LiveStream per kind (audio, video), fed from the
 // call's shared clock and picture, each sending to any number of destinations. A second
 // destination of the same kind joins the running encode instead of encoding again; a stream left
-// without destinations stops and stops taking the call's media.
+// without destinations stops and gives its encode back. The encodes are leased from the call's
+// shared encoders, so a recording of the same settings takes the same one (shared-encoders.ts).
 import { mkdirSync } from 'node:fs';
 import type { Call } from '../../call/call.ts';
 import type { Config } from '../../config/schema.ts';
@@ -9,10 +10,24 @@ import type { OutputProgress } from '../../jobs/queues.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Destination } from './destination.ts';
 import { LiveStream, type DestinationStatus, type StreamEvent, type StreamKind } from './live-stream.ts';
+import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
+import type { EncodeSettings } from './stream-args.ts';
+import { SharedEncoders, type EncoderLease } from './shared-encoders.ts';
 
 interface Running {
   stream: LiveStream;
+  lease: EncoderLease;
   detach: Array<() => void>;
+}
+
+/** The encode a stream of `kind` wants: a recording with `recording.shareVideoEncoder` asks for the same (recording-output.ts). */
+export function streamEncodeSettings(config: Config, video: { width: number; height: number; fps: number } | undefined): EncodeSettings {
+  const { streaming } = config;
+  return {
+    audio: PCM_48K_MONO,
+    audioBitrateKbps: streaming.audioBitrateKbps,
+    ...(video ? { video: { width: video.width, height: video.height, fps: video.fps, bitrateKbps: streaming.videoBitrateKbps } } : {}),
+  };
 }
 
 export class CallStreams {
@@ -21,12 +36,14 @@ export class CallStreams {
   readonly #log: Logger;
   readonly #onEvent: (event: StreamEvent, kind: StreamKind) => void;
   readonly #streams = new Map<StreamKind, Running>();
+  readonly #encoders: SharedEncoders;
 
-  constructor(call: Call, config: Config, onEvent: (event: StreamEvent, kind: StreamKind) => void, log: Logger) {
+  constructor(call: Call, config: Config, onEvent: (event: StreamEvent, kind: StreamKind) => void, log: Logger, encoders?: SharedEncoders) {
     this.#call = call;
     this.#config = config;
     this.#onEvent = onEvent;
     this.#log = log.child({ output: 'streams' });
+    this.#encoders = encoders ?? SharedEncoders.forCall(call, config.recording.ffmpegPath, this.#log);
   }
 
   /** Sends the call's media of `kind` to one more destination. */
@@ -80,9 +97,10 @@ export class CallStreams {
     if (existing) return existing;
     const { streaming, recording } = this.#config;
     const video = this.#call.video;
+    const lease = this.#encoders.lease(streamEncodeSettings(this.#config, kind === 'video' ? video?.format : undefined));
     const stream = new LiveStream({
       kind,
-      ...(kind === 'video' && video ? { video: video.format } : {}),
+      shared: lease.encoder,
       audioBitrateKbps: streaming.audioBitrateKbps,
       videoBitrateKbps: streaming.videoBitrateKbps,
       policy: {
@@ -94,10 +112,9 @@ export class CallStreams {
       ffmpegPath: recording.ffmpegPath,
       log: this.#log,
     });
-    const detach = [stream.onEvent((event) => this.#onEvent(event, kind)), this.#call.audio.subscribe((tick) => stream.writeAudio(tick.mixed))];
-    if (kind === 'video' && video) detach.push(video.subscribe((canvas) => stream.writeVideo(canvas.data)));
+    const detach = [stream.onEvent((event) => this.#onEvent(event, kind))];
     stream.start();
-    const running = { stream, detach };
+    const running = { stream, lease, detach };
     this.#streams.set(kind, running);
     return running;
   }
@@ -108,5 +125,6 @@ export class CallStreams {
     this.#streams.delete(kind);
     for (const detach of running.detach) detach();
     await running.stream.stop();
+    await running.lease.release();
   }
 }

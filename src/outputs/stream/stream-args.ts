@@ -22,6 +22,13 @@ export interface EncodeSettings {
 }
 
 /**
+ * The raw pictures the encoders read: the call's picture as CallVideo hands it out. The one place
+ * that knows its pixel format (with `RAW_PIX_FMT`); a change of CallVideo's format changes these two.
+ */
+export const RAW_PIX_FMT = 'yuv420p';
+export const rawFrameBytes = (v: VideoFormat) => (v.width * v.height * 3) / 2;
+
+/**
  * The stream's one encode. Video: raw I420 on stdin (pipe:0) and PCM on pipe:3; audio-only: PCM
  * on stdin. Out: FLV on stdout, each packet flushed as it is muxed (latency over throughput).
  */
@@ -38,9 +45,12 @@ export function encoderArgs(settings: EncodeSettings): string[] {
   const kbps = v.bitrateKbps;
   return [
     '-thread_queue_size', '512',
-    '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${v.width}x${v.height}`, '-framerate', String(v.fps), '-i', inputPipe(0),
+    '-f', 'rawvideo', '-pix_fmt', RAW_PIX_FMT, '-s', `${v.width}x${v.height}`, '-framerate', String(v.fps), '-i', inputPipe(0),
     ...pcmInput(1),
     '-map', '0:v', '-map', '1:a',
+    // Each picture leaves with its own timestamp (n/fps, never a duplicate or a drop): takers find
+    // which picture a packet carries by it (stream-encoder.ts).
+    '-fps_mode:v', 'passthrough',
     // zerolatency: no B-frames or lookahead (each frame leaves as soon as it is encoded). A keyframe
     // every 2 s, at fixed places (no scene-cut keyframes), as YouTube and HLS segmenters want;
     // bitrate capped with a one-second buffer: ingests expect a near-constant rate.
