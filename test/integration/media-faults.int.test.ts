@@ -1,6 +1,7 @@
 // Issue 13, faults of the recording's own media on the real stack, checked by content:
-// - one ffmpeg child of a recording is killed (SIGKILL): that file goes on in a new part, the
-//   other files run on untouched, and the room is told;
+// - one ffmpeg child of a recording is killed (SIGKILL): the files it wrote (the mix and the stems
+//   heard in the recording's first second share one) go on in new parts, a file of another ffmpeg
+//   (a speaker heard later) runs on untouched, and the room is told;
 // - the output directory fills up (a small tmpfs mounted for the test): a clear sentence in the
 //   room, and what was written before stays playable.
 import { execFileSync } from 'node:child_process';
@@ -60,17 +61,19 @@ function toneOf(path: string, hz: number): { dominant: number; snr: number; seco
 }
 
 describe('faults of the recording media', () => {
-  it('an ffmpeg child killed: its file goes on in a new part, the others are untouched, the room is told', async () => {
+  it('an ffmpeg child killed: its files go on in new parts, a file of another ffmpeg is untouched, the room is told', async () => {
     const [alice, bob] = await Promise.all(['alice', 'bob'].map(async (n) => new TestClient(await registerUser(stack, n))));
     const roomId = await createCallRoom(alice!, { encrypted: true, invite: [bob!.user.userId] });
     await joinRoom(bob!, roomId);
     await inviteBot(alice!, roomId, botUserId);
     suite.peers.push(await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: 440, e2ee: 'keys' }));
-    suite.peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: 660, e2ee: 'keys' }));
     const botSays = (pattern: RegExp, what: string, timeoutMs = 60_000) => alice!.waitForMessage(roomId, botUserId, pattern, what, timeoutMs);
 
     await alice!.sendText(roomId, '!record');
     await botSays(/^Recording started/, 'the start notice');
+    // Bob is heard seconds after the start: his stem gets an ffmpeg of its own.
+    await sleep(2_000);
+    suite.peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: 660, e2ee: 'keys' }));
     await sleep(5_000);
     const aliceStem = new RegExp(`stem-\\d+-.*${alice!.user.userId.slice(1, 12)}.*\\.ogg$`);
     const pid = ffmpegWriting(suite.bot.child.pid!, aliceStem);
@@ -83,7 +86,7 @@ describe('faults of the recording media', () => {
     await sleep(5_000);
     await alice!.sendText(roomId, '!stop');
     const summary = await botSays(/^Recording ended/, 'the end summary');
-    expect(String(summary.content.body)).toMatch(/Went on in a new part after an encoder stopped: stem-.*-part2\.ogg \(from \d+s\)/);
+    expect(String(summary.content.body)).toMatch(/Went on in a new part after an encoder stopped: (.*, )?stem-.*-part2\.ogg \(from \d+s\)/);
 
     const segment = segmentDir(suite.outputDir, roomId);
     const manifest = JSON.parse(readFileSync(join(segment, 'manifest.json'), 'utf8')) as Manifest;
@@ -91,41 +94,51 @@ describe('faults of the recording media', () => {
     const mixed = files.filter((f) => f.kind === 'mixed');
     const aliceFiles = files.filter((f) => f.userId === alice!.user.userId);
     const bobFiles = files.filter((f) => f.userId === bob!.user.userId);
-    // The other files: one each, no part, no error, as long as the recording.
-    expect(mixed).toHaveLength(1);
+    // Bob's stem, of another ffmpeg: one file, no part, no error, as long as the recording (his lead of silence included).
     expect(bobFiles).toHaveLength(1);
     const total = manifest.segments[0]!.durationMs;
-    for (const f of [...mixed, ...bobFiles]) {
-      expect(f.error).toBeUndefined();
-      expect(f.offsetMs).toBeUndefined();
-      expect(Math.abs(probeDuration(f.path) * 1000 - total)).toBeLessThan(500);
-    }
-    // Two equal tones in the mix: each holds a large share of its power (each alone would be ~0 dB over the rest).
-    const mixedPcm = decodeToPcm(mixed[0]!.path, stack.ffmpegPath).subarray(48_000);
-    const shares = [bandShare(mixedPcm, 48_000, 430, 450), bandShare(mixedPcm, 48_000, 650, 670)];
-    for (const share of shares) expect(share).toBeGreaterThan(0.3);
-    const bobTone = toneOf(bobFiles[0]!.path, 660);
+    const bobStem = bobFiles[0]!;
+    expect(bobStem.error).toBeUndefined();
+    expect(bobStem.offsetMs).toBeUndefined();
+    expect(Math.abs(probeDuration(bobStem.path) * 1000 - total)).toBeLessThan(500);
+    const bobPcm = decodeToPcm(bobStem.path, stack.ffmpegPath);
+    expect(bobPcm.length / 48_000).toBeGreaterThan(8);
+    // From a second after he is first heard (his lead) to the end: only his tone.
+    const onset = bobPcm.findIndex((v) => Math.abs(v) > 1_000);
+    expect(onset / 48_000).toBeGreaterThan(1);
+    const bobBody = bobPcm.subarray(onset + 48_000);
+    const bobTone = { dominant: dominantFrequency(bobBody, 48_000), snr: toneSnrDb(bobBody, 48_000, 660) };
     expect(Math.abs(bobTone.dominant - 660)).toBeLessThan(5);
     expect(bobTone.snr).toBeGreaterThan(20);
 
-    // Alice's stem: the first part up to the kill, then part 2 from its offset to the end; both carry her tone.
+    // The mix and alice's stem (one ffmpeg): each the first part up to the kill, then part 2 from its offset to the end.
+    expect(mixed.map((f) => f.name)).toEqual(['mixed.ogg', 'mixed-part2.ogg']);
     expect(aliceFiles.map((f) => f.name)).toEqual([expect.stringMatching(/^stem-.*\.ogg$/), expect.stringMatching(/-part2\.ogg$/)]);
     const [first, second] = aliceFiles as [(typeof aliceFiles)[0], (typeof aliceFiles)[0]];
-    expect(String(told.content.body)).toContain(second.name);
+    const [mixedFirst, mixedSecond] = mixed as [(typeof mixed)[0], (typeof mixed)[0]];
+    expect(String(told.content.body)).toMatch(/-part2\.ogg/);
     for (const f of [first, second]) {
       const tone = toneOf(f.path, 440);
       expect(Math.abs(tone.dominant - 440)).toBeLessThan(5);
       expect(tone.snr).toBeGreaterThan(20);
       expect(Math.abs(probeDuration(f.path) * 1000 - f.durationMs)).toBeLessThan(500);
     }
+    // The mix's second part holds both tones: each a large share of its power (each alone would be ~0 dB over the rest).
+    const mixedPcm = decodeToPcm(mixedSecond.path, stack.ffmpegPath).subarray(48_000);
+    const shares = [bandShare(mixedPcm, 48_000, 430, 450), bandShare(mixedPcm, 48_000, 650, 670)];
+    for (const share of shares) expect(share).toBeGreaterThan(0.3);
+    for (const f of [mixedFirst, mixedSecond]) expect(Math.abs(probeDuration(f.path) * 1000 - f.durationMs)).toBeLessThan(500);
+    // The files of one ffmpeg stopped and went on together.
+    expect(mixedSecond.offsetMs).toBe(second.offsetMs);
     const gapMs = second.offsetMs! - first.durationMs;
     expect(second.offsetMs! + second.durationMs).toBeGreaterThan(total - 1_000);
+    expect(mixedSecond.offsetMs! + mixedSecond.durationMs).toBeGreaterThan(total - 1_000);
     // Lost: what the killed ffmpeg held since its last Ogg page (pages are flushed each second).
     expect(gapMs).toBeGreaterThanOrEqual(0);
     expect(gapMs).toBeLessThan(3_000);
     console.log(
       `[measure] ffmpeg killed: room told ${toldAfterMs} ms after SIGKILL; part 2 starts at ${second.offsetMs} ms, part 1 holds ${first.durationMs} ms: ` +
-        `${gapMs} ms lost; mixed ${mixed[0]!.durationMs} ms (440/660 Hz shares ${shares.map((x) => x.toFixed(2)).join('/')}) and bob's stem ${bobFiles[0]!.durationMs} ms (SNR ${bobTone.snr.toFixed(0)} dB) of ${total} ms, untouched`,
+        `${gapMs} ms lost (mix: part 1 ${mixedFirst.durationMs} ms, 440/660 Hz shares in part 2 ${shares.map((x) => x.toFixed(2)).join('/')}); bob's stem ${bobStem.durationMs} ms (SNR ${bobTone.snr.toFixed(0)} dB) of ${total} ms, untouched`,
     );
   });
 

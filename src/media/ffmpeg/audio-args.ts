@@ -18,8 +18,38 @@ export function opusFileArgs(format: PcmFormat, outputPath: string, opts: { lead
     '-f', 's16le', '-ar', String(format.sampleRate), '-ac', String(format.channels), '-i', 'pipe:0',
     // Silence before the first sample (a speaker who joins late) is made by ffmpeg, in O(1) here.
     ...(leadMs > 0 ? ['-af', `adelay=delays=${leadMs}:all=1`] : []),
-    '-c:a', 'libopus', '-b:a', '64k', '-application', 'audio',
-    '-page_duration', '1000000', '-flush_packets', '1',
+    ...OPUS_FILE_ENCODER,
     '-y', outputPath,
+  ];
+}
+
+/** The Opus encoder of a recording's audio files; Ogg pages flushed about once a second. */
+const OPUS_FILE_ENCODER = ['-c:a', 'libopus', '-b:a', '64k', '-application', 'audio', '-page_duration', '1000000', '-flush_packets', '1'];
+
+/** One file of opusFilesArgs: its channel's first `trimChunks` chunks are left out, then `leadMs` of silence is put before it. */
+export interface OpusChannelOutput {
+  path: string;
+  trimChunks: number;
+  leadMs: number;
+}
+
+/**
+ * Interleaved s16le PCM at 48 kHz on stdin, one channel per output, to one Ogg Opus file per
+ * channel (the recording's mix and stems from one ffmpeg). A channel's samples before the file
+ * began are trimmed away; its lead of silence (a speaker heard late) is made by ffmpeg.
+ */
+export function opusFilesArgs(outputs: OpusChannelOutput[], chunkSamples = 960): string[] {
+  if (outputs.length === 0) throw new Error('an encoder of audio files needs at least one file');
+  return [
+    '-f', 's16le', '-ar', '48000', '-ac', String(outputs.length), '-i', 'pipe:0',
+    ...outputs.flatMap(({ path, trimChunks, leadMs }, channel) => {
+      if (!Number.isInteger(leadMs) || leadMs < 0) throw new Error(`leading silence must be a whole number of ms >= 0, not ${leadMs}`);
+      const filters = [
+        `pan=mono|c0=c${channel}`,
+        ...(trimChunks > 0 ? [`atrim=start_sample=${trimChunks * chunkSamples}`, 'asetpts=N/SR/TB'] : []),
+        ...(leadMs > 0 ? [`adelay=delays=${leadMs}:all=1`] : []),
+      ];
+      return ['-map', '0:a', '-af', filters.join(','), ...OPUS_FILE_ENCODER, '-y', path];
+    }),
   ];
 }

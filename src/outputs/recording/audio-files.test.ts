@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { decodeToPcm } from '../../../test/helpers/audio-files.ts';
+import { dominantFrequency } from '../../../test/helpers/fft.ts';
 import type { AudioTick, CallAudio, Speaker } from '../../call/call-audio.ts';
 import { CHUNK_MS, CHUNK_SAMPLES, mixChunks } from '../../media/recording/audio-timeline.ts';
 import { AudioFiles, MAX_PENDING_AUDIO_BYTES } from './audio-files.ts';
@@ -63,6 +64,46 @@ describe('AudioFiles', () => {
     expect(rms(pcm.subarray(48 * 5_100, 48 * 5_900))).toBeGreaterThan(3_000);
   });
 
+  it('the mix and the stems heard in the first second share one ffmpeg; each file holds its own channel, trimmed and led in on the recording\'s time axis', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mrr-audio-shared-'));
+    // ffmpeg behind a script that notes each start.
+    const counted = join(dir, 'ffmpeg.sh');
+    writeFileSync(counted, `#!/bin/sh\necho $$ >> ${dir}/pids\nexec ffmpeg "$@"\n`);
+    chmodSync(counted, 0o755);
+    const files = new AudioFiles({ dir, ffmpegPath: counted, log });
+    const { audio, tick } = handClock();
+    files.attach(audio);
+    const [alice, bob, carol] = [speaker('alice'), speaker('bob'), speaker('carol')];
+    // Bob is first heard 10 chunks in (same encoder as the mix), carol 150 chunks in (after the first second: her own).
+    for (let i = 0; i < 300; i++) {
+      tick([
+        { speaker: alice, chunk: tone(440, i) },
+        { speaker: bob, chunk: i >= 10 ? tone(660, i) : undefined },
+        { speaker: carol, chunk: i >= 150 ? tone(880, i) : undefined },
+      ]);
+      // Half a second at a time, as the clock would: the pipes drain in between.
+      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const done = await files.finish();
+    expect(readFileSync(join(dir, 'pids'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(done.mixed.error).toBeUndefined();
+    expect(done.mixed.durationMs).toBe(6_000);
+    const expected = { alice: { hz: 440, fromMs: 0 }, bob: { hz: 660, fromMs: 200 }, carol: { hz: 880, fromMs: 3_000 } };
+    for (const stem of done.stems) {
+      const { hz, fromMs } = expected[stem.speaker.key as keyof typeof expected];
+      expect(stem.error).toBeUndefined();
+      expect(stem.durationMs, stem.speaker.key).toBe(6_000);
+      expect(stem.leadMs ?? 0).toBe(fromMs);
+      const pcm = decodeToPcm(stem.path);
+      expect(Math.abs(pcm.length / 48 - 6_000)).toBeLessThan(40);
+      // Silence up to the speaker's first chunk, their tone (only theirs) from it on.
+      if (fromMs > 0) expect(rms(pcm.subarray(0, 48 * (fromMs - 20)))).toBeLessThan(20);
+      const body = pcm.subarray(48 * (fromMs + 100), 48 * 5_900);
+      expect(rms(body)).toBeGreaterThan(3_000);
+      expect(Math.abs(dominantFrequency(body, 48_000) - hz)).toBeLessThan(5);
+    }
+  });
+
   it('holds at most a bounded backlog for an ffmpeg that stops reading, counts what it drops, and kills it when finishing takes too long', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mrr-audio-stuck-'));
     const stuck = join(dir, 'stuck-ffmpeg.sh');
@@ -85,7 +126,8 @@ describe('AudioFiles', () => {
       expect(file.droppedMs! + file.durationMs).toBe(ticks * CHUNK_MS);
     }
     const pids = readFileSync(join(dir, 'pids'), 'utf8').trim().split('\n').map(Number);
-    expect(pids).toHaveLength(2);
+    // The mix and alice's stem (heard from the first tick) share one encoder.
+    expect(pids).toHaveLength(1);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
     console.log(
       `[measure] stuck ffmpeg: ${ticks} chunks offered per file; mixed took ${done.mixed.durationMs / CHUNK_MS}, dropped ${done.mixed.droppedMs! / CHUNK_MS}; ` +

@@ -1,19 +1,17 @@
 // The audio files of a recording: a mix of everyone and one stem per speaker, written from the
 // call's shared clock (CallAudio), so they line up sample for sample with each other and with
 // the recording's start (the first tick this output saw). Ogg Opus written progressively:
-// playable up to the last second if the process is killed.
+// playable up to the last second if the process is killed. The files share ffmpeg processes
+// (shared-opus-encoder.ts): the mix and everyone heard in the first second are one process.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
-import { opusFileArgs, PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
-import { BoundedWriter } from '../../media/ffmpeg/bounded-writer.ts';
-import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
 import { CHUNK_MS, CHUNK_SAMPLES } from '../../media/recording/audio-timeline.ts';
 import type { AudioTick, CallAudio, Speaker } from '../../call/call-audio.ts';
 import { formatDuration } from '../../format.ts';
 import type { Chapter } from '../../media/recording/manifest.ts';
-import { framesDropped } from '../../observability/metrics.ts';
 import { PartedOutput, type AudioPart, type PartEvent } from './parted-output.ts';
+import { SharedOpusEncoders } from './shared-opus-encoder.ts';
 
 export interface AudioFileResult {
   path: string;
@@ -49,60 +47,6 @@ export interface AudioRecording {
 /** Audio ffmpeg has not taken yet, at most: 5 s of 20 ms chunks (about 480 kB per file). */
 export const MAX_PENDING_AUDIO_BYTES = (5_000 / CHUNK_MS) * CHUNK_SAMPLES * 2;
 
-/** One ffmpeg output fed in strict order; a failure is kept and reported, later writes are skipped. */
-class OpusOutput {
-  readonly path: string;
-  readonly #ffmpeg: FfmpegProcess;
-  readonly #writer: BoundedWriter;
-  readonly #leadChunks: number;
-  readonly #finishTimeoutMs: number | undefined;
-
-  /** `leadChunks` of silence come first, made by ffmpeg (a stem of a speaker heard late). */
-  constructor(opts: { path: string; ffmpegPath: string; log: Logger; leadChunks?: number; finishTimeoutMs?: number | undefined }) {
-    this.path = opts.path;
-    const log = opts.log.child({ output: opts.path });
-    this.#leadChunks = opts.leadChunks ?? 0;
-    this.#finishTimeoutMs = opts.finishTimeoutMs;
-    this.#ffmpeg = startFfmpeg(opusFileArgs(PCM_48K_MONO, opts.path, { leadMs: this.#leadChunks * CHUNK_MS }), log, opts.ffmpegPath);
-    this.#writer = new BoundedWriter({ ffmpeg: this.#ffmpeg, maxPendingBytes: MAX_PENDING_AUDIO_BYTES, log, onDrop: (n) => framesDropped('recording_audio', n) });
-  }
-
-  get error(): string | undefined {
-    return this.#writer.error;
-  }
-
-  /** Settles when this file's ffmpeg exits. */
-  get exited(): Promise<void> {
-    return this.#ffmpeg.exited;
-  }
-
-  /** Chunks piped into ffmpeg (the lead not included). */
-  get written(): number {
-    return this.#writer.accepted;
-  }
-
-  write(chunk: Int16Array): void {
-    this.#writer.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  }
-
-  async finish(): Promise<AudioFileResult> {
-    let error: string | undefined;
-    await this.#ffmpeg.finish(this.#writer.drained(), this.#finishTimeoutMs).catch((err: unknown) => {
-      error = (err as Error).message;
-    });
-    // How ffmpeg ended says more than the write it broke (EPIPE), so it comes first.
-    error ??= this.#writer.error;
-    const dropped = this.#writer.dropped;
-    return {
-      path: this.path,
-      durationMs: (this.#leadChunks + this.#writer.accepted) * CHUNK_MS,
-      ...(dropped > 0 ? { droppedMs: dropped * CHUNK_MS } : {}),
-      ...(this.#leadChunks > 0 ? { leadMs: this.#leadChunks * CHUNK_MS } : {}),
-      ...(error ? { error } : {}),
-    };
-  }
-}
-
 interface StemState {
   speaker: Speaker;
   stem: PartedOutput;
@@ -133,6 +77,7 @@ export class AudioFiles {
   readonly #log: Logger;
   readonly #stems = new Map<string, StemState>();
   readonly #mixed: PartedOutput;
+  readonly #encoders: SharedOpusEncoders;
   #unsubscribe: (() => void) | undefined;
   #startedAt = 0;
   #written = 0;
@@ -146,6 +91,7 @@ export class AudioFiles {
     this.#opts = opts;
     this.#log = opts.log.child({ module: 'audio-files' });
     mkdirSync(opts.dir, { recursive: true });
+    this.#encoders = new SharedOpusEncoders({ ffmpegPath: opts.ffmpegPath, log: this.#log, maxPendingBytesPerFile: MAX_PENDING_AUDIO_BYTES, finishTimeoutMs: opts.finishTimeoutMs });
     this.#mixed = this.#parted(join(opts.dir, 'mixed.ogg'), 0);
   }
 
@@ -202,6 +148,7 @@ export class AudioFiles {
       state.firstAudioChunk ??= this.#written;
     }
     this.#mixed.write(tick.mixed);
+    this.#encoders.endTick();
     this.#opts.onMixed?.(tick.mixed);
     this.#written++;
   }
@@ -220,11 +167,10 @@ export class AudioFiles {
 
   /** A file whose later parts (after an ffmpeg death) start at their offset, with no lead of their own. */
   #parted(path: string, leadChunks: number): PartedOutput {
-    const { ffmpegPath, finishTimeoutMs } = this.#opts;
     return new PartedOutput({
       path,
       startChunks: leadChunks,
-      start: (partPath, first) => new OpusOutput({ path: partPath, ffmpegPath, log: this.#log, leadChunks: first ? leadChunks : 0, finishTimeoutMs }),
+      start: (partPath, first) => this.#encoders.open(partPath, first ? leadChunks : 0),
       onEvent: (event) => this.#opts.onPartEvent?.(event),
       log: this.#log,
     });
@@ -233,15 +179,18 @@ export class AudioFiles {
   /** Stops taking ticks and finishes every file. */
   async finish(): Promise<AudioRecording> {
     this.#unsubscribe?.();
-    const mixed = await this.#mixed.finish();
-    const stems = await Promise.all(
-      [...this.#stems.values()].map(async (state): Promise<StemResult> => ({
-        ...(await state.stem.finish()),
-        speaker: state.speaker,
-        audioChunks: state.audioChunks,
-        ...(state.firstAudioChunk !== undefined ? { firstAudioMs: state.firstAudioChunk * CHUNK_MS } : {}),
-      })),
-    );
+    // Every file is told at once: files sharing an encoder end together, and none may take that end for a crash.
+    const [mixed, stems] = await Promise.all([
+      this.#mixed.finish(),
+      Promise.all(
+        [...this.#stems.values()].map(async (state): Promise<StemResult> => ({
+          ...(await state.stem.finish()),
+          speaker: state.speaker,
+          audioChunks: state.audioChunks,
+          ...(state.firstAudioChunk !== undefined ? { firstAudioMs: state.firstAudioChunk * CHUNK_MS } : {}),
+        })),
+      ),
+    ]);
     const endedAt = this.#lastHeardAt === undefined ? this.#startedAt : this.#lastHeardAt + CHUNK_MS;
     return { startedAt: this.#startedAt, endedAt, durationMs: this.#written * CHUNK_MS, chapters: [...this.#chapters], mixed, stems };
   }
