@@ -116,7 +116,7 @@ export class RecordingOutput {
     if (event.type === 'continued') {
       this.#job.tell?.(
         `The encoder writing ${event.file} stopped unexpectedly; that file goes on in a new part, ${event.part}, from ${formatDuration(event.offsetMs)}. ` +
-          'The other files of the recording are not affected.',
+          'Files of the recording that another encoder writes are not affected.',
       );
     } else if (event.type === 'gave-up') {
       this.#job.tell?.(`The encoder writing ${event.file} keeps stopping, so I stopped writing that file at ${formatDuration(event.atMs)}. The other files go on.`);
