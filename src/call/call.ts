@@ -432,6 +432,7 @@ export class Call {
               const member = roster.memberFor(track.identity);
               this.video!.addTrack(member ? memberKey(member) : track.identity, track.frames);
             },
+            videoCanvas: { width: this.#deps.config.recording.videoWidth, height: this.#deps.config.recording.videoHeight },
           }
         : {}),
       onConnectFailed: (planned, err) => {

@@ -9,7 +9,7 @@ import type { PlannedConnection } from '../rtc/connection-plan.ts';
 import { fetchLegacyCredentials, fetchSlotCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
 import type { MembershipKind } from '../rtc/own-membership.ts';
 import { SfuConnection } from '../media/livekit/sfu-connection.ts';
-import type { I420 } from '../media/video/grid.ts';
+import type { I420 } from '../media/video/i420.ts';
 import { setParticipantKey, type E2eeState } from '../media/livekit/participant-keys.ts';
 import type { MediaKeys } from './media-keys.ts';
 
@@ -39,7 +39,9 @@ export interface MediaConnectionsOptions {
   log: Logger;
   onAudioTrack(track: ReceivedAudioTrack): void;
   /** Given for video recordings: every video track, as I420 frames. */
-  onVideoTrack?(track: { identity: string; trackSid: string; frames: AsyncIterable<I420> }): void;
+  onVideoTrack?(track: { identity: string; trackSid: string; source: 'camera' | 'screen'; frames: AsyncIterable<I420> }): void;
+  /** The recorded grid's size, for video recordings: cameras are asked for the layer their tile needs. */
+  videoCanvas?: { width: number; height: number };
   onParticipantLeft?(identity: string): void;
   /** A connection dropped for good: the session decides whether to go on. */
   onConnectionLost(serviceUrl: string, reason: string): void;
@@ -165,6 +167,7 @@ export class MediaConnections {
       admits: (identity) => this.#admits(planned, identity),
       onAudioTrack: (track) => this.#opts.onAudioTrack({ ...track, serviceUrl: planned.serviceUrl }),
       ...(this.#opts.onVideoTrack ? { onVideoTrack: this.#opts.onVideoTrack } : {}),
+      ...(this.#opts.videoCanvas ? { videoCanvas: this.#opts.videoCanvas } : {}),
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
       onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
       onUndecryptedMedia: (identity) => this.#opts.onUndecryptedMedia?.(identity),

@@ -5,7 +5,7 @@
 // although the protobuf message has a required `key` field, so per-participant keys cannot be
 // set through the public API. This module sends the same FFI request with the bytes, through the
 // FFI client rtc-node itself uses (a process-wide singleton it keeps on globalThis).
-import { E2eeRequest, EncryptionType, FrameCryptorSetKeyIndexRequest, KeyDerivationFunction, SetKeyRequest } from '@livekit/rtc-ffi-bindings';
+import { E2eeRequest, EncryptionType, FrameCryptorSetKeyIndexRequest, KeyDerivationFunction, SetKeyRequest, type FfiRequest } from '@livekit/rtc-ffi-bindings';
 import { AudioFrame, type E2EEOptions, type Room } from '@livekit/rtc-node';
 
 /** Element Call's raw keys are 16 random bytes, imported as HKDF material. */
@@ -32,10 +32,11 @@ export function elementCallE2eeOptions(): E2EEOptions {
 }
 
 interface FfiClientLike {
-  request(request: { message: { case: 'e2ee'; value: E2eeRequest } }): unknown;
+  request(request: { message: FfiRequest['message'] }): unknown;
 }
 
-function ffiClient(): FfiClientLike {
+/** rtc-node's own FFI client, for requests its API does not offer (also video-layer.ts). */
+export function ffiClient(): FfiClientLike {
   const holder = globalThis as { _ffiClientInstance?: FfiClientLike };
   // rtc-node creates its client lazily; describing a frame is the lightest public call that does.
   if (!holder._ffiClientInstance) new AudioFrame(new Int16Array(1), 48_000, 1, 1).protoInfo();

@@ -2,13 +2,14 @@
 // each remote audio track to the caller as a stream of PCM frames. Knows nothing of Matrix:
 // participants are LiveKit identities.
 import {
-  AudioFrame, AudioStream, DisconnectReason, Room, RoomEvent, TrackKind, VideoBufferType, VideoStream, type VideoFrameEvent,
+  AudioFrame, AudioStream, DisconnectReason, Room, RoomEvent, TrackKind, TrackSource, VideoBufferType, VideoStream, type VideoFrameEvent,
   type E2EEOptions, type Participant, type RemoteParticipant, type RemoteTrack, type RemoteTrackPublication,
 } from '@livekit/rtc-node';
 import { RecorderError } from '../../errors.ts';
 import { watchE2eeStates, type E2eeState } from './participant-keys.ts';
+import { requestVideoSize, tileSize, type Size } from './video-layer.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { I420 } from '../video/grid.ts';
+import type { I420 } from '../video/i420.ts';
 
 /** Cryptor states in which the frames handed to the decoder were really decrypted. */
 const DECRYPTED = new Set<E2eeState>(['ok', 'key-ratcheted']);
@@ -22,7 +23,8 @@ export interface AudioTrackHandler {
 }
 
 export interface VideoTrackHandler {
-  (track: { identity: string; trackSid: string; frames: AsyncIterable<I420> }): void;
+  /** `source`: a camera, or a shared screen (a tile of its own in the picture). */
+  (track: { identity: string; trackSid: string; source: 'camera' | 'screen'; frames: AsyncIterable<I420> }): void;
 }
 
 export interface SfuConnectionOptions {
@@ -39,6 +41,8 @@ export interface SfuConnectionOptions {
   participantName?: string;
   /** Video tracks are decoded only when this is given (video recordings). */
   onVideoTrack?: VideoTrackHandler;
+  /** The recorded grid's size: each camera is asked for the layer its tile needs (video-layer.ts), not the largest. */
+  videoCanvas?: Size;
   onParticipantLeft?(identity: string): void;
   onEncryptionStatus?(identity: string, encrypted: boolean): void;
   /** Per-participant frame decryption state (E2EE rooms only). */
@@ -65,6 +69,8 @@ export interface SfuConnectionOptions {
 }
 
 export const AUDIO_SAMPLE_RATE = 48_000;
+/** Received audio comes in frames of this length. */
+export const AUDIO_FRAME_MS = 20;
 
 export class SfuConnection {
   readonly room = new Room();
@@ -75,6 +81,9 @@ export class SfuConnection {
   /** Tracks of participants not (yet) admitted, by track sid. */
   readonly #held = new Map<string, { track: RemoteTrack; publication: RemoteTrackPublication; participant: RemoteParticipant }>();
   #closing: Promise<void> | undefined;
+  /** Cameras handed on, by track sid, and the participants whose tracks were handed on (the grid's tiles, as far as this SFU knows). */
+  readonly #cameras = new Map<string, RemoteTrackPublication>();
+  readonly #handedOn = new Set<string>();
   #unwatchE2ee: () => void = () => undefined;
 
   constructor(opts: SfuConnectionOptions) {
@@ -84,6 +93,7 @@ export class SfuConnection {
       .on(RoomEvent.TrackSubscribed, (track, publication, participant) => this.#onSubscribed(track, publication, participant))
       .on(RoomEvent.TrackUnsubscribed, (_track, publication) => {
         if (publication.sid) this.#held.delete(publication.sid);
+        if (publication.sid) this.#cameras.delete(publication.sid);
       })
       .on(RoomEvent.TrackSubscriptionFailed, (trackSid, participant, reason) =>
         this.#log.warn({ trackSid, identity: participant.identity, reason }, 'track subscription failed'),
@@ -92,6 +102,7 @@ export class SfuConnection {
       .on(RoomEvent.ParticipantDisconnected, (p) => {
         this.#log.info({ identity: p.identity }, 'participant disconnected');
         for (const [sid, held] of this.#held) if (held.participant.identity === p.identity) this.#held.delete(sid);
+        if (this.#handedOn.delete(p.identity)) this.#sizeCameras();
         opts.onParticipantLeft?.(p.identity);
       })
       .on(RoomEvent.ParticipantEncryptionStatusChanged, (encrypted, p) => {
@@ -215,22 +226,54 @@ export class SfuConnection {
     const identity = participant.identity;
     const trackSid = publication.sid ?? track.sid ?? 'unknown';
     const log = this.#log.child({ identity, trackSid });
+    const newTile = !this.#handedOn.has(identity);
+    this.#handedOn.add(identity);
+    if (track.kind === TrackKind.KIND_VIDEO && this.#opts.onVideoTrack && publication.sid) this.#cameras.set(publication.sid, publication);
+    if (newTile || track.kind === TrackKind.KIND_VIDEO) this.#sizeCameras();
     if (track.kind === TrackKind.KIND_AUDIO) {
-      const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1 }).getReader();
+      // 20 ms frames (the call clock's chunk) rather than rtc-node's 10 ms: half the FFI events, each a protobuf decode and a copy.
+      const reader = new AudioStream(track, { sampleRate: AUDIO_SAMPLE_RATE, numChannels: 1, frameSizeMs: AUDIO_FRAME_MS }).getReader();
       // Decoded ciphertext is loud noise: record silence of the same length instead.
       const silence = (frame: AudioFrame) => new AudioFrame(new Int16Array(frame.data.length), frame.sampleRate, frame.channels, frame.samplesPerChannel);
       this.#opts.onAudioTrack({ identity, trackSid, frames: this.#decryptedFrames(reader, track, identity, log, silence) });
     } else if (track.kind === TrackKind.KIND_VIDEO && this.#opts.onVideoTrack) {
       const reader = new VideoStream(track).getReader();
       const i420 = async function* (events: AsyncIterable<VideoFrameEvent | undefined>) {
+        let size = '';
         for await (const event of events) {
           if (!event) continue; // undecrypted: the tile keeps its last good picture
           const frame = event.frame.type === VideoBufferType.I420 ? event.frame : event.frame.convert(VideoBufferType.I420);
+          // Which simulcast layer (or which size the sender's encoder chose) arrives, each time it changes.
+          if (`${frame.width}x${frame.height}` !== size) {
+            size = `${frame.width}x${frame.height}`;
+            log.info({ width: frame.width, height: frame.height }, 'camera frame size');
+          }
           yield { width: frame.width, height: frame.height, data: frame.data };
         }
       };
-      this.#opts.onVideoTrack({ identity, trackSid, frames: i420(this.#decryptedFrames(reader, track, identity, log, () => undefined)) });
+      const source = publication.source === TrackSource.SOURCE_SCREENSHARE ? 'screen' : 'camera';
+      this.#opts.onVideoTrack({ identity, trackSid, source, frames: i420(this.#decryptedFrames(reader, track, identity, log, () => undefined)) });
     }
+  }
+
+  /**
+   * Asks for every camera's layer at the size of a tile among the participants handed on here. A
+   * member on another SFU or without any track is not counted: the tile taken is never smaller
+   * than the grid's, so a layer never comes smaller than its tile shows.
+   */
+  #sizeCameras(): void {
+    const canvas = this.#opts.videoCanvas;
+    if (!canvas || this.#cameras.size === 0) return;
+    const size = tileSize(Math.max(1, this.#handedOn.size), canvas);
+    for (const [sid, publication] of this.#cameras) {
+      try {
+        requestVideoSize(publication, size);
+      } catch (err) {
+        // The SFU goes on sending the largest layer: dearer, not wrong.
+        this.#log.warn({ err, trackSid: sid }, 'could not ask for a camera layer that fits its tile');
+      }
+    }
+    this.#log.debug({ cameras: this.#cameras.size, tiles: this.#handedOn.size, ...size }, 'camera layers asked for the tile size');
   }
 
   /**
