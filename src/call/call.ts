@@ -75,6 +75,15 @@ export const memberKey = (member: CallMember) => `${member.userId}_${member.devi
 export type OwnSfuEvent = { type: 'lost'; at: number; reason: string } | { type: 'back'; at: number; lostAt: number };
 
 /** How long the call waits for its own SFU to come back before it ends. */
+/**
+ * Decrypting this long, a track's frames are real in the recording (300 ms settle, 60 ms prebuffer)
+ * and a fresh receiver's jitter buffer has stopped stretching them (it does, for about half a second, measured).
+ */
+const AUDIO_SETTLE_MS = 1_200;
+/** A call where nobody's audio arrived this long after joining has nothing to wait for. */
+const NOBODY_HEARD_MS = 5_000;
+const DECRYPTING = new Set(['ok', 'key-ratcheted']);
+
 export const OWN_SFU_GRACE_MS = 60_000;
 
 export class Call {
@@ -101,6 +110,9 @@ export class Call {
   #ownSfuLost: { at: number; timer: ReturnType<typeof setTimeout> } | undefined;
   readonly #heard = new Map<string, CallMember | undefined>();
   /** Speakers whose LiveKit identity no membership named yet. */
+  /** Since when each received audio track carries real media (E2EE: decrypting; otherwise: subscribed). */
+  readonly #realSince = new Map<string, number | undefined>();
+  #joinedAt = Date.now();
   readonly #unnamed = new Map<string, Speaker>();
   readonly #cleanups: Array<() => void> = [];
   #session: MatrixRTCSession | undefined;
@@ -217,6 +229,26 @@ export class Call {
     return () => this.#memberListeners.delete(listener);
   }
 
+  /**
+   * Resolves true once every audio track received so far has carried the call's real media for a
+   * moment (in E2EE calls: decrypting), or nobody's audio arrived in a while; false after `limitMs`.
+   * A worker taking a session over waits for this before the worker it replaces stops recording.
+   */
+  async audioSettled(limitMs: number): Promise<boolean> {
+    const until = Date.now() + limitMs;
+    for (;;) {
+      const now = Date.now();
+      const tracks = [...this.#heard.keys()];
+      const settled =
+        tracks.length > 0
+          ? tracks.every((identity) => now - (this.#realSince.get(identity) ?? Infinity) >= AUDIO_SETTLE_MS)
+          : now - this.#joinedAt >= NOBODY_HEARD_MS;
+      if (settled) return true;
+      if (now >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** Our own SFU connection dropped, or is back: what arrives in between is silence in the recording. */
   onOwnSfu(listener: (event: OwnSfuEvent) => void): () => void {
     this.#ownSfuListeners.add(listener);
@@ -294,6 +326,7 @@ export class Call {
     });
     this.#cleanups.push(() => watcher.dispose());
     await this.#media.apply(planConnections(ownServiceUrl, members));
+    this.#joinedAt = Date.now();
     await this.#startVoice(ownServiceUrl);
   }
 
@@ -421,7 +454,11 @@ export class Call {
         ? {
             encryption: elementCallE2eeOptions(),
             mediaKeys,
-            onE2eeState: (identity, state) => decryption.update(identity, state),
+            onE2eeState: (identity, state) => {
+              decryption.update(identity, state);
+              if (!DECRYPTING.has(state)) this.#realSince.set(identity, undefined);
+              else if (this.#realSince.get(identity) === undefined) this.#realSince.set(identity, Date.now());
+            },
             onUndecryptedMedia: (identity) => decryption.undecryptedMedia(identity),
           }
         : {}),
@@ -473,6 +510,7 @@ export class Call {
 
   /**
    * A track can arrive before we know whose it is (a Matrix 2.0 member identified only by the
+    if (!this.encrypted) this.#realSince.set(identity, Date.now());
    * media key that comes later): name its speaker once the roster knows the identity.
    */
   #nameSpeakers(roster: CallRoster): void {

@@ -140,6 +140,14 @@ export const configSchema = z.strictObject({
       description: 'How many times a session is taken up again after its worker died before it is given up.',
       example: 5,
     }),
+    handoverTimeoutMs: key(z.int().min(0).default(20_000), {
+      description:
+        'A worker told to stop (SIGTERM, a rolling deploy) offers each running session to another worker and records on until that one records ' +
+        'too, so the recording has no gap (the segments overlap; the manifest says where to cut). This is how long it waits for a worker to ' +
+        'take a session over (and again for a taker to record) before it ends the session itself, files delivered. 0 ends sessions at once. ' +
+        "Keep it, plus the time to deliver, within the orchestrator's grace period.",
+      example: 20_000,
+    }),
   }),
   limits: section('Quotas that keep one user, one room or a flood of messages from taking the whole service.', {
     userCommandBurst: key(z.int().min(1).default(5), {

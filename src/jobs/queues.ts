@@ -67,6 +67,12 @@ export interface SegmentRecord {
   participants: Array<{ userId: string; deviceId: string; joinedMs: number; leftMs?: number }>;
   /** Whose voice each stem file holds. */
   stems: Array<{ file: string; userId?: string; deviceId?: string }>;
+  /** Set when the segment was handed over to another worker (shutdown): its files were closed then, not cut by a crash. */
+  endedAt?: string;
+  /** Hand-overs overlap: play this segment's files from here (it took over from the previous one)… */
+  playFromMs?: number;
+  /** …and up to here (it handed over to the next one). Offsets in the segment's files, in ms. */
+  playUntilMs?: number;
 }
 
 export interface StopRequest {
@@ -92,7 +98,14 @@ export interface ControlsChanged {
   at: number;
 }
 
-export type ControlMessage = StopRequest | OutputsChanged | ControlsChanged;
+/** The session's hand-over record changed (handover.ts): the workers waiting on it look again. */
+export interface HandoverChanged {
+  type: 'handover';
+  jobId: string;
+  at: number;
+}
+
+export type ControlMessage = StopRequest | OutputsChanged | ControlsChanged | HandoverChanged;
 
 export const redisKeys = (prefix: string) => ({
   /** jobId of the session that owns a room; set with NX so one room has one session. */
@@ -103,6 +116,8 @@ export const redisKeys = (prefix: string) => ({
   attempts: (jobId: string) => `${prefix}:attempts:${jobId}`,
   /** Hash of the segments a session has started so far (one more after each crash recovery), by index. */
   segments: (jobId: string) => `${prefix}:segments:${jobId}`,
+  /** Hash of a session's hand-over from a worker shutting down to another one (handover.ts). */
+  handover: (jobId: string) => `${prefix}:handover:${jobId}`,
   /** Pub/sub channel on which stop requests reach whichever worker owns the job. */
   controlChannel: `${prefix}:control`,
 });

@@ -73,6 +73,10 @@ describe('fuzzing records read back from Redis', () => {
         dir: mostly(fc.constantFrom(segmentDir, segmentDir, join(root, 'gone'), aFile, 'relative/segment-1', root)),
         participants: mostly(fc.array(mostly(fc.record({ userId: mostly(fc.constant('@alice:hs')), deviceId: mostly(fc.constant('DEV')), joinedMs: mostly(offset), leftMs: offset }, { requiredKeys: ['userId', 'deviceId', 'joinedMs'] })), { maxLength: 3 })),
         stems: mostly(fc.array(mostly(fc.record({ file: mostly(fc.constantFrom('stem-01-alice.ogg', 'stem-01-alice.ogg', 'x.ogg', 'x.ogg', '../../etc/passwd')), userId: mostly(fc.constant('@alice:hs')), deviceId: mostly(fc.constant('DEV')) }, { requiredKeys: ['file'] })), { maxLength: 3 })),
+        // A segment handed over to another worker at shutdown: closed, with its cut point.
+        endedAt: mostly(fc.constant('2026-11-25T20:05:00.000Z')),
+        playFromMs: mostly(fc.integer({ min: 0, max: 3_600_000 })),
+        playUntilMs: mostly(fc.integer({ min: 0, max: 3_600_000 })),
       },
       { requiredKeys: ['index', 'startedAt', 'worker', 'dir', 'participants', 'stems'] },
     );
@@ -86,12 +90,18 @@ describe('fuzzing records read back from Redis', () => {
           } catch (err) {
             seen.refused++;
             expect(err).toBeInstanceOf(SegmentRecordError);
-            expect((err as Error).message).toMatch(/^a segment record in Redis is not valid: (it is not|index|segment \d+: (startedAt|worker|dir|participant|stem))/);
+            expect((err as Error).message).toMatch(/^a segment record in Redis is not valid: (it is not|index|segment \d+: (startedAt|worker|dir|participant|stem|endedAt|playFromMs|playUntilMs))/);
           }
         }
         const earlier = await describeEarlierSegments(taken, 6, log);
         seen.described += earlier.segments.length;
         expect(earlier.segments.length).toBe(taken.filter((r) => r.index < 6).length);
+        // A closed (handed-over) segment is not called interrupted, and keeps its cut.
+        const records = taken.filter((r) => r.index < 6).sort((a, b) => a.index - b.index);
+        earlier.segments.forEach((segment, i) => {
+          expect(segment.interrupted === true).toBe(records[i]!.endedAt === undefined);
+          expect(segment.playUntilMs).toBe(records[i]!.playUntilMs);
+        });
         // Only what lies in the record's own folder is delivered.
         for (const f of earlier.local) expect(f.path.startsWith(segmentDir) || f.path.startsWith(root)).toBe(true);
       }),

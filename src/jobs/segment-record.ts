@@ -47,5 +47,9 @@ export function parseSegmentRecord(raw: string): SegmentRecord {
       throw new SegmentRecordError(`${at}: stem ${i} has a userId or deviceId that is not a string`);
     }
   });
+  const { endedAt, playFromMs, playUntilMs } = value;
+  if (endedAt !== undefined && (!isText(endedAt) || Number.isNaN(Date.parse(endedAt)))) throw new SegmentRecordError(`${at}: endedAt is not a date`);
+  if (playFromMs !== undefined && !isOffset(playFromMs)) throw new SegmentRecordError(`${at}: playFromMs is not an offset of 0 or more`);
+  if (playUntilMs !== undefined && !isOffset(playUntilMs)) throw new SegmentRecordError(`${at}: playUntilMs is not an offset of 0 or more`);
   return value as unknown as SegmentRecord;
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -12,6 +12,7 @@ import { ControlStore, type ConsentMode, type ControlEvent } from './controls.ts
 import { JobLockWatch, type LockLoss } from './job-lock.ts';
 import { keepSessionsApart } from './session-isolation.ts';
 import { parseSegmentRecord } from './segment-record.ts';
+import { HandoverStore } from './handover.ts';
 
 export interface SessionContext {
   jobId: string;
@@ -22,8 +23,23 @@ export interface SessionContext {
    * It names the segment, so two workers that both believe they hold the job never share files.
    */
   attempt: number;
-  /** True once this worker may have lost the job to another one (its lock expired or was refused). */
+  /** True once this worker may have lost the job to another one (its lock expired or was refused, or it handed the session over). */
   lockLost(): boolean;
+  /**
+   * Before the session ends as its owner: a session this worker offered to another one (shutdown)
+   * is withdrawn, or found taken. 'mine': end and deliver it; 'handed-over': another worker took
+   * it (close this segment, deliver nothing); 'lost': the job lock was lost.
+   */
+  settleOwnership(): Promise<'mine' | 'handed-over' | 'lost'>;
+  /** Set when this attempt took the session over from a worker that was shutting down (hand-over). */
+  handover?: {
+    /** That worker's attempt (its segment's index). */
+    from: number;
+    /** Tells that worker this one records the call's media since `at` (wall clock): it stops its segment. */
+    recording(at: number): Promise<void>;
+    /** Resolves once that worker has closed its files (or, if it never says so, after a bound). */
+    released(): Promise<void>;
+  };
   /** Aborted when someone asks to stop the session or the process shuts down. */
   signal: AbortSignal;
   log: Logger;
@@ -41,6 +57,8 @@ export interface SessionContext {
   };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Segment lists outlive a crashed worker by this long, then Redis drops them. */
 const SEGMENTS_TTL_S = 7 * 24 * 3600;
 
@@ -53,12 +71,55 @@ export interface SessionWorkerOptions {
   lockDurationMs: number;
   stalledIntervalMs: number;
   maxStalledCount: number;
+  /** At shutdown, how long to wait for another worker to take each session over (0: end them at once). */
+  handoverTimeoutMs: number;
+}
+
+/**
+ * The old worker records on this long after its successor records: both sets of files hold the cut
+ * (its clock writes a prebuffer late), and the overlap after it lets the cut be checked against the audio.
+ */
+const HANDOVER_OVERLAP_MS = 1_000;
+/** How often a worker waiting on a hand-over looks at its record (besides the nudges on the control channel). */
+const HANDOVER_POLL_MS = 200;
+/** A taker waits this long, beyond the hand-over timeout, for the old worker to close its files before delivering without them being final. */
+const RELEASE_GRACE_MS = 30_000;
+
+/** One session this worker runs. */
+interface RunningSession {
+  controller: AbortController;
+  job: Job<SessionJobData>;
+  token: string | undefined;
+  attempt?: number;
+  /** Resolves the processor's race: the job went back to the queue for a successor, the session goes on here meanwhile. */
+  movedToWait(): void;
+  /** This worker offered the session to another one (shutdown). */
+  offered: boolean;
+  /** Another worker took the session over: this one closes its segment and leaves Redis to it. */
+  handedOver: boolean;
+  /** This worker withdrew its offer: it ends the session as its owner, without BullMQ's lock. */
+  withdrew: boolean;
+  /** The session has ended here. */
+  finished: boolean;
 }
 
 /** The session's signal is aborted with this when the job's lock is lost: another worker records it now. */
 export class LockLost extends Error {
   constructor(why: LockLoss) {
     super(why === 'refused' ? 'another worker holds the job now' : 'the job lock expired before this worker could renew it');
+  }
+}
+
+/**
+ * The session's signal is aborted with this when another worker took the session over (this one
+ * shuts down): `recordingAt` is when the successor's recording carried the call's media, the cut
+ * point (absent when the successor took the session but never said it records).
+ */
+export class HandedOver extends Error {
+  readonly recordingAt: number | undefined;
+  constructor(recordingAt: number | undefined) {
+    super('another worker took the session over');
+    this.recordingAt = recordingAt;
   }
 }
 
@@ -82,7 +143,13 @@ export class SessionWorker {
   readonly #redis: Redis;
   readonly #keys: ReturnType<typeof redisKeys>;
   readonly #log: Logger;
-  readonly #running = new Map<string, AbortController>();
+  readonly #running = new Map<string, RunningSession>();
+  /** Sessions still running here after their job went back to the queue (hand-over), awaited by close(). */
+  readonly #detached = new Set<Promise<void>>();
+  /** Who waits on a job's hand-over record, nudged when it changes. */
+  readonly #handoverListeners = new Map<string, Set<() => void>>();
+  readonly #handovers: HandoverStore;
+  readonly #handoverTimeoutMs: number;
   readonly #outputListeners = new Map<string, Set<(by: string) => void>>();
   readonly #outputs: OutputStore;
   readonly #controls: ControlStore;
@@ -99,6 +166,8 @@ export class SessionWorker {
     this.#locks = new JobLockWatch(opts.lockDurationMs, (jobId, why) => this.#onLockLost(jobId, why));
     this.#outputs = new OutputStore(redis, opts.prefix);
     this.#controls = new ControlStore(redis, opts.prefix);
+    this.#handovers = new HandoverStore(redis, opts.prefix);
+    this.#handoverTimeoutMs = opts.handoverTimeoutMs;
     this.#subscriber = redis.duplicate();
     this.#subscriber.on('message', (_channel: string, message: string) => this.#onControl(message));
     this.#worker = new Worker<SessionJobData>(SESSION_QUEUE, (job, token) => this.#process(job, token, run), {
@@ -125,12 +194,17 @@ export class SessionWorker {
     this.#log.info({ queue: SESSION_QUEUE }, 'worker taking jobs');
   }
 
-  /** Stops taking jobs, ends running sessions cleanly, and waits for them. Idempotent. */
+  /**
+   * Stops taking jobs and hands each running session to another worker, recording on until that
+   * one records (or, when none takes it in time, ends it cleanly here); waits for them. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // Stops fetching at once; resolves when every processor returned (a session handed over returns when its job is back in the queue).
       const closing = this.#worker.close();
-      for (const controller of this.#running.values()) controller.abort(new StopReason('shutdown'));
+      await Promise.all([...this.#running.entries()].map(([jobId, session]) => this.#handOver(jobId, session)));
       await closing;
+      await Promise.allSettled([...this.#detached]);
       this.#locks.stop();
       await this.#subscriber.quit().catch((err: unknown) => this.#log.warn({ err }, 'closing the control subscriber failed'));
     })();
@@ -138,34 +212,79 @@ export class SessionWorker {
   }
 
   async #process(job: Job<SessionJobData>, token: string | undefined, run: SessionRunner): Promise<void> {
+    // A fetch already waiting when close() began can still hand this worker a job, even the one it just offered: back it goes.
+    if (this.#closing) {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    let movedToWait!: () => void;
+    const moved = new Promise<'moved'>((resolve) => (movedToWait = () => resolve('moved')));
+    const session: RunningSession = { controller: new AbortController(), job, token, movedToWait, offered: false, handedOver: false, withdrew: false, finished: false };
+    const running = this.#runSession(job, token, run, session);
+    const first = await Promise.race([running.then(() => 'ended' as const), moved]);
+    if (first === 'ended') return;
+    // The job waits in the queue for a successor; the session records on here until that one records.
+    const detached = running.catch((err: unknown) => this.#log.warn({ jobId: job.id, err }, 'a session offered to another worker ended with an error'));
+    this.#detached.add(detached);
+    void detached.finally(() => this.#detached.delete(detached));
+    throw new WaitingError();
+  }
+
+  async #runSession(job: Job<SessionJobData>, token: string | undefined, run: SessionRunner, session: RunningSession): Promise<void> {
     const jobId = job.id!;
     const data = job.data;
     if (data.version !== 1) throw new UnrecoverableError(`unsupported job payload version ${String(data.version)}`);
     const recovery = job.stalledCounter ?? 0;
     const log = this.#log.child({ jobId, roomId: data.roomId, recovery });
-    const controller = new AbortController();
+    const controller = session.controller;
     // BullMQ took the lock when it handed the job out (processedOn), before this line.
     this.#locks.track(jobId, job.processedOn ?? Date.now());
-    this.#running.set(jobId, controller);
+    this.#running.set(jobId, session);
     let attempt: number | undefined;
+    /** Set when the offer this job came with was withdrawn: the offering worker ends the session, this attempt does nothing. */
+    let notOurs = false;
     try {
       const fence = await this.#nextAttempt(jobId);
       attempt = fence;
+      session.attempt = fence;
+      const offer = await this.#handovers.read(jobId);
+      let takenFrom: number | undefined;
+      if (offer?.state === 'offered' || offer?.state === 'withdrawn') {
+        if (offer.state === 'offered' && (await this.#handovers.take(jobId, fence))) takenFrom = offer.from;
+        else {
+          notOurs = true;
+          log.info({ from: offer.from }, 'the worker that offered this session withdrew its offer; it ends the session itself');
+          return;
+        }
+        log.info({ from: takenFrom, attempt: fence }, 'taking the session over from a worker that is shutting down');
+      }
       const pending = await this.#redis.get(this.#keys.stopRequest(jobId));
       if (pending) controller.abort(new StopReason((JSON.parse(pending) as StopRequest).by));
-      log.info({ requestedBy: data.requestedBy, kind: data.kind }, recovery ? 'recovering session' : 'starting session');
+      if (takenFrom === undefined) log.info({ requestedBy: data.requestedBy, kind: data.kind }, recovery ? 'recovering session' : 'starting session');
       // The session's tokens (call user, SFU JWTs, typed stream keys) are scrubbed from logs while it runs, then forgotten.
       await withSecretScope(() => run(data, {
         jobId,
         recovery,
         attempt: fence,
-        lockLost: () => this.#locks.lost(jobId),
+        lockLost: () => this.#locks.lost(jobId) || session.handedOver,
+        settleOwnership: () => this.#settleOwnership(jobId, session, log),
+        ...(takenFrom !== undefined
+          ? {
+              handover: {
+                from: takenFrom,
+                recording: async (at: number) => {
+                  if (!(await this.#handovers.recording(jobId, fence, at))) log.warn({ from: takenFrom }, 'the hand-over record no longer names this attempt; the previous worker stops by its own timeout');
+                },
+                released: () => this.#released(jobId, takenFrom, log),
+              },
+            }
+          : {}),
         signal: controller.signal,
         log,
         reportProgress: (progress) => {
           sessionPhase(jobId, data.kind, progress.phase);
-          // A worker that lost the job must not overwrite what its successor reports.
-          if (this.#locks.lost(jobId)) return Promise.resolve();
+          // A worker that lost or offered the job must not overwrite what its successor reports.
+          if (this.#locks.lost(jobId) || session.offered) return Promise.resolve();
           return job.updateProgress({ ...progress, worker: `${hostname()}:${process.pid}` });
         },
         segments: {
@@ -209,14 +328,21 @@ export class SessionWorker {
       if (err instanceof RecorderError && !err.retryable) throw new UnrecoverableError(err.message);
       throw err;
     } finally {
-      // SIGTERM ends sessions like !stop does (files finished, call left), so the room is free again.
+      // A session ended here (stopped, call over, or SIGTERM with nobody taking it over) frees the room.
+      session.finished = true;
       this.#running.delete(jobId);
       this.#outputListeners.delete(jobId);
       sessionGone(jobId);
       this.#controlListeners.delete(jobId);
-      const owned = await this.#stillOwns(jobId, token, attempt);
+      const owned = !notOurs && (session.withdrew || (!session.handedOver && (await this.#stillOwns(jobId, token, attempt))));
       this.#locks.untrack(jobId);
-      if (owned) {
+      if (session.handedOver && attempt !== undefined) {
+        // The successor waits for this before it describes and delivers this segment's files.
+        await this.#handovers.release(jobId, attempt).catch((err: unknown) => log.error({ err }, 'could not tell the successor that this segment is closed; it delivers after its wait'));
+        log.info({ attempt }, 'session handed over: this segment is closed, the successor records and delivers');
+      } else if (notOurs) {
+        // Nothing was started: the worker that withdrew the offer ends the session.
+      } else if (owned) {
         await releaseRoom(this.#redis, this.#keys.activeSession(data.roomId), jobId);
         await this.#redis.del(this.#keys.stopRequest(jobId), this.#keys.segments(jobId), this.#keys.attempts(jobId));
         await this.#outputs.clear(jobId);
@@ -248,7 +374,110 @@ export class SessionWorker {
 
   #onLockLost(jobId: string, why: LockLoss): void {
     this.#log.error({ jobId, why }, 'job lock lost; stopping this recording at once, another worker may record the call now');
-    this.#running.get(jobId)?.abort(new LockLost(why));
+    this.#running.get(jobId)?.controller.abort(new LockLost(why));
+  }
+
+  /**
+   * Offers a running session to another worker (shutdown): its job goes back to the queue with a
+   * hand-over record, and the session records on here until the worker that takes it records too;
+   * then it stops. Nobody taking it within the hand-over timeout: it ends here as before.
+   */
+  async #handOver(jobId: string, session: RunningSession): Promise<void> {
+    const { controller } = session;
+    const log = this.#log.child({ jobId, attempt: session.attempt });
+    if (this.#handoverTimeoutMs === 0 || session.attempt === undefined || controller.signal.aborted || this.#locks.lost(jobId)) {
+      controller.abort(new StopReason('shutdown'));
+      return;
+    }
+    // BullMQ's lock goes with the job: a renewal refused from now on is expected, not a lost job.
+    this.#locks.untrack(jobId);
+    try {
+      await this.#handovers.offer(jobId, session.attempt);
+      session.offered = true;
+      await session.job.moveToWait(session.token);
+    } catch (err) {
+      log.error({ err }, 'could not offer the session to another worker; ending it here');
+      if (session.offered && !(await this.#handovers.withdraw(jobId, session.attempt).catch(() => false))) session.handedOver = true;
+      session.offered = false;
+      this.#locks.track(jobId, Date.now());
+      controller.abort(new StopReason('shutdown'));
+      return;
+    }
+    session.movedToWait();
+    const offeredAt = Date.now();
+    log.info({ timeoutMs: this.#handoverTimeoutMs }, 'session offered to another worker (shutting down); recording on until it records');
+    let deadline = offeredAt + this.#handoverTimeoutMs;
+    let takenBy: number | undefined;
+    while (!session.finished && !controller.signal.aborted) {
+      const record = await this.#handovers.read(jobId).catch((err: unknown) => {
+        log.warn({ err }, 'could not read the hand-over record');
+        return undefined;
+      });
+      if (record?.state === 'taken' && record.recordingAt !== undefined) {
+        log.info({ by: record.by, msSinceOffer: Date.now() - offeredAt, recordingAt: record.recordingAt }, 'the successor records; stopping this segment');
+        // Recording on a little longer: this clock writes what was heard one prebuffer late, and the cut must be in both segments.
+        await sleep(HANDOVER_OVERLAP_MS);
+        controller.abort(new HandedOver(record.recordingAt));
+        return;
+      }
+      if (record?.state === 'taken' && takenBy === undefined) {
+        takenBy = record.by;
+        // Joining the call takes a while: the successor gets the whole timeout again to record.
+        deadline = Date.now() + this.#handoverTimeoutMs;
+        log.info({ by: takenBy, msSinceOffer: Date.now() - offeredAt }, 'another worker took the session; waiting for it to record');
+      }
+      if (Date.now() >= deadline) {
+        if (takenBy === undefined) log.warn({ timeoutMs: this.#handoverTimeoutMs }, 'no worker took the session over in time; ending it here');
+        else log.warn({ by: takenBy }, 'the worker that took the session over does not record yet; closing this segment and leaving the session to it');
+        controller.abort(takenBy === undefined ? new StopReason('shutdown') : new HandedOver(undefined));
+        return;
+      }
+      await this.#handoverNudge(jobId, HANDOVER_POLL_MS);
+    }
+  }
+
+  /** See SessionContext.settleOwnership. */
+  async #settleOwnership(jobId: string, session: RunningSession, log: Logger): Promise<'mine' | 'handed-over' | 'lost'> {
+    if (session.handedOver) return 'handed-over';
+    if (session.offered && !session.withdrew) {
+      if (await this.#handovers.withdraw(jobId, session.attempt!)) {
+        session.withdrew = true;
+        // The job waits in the queue: removed, it never starts; a worker that took it meanwhile finds the offer withdrawn.
+        await session.job.remove().catch((err: unknown) => log.info({ err: (err as Error).message }, 'the offered job could not be removed from the queue; the worker holding it finds the offer withdrawn'));
+        log.info('offer withdrawn: this worker ends the session');
+      } else {
+        session.handedOver = true;
+        return 'handed-over';
+      }
+    }
+    return this.#locks.lost(jobId) ? 'lost' : 'mine';
+  }
+
+  /** The taker's side: resolves once the worker that offered the session closed its files, or after a bound. */
+  async #released(jobId: string, from: number, log: Logger): Promise<void> {
+    const until = Date.now() + this.#handoverTimeoutMs * 2 + RELEASE_GRACE_MS;
+    while (Date.now() < until) {
+      const record = await this.#handovers.read(jobId).catch(() => undefined);
+      if (!record || record.from !== from || record.releasedAt !== undefined) return;
+      await this.#handoverNudge(jobId, HANDOVER_POLL_MS);
+    }
+    log.warn({ from }, 'the previous worker never said its segment is closed; delivering its files as they are');
+  }
+
+  /** Resolves at the next change of the job's hand-over record, or after `ms`. */
+  #handoverNudge(jobId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const listeners = this.#handoverListeners.get(jobId) ?? new Set();
+      this.#handoverListeners.set(jobId, listeners);
+      const done = () => {
+        clearTimeout(timer);
+        listeners.delete(done);
+        if (listeners.size === 0) this.#handoverListeners.delete(jobId);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      listeners.add(done);
+    });
   }
 
   #onControl(message: string): void {
@@ -267,9 +496,13 @@ export class SessionWorker {
       for (const listener of this.#controlListeners.get(request.jobId) ?? []) listener();
       return;
     }
-    const controller = this.#running.get(request.jobId);
-    if (!controller) return; // another worker owns it
+    if (request.type === 'handover') {
+      for (const listener of [...(this.#handoverListeners.get(request.jobId) ?? [])]) listener();
+      return;
+    }
+    const session = this.#running.get(request.jobId);
+    if (!session) return; // another worker owns it
     this.#log.info({ jobId: request.jobId, by: request.by }, 'stop requested');
-    controller.abort(new StopReason(request.by));
+    session.controller.abort(new StopReason(request.by));
   }
 }

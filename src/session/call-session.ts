@@ -12,7 +12,7 @@ import { describeError } from '../errors.ts';
 import { formatDuration, nameWithId } from '../format.ts';
 import type { NoticeQueue } from '../jobs/notices.ts';
 import type { SessionJobData, SessionProgress } from '../jobs/queues.ts';
-import { StopReason, type SessionContext } from '../jobs/worker.ts';
+import { HandedOver, StopReason, type SessionContext } from '../jobs/worker.ts';
 import type { Logger } from '../observability/logger.ts';
 import { joinLatency, sessionEnded } from '../observability/metrics.ts';
 import type { OutputRecord } from '../jobs/outputs.ts';
@@ -86,9 +86,13 @@ export class CallSession {
       if (!this.#endCounted) sessionEnded('join-failed');
       this.#endCounted = true;
       this.#log.error({ err }, 'session failed');
-      // A worker that lost the job leaves the room to its successor, which is recording on.
-      if (!this.#ctx.lockLost()) {
-        const recovered = !this.#joined && this.#ctx.recovery > 0;
+      // A worker that lost the job (or handed it over) leaves the room to its successor, which is recording on.
+      const owner = await this.#ctx.settleOwnership().catch((settleErr: unknown) => {
+        this.#log.error({ err: settleErr }, 'could not settle who ends the session; leaving it');
+        return 'lost' as const;
+      });
+      if (owner === 'mine') {
+        const recovered = !this.#joined && (this.#ctx.recovery > 0 || this.#ctx.handover !== undefined);
         const orphans = recovered ? await this.#deliverOrphanedSegments(err) : undefined;
         // "Start the call first, then type !record" does not fit a call that ended while the recording's worker was gone.
         const why = recovered && (err as { errcode?: string }).errcode === 'MRR_NO_CALL' ? 'the call ended while no worker held the recording, so it is not taken up again.' : describeError(err);
@@ -103,7 +107,7 @@ export class CallSession {
    * nothing and ends: its predecessors' segments are delivered here, as no recording output will.
    */
   async #deliverIfRecordedNothing(): Promise<void> {
-    if (this.#ctx.recovery === 0 || this.#ctx.lockLost()) return;
+    if ((this.#ctx.recovery === 0 && !this.#ctx.handover) || this.#ctx.lockLost()) return;
     let records;
     try {
       records = await this.#ctx.segments.all();
@@ -120,6 +124,8 @@ export class CallSession {
   /** A recovered session that recorded nothing itself: its predecessors' segments are archived all the same. */
   async #deliverOrphanedSegments(why: unknown): Promise<string | undefined> {
     try {
+      // The worker that handed the session over closes its files first.
+      await this.#ctx.handover?.released();
       return await deliverOrphanedSegments({
         records: await this.#ctx.segments.all(),
         manifest: { roomId: this.#data.roomId, sessionId: this.#ctx.jobId, requestedBy: this.#data.requestedBy, kind: this.#data.kind, endReason: typeof why === 'string' ? why : `not taken up again: ${describeError(why)}` },
@@ -165,6 +171,7 @@ export class CallSession {
     const offChange = this.#ctx.outputs.onChange((by) => void this.#ctx.outputs.list().then((current) => outputs.reconcile(current, by)));
     offJoining();
     const offMembers = call.onMembers(reportCall);
+    const takeover = this.#ctx.handover ? this.#takeover(outputs) : undefined;
     // !status shows each output's state and how much has been written so far.
     const progress = setInterval(() => void this.#reportOutputs(outputs), 5_000);
     let end: EndReason;
@@ -179,6 +186,7 @@ export class CallSession {
       joinLatency('joined', from, Date.now() - at);
       void call.firstAudio.then((heard) => joinLatency('first_audio', from, heard - at));
       await this.#reportOutputs(outputs);
+      if (takeover) void call.audioSettled(this.#deps.config.jobs.handoverTimeoutMs / 2).then((settled) => takeover.tell(settled));
       end = await this.#firstEnd(call, outputs);
     } catch (err) {
       end = { kind: 'failed', error: err };
@@ -188,7 +196,14 @@ export class CallSession {
       offMembers();
       controls.stop();
     }
-    if (this.#ctx.lockLost()) return this.#abandon(call, outputs, end);
+    // A session that ends before it said it records lets the worker that handed it over stop now.
+    await takeover?.tell(false);
+    const reason = this.#ctx.signal.reason as unknown;
+    // Where this segment's files give way to the successor's: taken now, while they are still written.
+    if (reason instanceof HandedOver && reason.recordingAt !== undefined) outputs.handOver(reason.recordingAt);
+    const owner = await this.#ctx.settleOwnership();
+    if (owner === 'handed-over' && !(reason instanceof HandedOver && reason.recordingAt !== undefined)) outputs.handOver(undefined);
+    if (owner !== 'mine') return this.#abandon(call, outputs, end);
     // Redis may be away right now: the files are closed whether or not the report gets through.
     await within(this.#report({ phase: 'stopping' }), STOPPING_REDIS_LIMIT_MS, 'reporting the stopping phase').catch((err: unknown) =>
       this.#log.warn({ err }, 'could not report the stopping phase; stopping anyway'),
@@ -202,11 +217,30 @@ export class CallSession {
   }
 
   /**
-   * Another worker holds the job now (this one's lock lapsed: a pause, Redis away): stop at once,
-   * close the files so they stay playable, and leave delivery, the room and Redis to that worker.
+   * Taking a session over from a worker that shuts down: once this worker's recording carries the
+   * call's media (or a bound passed), the cut point is now, and that worker is told to stop.
+   */
+  #takeover(outputs: SessionOutputs): { tell(settled: boolean): Promise<void> } {
+    let told = false;
+    return {
+      tell: async (settled) => {
+        if (told) return;
+        told = true;
+        const at = Date.now();
+        outputs.tookOver(at);
+        await this.#ctx.handover!.recording(at).catch((err: unknown) => this.#log.error({ err }, 'could not tell the previous worker that this one records; it stops by its own timeout'));
+        this.#log.info({ from: this.#ctx.handover!.from, settled, at }, 'taking over: recording the call; the previous worker stops its segment');
+      },
+    };
+  }
+
+  /**
+   * Another worker holds the job now (this one's lock lapsed: a pause, Redis away; or it took the
+   * session over at shutdown): stop at once, close the files so they stay playable, and leave
+   * delivery, the room and Redis to that worker.
    */
   async #abandon(call: Call, outputs: SessionOutputs, end: EndReason): Promise<void> {
-    this.#log.warn({ end: end.kind, ...(end.kind === 'failed' ? { err: end.error } : {}) }, 'session abandoned: the job lock was lost; closing this segment without delivering it');
+    this.#log.warn({ end: end.kind, ...(end.kind === 'failed' ? { err: end.error } : {}) }, 'session abandoned: another worker holds the job; closing this segment without delivering it');
     await call.hangUp(false);
     await outputs.abandon();
     this.#log.info('abandoned session stopped');

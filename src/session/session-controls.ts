@@ -90,12 +90,16 @@ export class SessionControls {
       : 'Anyone who does not want to be recorded can type !optout (their voice and picture are left out from then on).';
   }
 
-  /** The recording started (or resumed after a crash) and its notice went out to everyone in the call. */
-  async recordingStarted(recording: MarkableRecording, how: ToldBy): Promise<void> {
+  /**
+   * The recording started (or resumed after a crash) and its notice went out to everyone in the
+   * call; without `how`, a hand-over between workers: nobody was told anything new.
+   */
+  async recordingStarted(recording: MarkableRecording, how?: ToldBy): Promise<void> {
     this.#recording = recording;
     const now = Date.now();
     const present = [...new Set(this.#deps.call.members().map((m) => m.userId))];
     for (const userId of present) if (!this.#firstSeen.has(userId)) this.#firstSeen.set(userId, now);
+    if (!how) return;
     await this.#append({ type: 'told', userIds: present, how, at: now });
     if (this.#state.paused) await this.#deps.notices.send(`The recording is paused (by ${this.#state.paused.by}); type !resume to go on.`);
   }

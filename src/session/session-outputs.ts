@@ -65,6 +65,8 @@ export class SessionOutputs {
     this.#deps = deps;
     this.empty = new Promise((resolve) => (this.#markEmpty = resolve));
     this.#spoken = new SpokenNotices(deps.call, deps.config.voice, deps.notices, deps.log);
+    // Taken over from a worker shutting down: the call heard what is produced already.
+    if (deps.ctx.handover) this.#spoken.assumeSaid(['recording', 'stream']);
     this.#encoders = SharedEncoders.forCall(deps.call, deps.config.recording.ffmpegPath, deps.log);
     this.#streams = new CallStreams(deps.call, deps.config, (event, kind) => this.#onStreamEvent(event, kind), deps.log, this.#encoders);
   }
@@ -120,6 +122,11 @@ export class SessionOutputs {
         this.#transcribe = false;
         await notices.send(`This recording will have no transcript: ${describeError(err)}`);
       }
+    }
+    if (ctx.handover) {
+      // A hand-over (rolling deploy) goes unannounced: the recording goes on without a gap.
+      await this.#deps.controls?.recordingStarted(recording);
+      return;
     }
     const consent = this.#deps.controls ? ` ${this.#deps.controls.consentSentence()}` : '';
     await notices.send(
@@ -231,6 +238,16 @@ export class SessionOutputs {
     const recording = this.#recording;
     this.#recording = undefined;
     if (recording) await recording.finish();
+  }
+
+  /** Taken over from a worker shutting down: the recording's files take over from that worker's at wall-clock `at`. */
+  tookOver(at: number): void {
+    this.#recording?.tookOverAt(at);
+  }
+
+  /** Handed over to another worker: the recording's files give way to its files at wall-clock `at` (unknown: undefined). */
+  handOver(at: number | undefined): void {
+    this.#recording?.handOverAt(at);
   }
 
   /** Bytes the recording has written (for !status). */

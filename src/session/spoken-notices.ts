@@ -24,6 +24,11 @@ export class SpokenNotices {
     this.#log = log;
   }
 
+  /** Kinds the call was told about already (by the worker this one took the session over from). */
+  assumeSaid(kinds: SpokenKind[]): void {
+    for (const kind of kinds) this.#said.add(kind);
+  }
+
   /** The kinds produced now: new ones are announced; ended ones will be announced again if they restart. */
   update(active: ReadonlySet<SpokenKind>): void {
     for (const kind of [...this.#said]) if (!active.has(kind)) this.#said.delete(kind);

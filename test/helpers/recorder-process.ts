@@ -132,6 +132,8 @@ export function stackRecorderConfig(stack: StackInfo, overrides: Record<string, 
     // The homeserver advertises SFU a only; SFU b stands for a partner's SFU the operator allows.
     rtc: { allowedAuthorizers: stack.sfus.slice(1).map((sfu) => new URL(sfu.authorizerUrl).host) },
     logging: { level: 'debug' },
+    // A test that stops its only worker mid-session ends the session at once (handover.int.test.ts sets its own).
+    jobs: { handoverTimeoutMs: 0 },
     // Any free ports: tests run several recorder processes on one host (find them with metricsUrl).
     metrics: { bridgePort: 0, workerPort: 0 },
   };

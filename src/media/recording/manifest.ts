@@ -46,6 +46,12 @@ export interface ManifestSegment {
   /** Spans of the files without the call's media (the bot's SFU connection was gone): silence there is not the call's. */
   gaps?: MediaGap[];
   interrupted?: true;
+  /**
+   * Hand-overs (a worker shutting down, another taking over) overlap two segments: play this one's
+   * files from `playFromMs` (it took over) and up to `playUntilMs` (it handed over); offsets in ms.
+   */
+  playFromMs?: number;
+  playUntilMs?: number;
 }
 
 export interface MediaGap {

@@ -10,6 +10,7 @@ import type { EarlierSegments } from './earlier-segments.ts';
 import type { AudioFileResult, AudioRecording } from './audio-files.ts';
 import type { VideoResult } from './composite-file.ts';
 import { describeFile, writeManifest, type ConsentLedger, type Manifest, type ManifestFile, type ManifestSegment } from '../../media/recording/manifest.ts';
+import { stitchPlan } from '../../media/recording/handover-cut.ts';
 import type { Logger } from '../../observability/logger.ts';
 
 export interface DeliveryInput {
@@ -116,6 +117,7 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
   }
 
   let uploads: UploadOutcome[] = [];
+  const handedOver = new Set((input.earlier?.segments ?? []).filter((s) => s.playUntilMs !== undefined).map((s) => s.index));
   if (input.upload) {
     const roomFiles: RoomFile[] = [
       // The segments before a recovery first, in the order they were recorded.
@@ -125,7 +127,7 @@ export async function deliverRecording(input: DeliveryInput): Promise<DeliveryRe
           mimetype: l.file.kind === 'video' ? 'video/x-matroska' : 'audio/ogg',
           msgtype: l.file.kind === 'video' ? 'm.video' : 'm.audio',
           durationMs: l.file.durationMs,
-          caption: `${l.file.name}, segment ${l.file.segment} (recorded until its worker stopped)`,
+          caption: `${l.file.name}, segment ${l.file.segment} (${handedOver.has(l.file.segment) ? 'until its worker handed the call over; it overlaps the next segment, the manifest says where to cut' : 'recorded until its worker stopped'})`,
         }),
       ),
       ...(video ? [{ path: video.path, mimetype: 'video/x-matroska', msgtype: 'm.video' as const, durationMs: video.durationMs }] : []),
@@ -167,7 +169,9 @@ function roomParts(file: AudioFileResult, caption?: string): RoomFile[] {
 /** The message that closes a session in the room. */
 export function summaryText(endReason: string, report: DeliveryReport): string {
   const { manifest } = report;
-  const durationMs = manifest.segments.reduce((sum, s) => sum + s.durationMs, 0);
+  // Segments of a hand-over overlap: what plays once stitched is counted.
+  const durationMs = stitchPlan(manifest.segments).reduce((sum, s) => sum + s.untilMs - s.fromMs, 0);
+  const handOvers = manifest.segments.filter((s) => s.playUntilMs !== undefined).length;
   const names = new Map(manifest.segments.flatMap((s) => s.participants.map((p) => [p.userId, nameWithId(p.displayName ?? p.userId, p.userId)] as const)));
   const people = [...names.values()];
   const chapters = manifest.segments.reduce((sum, s) => sum + (s.chapters?.length ?? 0), 0);
@@ -187,6 +191,7 @@ export function summaryText(endReason: string, report: DeliveryReport): string {
     ...(chapters > 0 ? [`Chapters: ${chapters} (in the files and the manifest).`] : []),
     `Files: ${manifest.files.some((f) => f.kind === 'video') ? 'composite video, ' : ''}mixed audio and ${stems} speaker stem${stems === 1 ? '' : 's'}, ${formatBytes(totalBytes)} in all${report.uploads.some((u) => u.uploaded) ? ', attached above' : ''}.`,
   ];
+  if (handOvers > 0) lines.push(`Handed over between workers ${handOvers === 1 ? 'once' : `${handOvers} times`} (a restart), in overlapping segments; the manifest says where to cut.`);
   if (parts.length > 0) {
     lines.push(`Went on in a new part after an encoder stopped: ${parts.map((f) => `${f.name} (from ${formatDuration(f.offsetMs!)})`).join(', ')}; the manifest gives each part's offset.`);
   }

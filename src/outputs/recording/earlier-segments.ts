@@ -1,4 +1,4 @@
-// A recovered session's manifest lists the segments recorded before the crash. Their files are
+// A recovered session's manifest lists the segments recorded before the crash (or the hand-over). Their files are
 // described from this worker's storage when it can see them (one machine, or a shared volume),
 // and returned with their paths so that this worker archives and uploads them too; otherwise the
 // segment is listed with the worker that holds its files.
@@ -61,7 +61,10 @@ export async function describeEarlierSegments(records: SegmentRecord[], currentI
       durationMs: Math.max(0, ...segmentFiles.map((f) => f.durationMs)),
       worker: record.worker,
       participants: record.participants,
-      interrupted: true,
+      // A segment handed over to another worker was closed, not cut by a crash; it overlaps the next.
+      ...(record.endedAt ? { endedAt: record.endedAt } : { interrupted: true as const }),
+      ...(record.playFromMs !== undefined ? { playFromMs: record.playFromMs } : {}),
+      ...(record.playUntilMs !== undefined ? { playUntilMs: record.playUntilMs } : {}),
     });
     files.push(...segmentFiles);
   }

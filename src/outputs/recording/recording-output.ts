@@ -12,6 +12,8 @@ import type { RecordingKind, SegmentRecord } from '../../jobs/queues.ts';
 import { formatDuration, nameWithId } from '../../format.ts';
 import { safeFileLabel } from '../../media/recording/file-names.ts';
 import type { ConsentLedger, MediaGap } from '../../media/recording/manifest.ts';
+import { CHUNK_MS } from '../../media/recording/audio-timeline.ts';
+import { fileOffsetAt } from '../../media/recording/handover-cut.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { auditLog, auditRecordingEnded, auditRecordingStarted, safeLocation } from '../../observability/audit.ts';
 import { recordingBytes } from '../../observability/metrics.ts';
@@ -22,7 +24,8 @@ import { SharedCompositeFile } from './shared-composite-file.ts';
 import type { SharedEncoders } from '../stream/shared-encoders.ts';
 import { streamEncodeSettings } from '../stream/call-streams.ts';
 import { deliverRecording, type DeliveryReport } from './delivery.ts';
-import { describeEarlierSegments } from './earlier-segments.ts';
+import { describeEarlierSegments, type EarlierSegments } from './earlier-segments.ts';
+import { alignHandoverCut } from './handover-align.ts';
 import { tagFile } from './file-tags.ts';
 import { ParticipantLog } from './participant-log.ts';
 import { STOPPING_REDIS_LIMIT_MS, within } from '../../time-limit.ts';
@@ -44,6 +47,8 @@ export interface RecordingJob {
   tell?(text: string): void;
   /** The recording cannot go on (a full disk): the session finishes and delivers it. */
   failed?(reason: string): void;
+  /** Set when this attempt took the session over from a worker shutting down (SessionContext.handover). */
+  handover?: { released(): Promise<void> };
 }
 
 export interface FinishedRecording {
@@ -64,6 +69,10 @@ export class RecordingOutput {
   readonly #worker = `${hostname()}:${process.pid}`;
   #participants: ParticipantLog | undefined;
   #offMembers: (() => void) | undefined;
+  /** Took over from a worker shutting down: where this segment's files take over from that worker's. */
+  #playFromMs: number | undefined;
+  /** Handed over to another worker: where this segment's files give way to its files (and when they were closed). */
+  #handedOver: { playUntilMs?: number; endedAt?: string } | undefined;
 
   /** `encoders`: the call's shared encoders; with `recording.shareVideoEncoder` the composite video takes its picture from there. */
   constructor(call: Call, job: RecordingJob, config: Config, log: Logger, encoders?: SharedEncoders) {
@@ -168,6 +177,25 @@ export class RecordingOutput {
     return total;
   }
 
+  /** Where wall-clock time `at` lies in this segment's files (the clock writes what was heard, in order). */
+  #offsetAt(at: number): number {
+    const audio = this.#call.audio;
+    return fileOffsetAt(at, this.#audio.writtenMs, audio.startedAt + audio.nextIndex * CHUNK_MS);
+  }
+
+  /** This segment took the session over from a worker shutting down; its files play from wall-clock `at`. */
+  tookOverAt(at: number): void {
+    this.#playFromMs = this.#offsetAt(at);
+    this.#log.info({ playFromMs: this.#playFromMs }, 'took the recording over: the files play from here');
+    void this.#recordSegment();
+  }
+
+  /** This segment is handed over to another worker; its files play up to wall-clock `at` (unknown: to their end). Before finish(). */
+  handOverAt(at: number | undefined): void {
+    this.#handedOver = at === undefined ? {} : { playUntilMs: this.#offsetAt(at) };
+    this.#log.info({ playUntilMs: this.#handedOver.playUntilMs }, 'handed the recording over: the files play up to here');
+  }
+
   /** Kept current in Redis, so that a worker recovering this job after a crash can describe this segment. */
   #recordSegment(): Promise<void> {
     return this.#job.segments
@@ -178,6 +206,9 @@ export class RecordingOutput {
         dir: this.dir,
         participants: this.#participants?.spans() ?? [],
         stems: this.#audio.stemFiles.map(({ path, speaker }) => ({ file: basename(path), ...(speaker.userId ? { userId: speaker.userId } : {}), ...(speaker.deviceId ? { deviceId: speaker.deviceId } : {}) })),
+        ...(this.#playFromMs !== undefined ? { playFromMs: this.#playFromMs } : {}),
+        ...(this.#handedOver?.playUntilMs !== undefined ? { playUntilMs: this.#handedOver.playUntilMs } : {}),
+        ...(this.#handedOver?.endedAt ? { endedAt: this.#handedOver.endedAt } : {}),
       })
       .catch((err: unknown) => this.#log.warn({ err }, 'could not record the segment in Redis; a recovery would list it with less detail'));
   }
@@ -188,6 +219,8 @@ export class RecordingOutput {
    */
   async #earlierRecords(): Promise<SegmentRecord[]> {
     if (this.#job.attempt === 0) return [];
+    // The worker that handed the session over closes its files first.
+    await this.#job.handover?.released();
     try {
       return await within(this.#job.segments.all(), STOPPING_REDIS_LIMIT_MS, 'reading the earlier segments from Redis');
     } catch (err) {
@@ -205,6 +238,11 @@ export class RecordingOutput {
     this.#closeGap(); // still without media at the end: the gap runs to the end
     const video = await this.#video?.finish(recording.durationMs);
     const problems = await this.#tagFiles(recording, video);
+    if (this.#handedOver) {
+      // The successor lists this segment (closed, not cut by a crash) in its manifest and delivers its files.
+      this.#handedOver.endedAt = new Date(recording.endedAt).toISOString();
+      await this.#recordSegment();
+    }
     this.#log.info({ durationMs: recording.durationMs, mixed: recording.mixed, stems: recording.stems, chapters: recording.chapters.length }, 'recording finished');
     return { recording, ...(video ? { video } : {}), problems };
   }
@@ -245,12 +283,14 @@ export class RecordingOutput {
     const startedAt = new Date(recording.startedAt).toISOString();
     // Wall clock: with pauses the files are shorter than the time between start and end.
     const endedAt = new Date(recording.endedAt).toISOString();
+    const earlier = await describeEarlierSegments(await this.#earlierRecords(), this.#job.attempt, this.#log);
+    const playFromMs = await this.#alignedCut(earlier, recording.mixed.path);
     const report = await deliverRecording({
       dir: this.dir,
       recording,
       manifest: { version: 1, roomId: this.#job.roomId, sessionId: this.#job.jobId, requestedBy: this.#job.requestedBy, kind: this.#job.kind, startedAt, endedAt, endReason, retention: retentionNote(this.#config.recording.retentionDays, endedAt) },
       ...(video ? { video } : {}),
-      earlier: await describeEarlierSegments(await this.#earlierRecords(), this.#job.attempt, this.#log),
+      earlier,
       segment: {
         index: this.#job.attempt,
         dir: basename(this.dir),
@@ -259,6 +299,7 @@ export class RecordingOutput {
         durationMs: recording.durationMs,
         worker: this.#worker,
         participants: this.#participants?.spans() ?? [],
+        ...(playFromMs !== undefined ? { playFromMs } : {}),
         ...(recording.chapters.length > 0 ? { chapters: recording.chapters } : {}),
         ...(this.#gaps.length > 0 ? { gaps: [...this.#gaps] } : {}),
       },
@@ -273,6 +314,16 @@ export class RecordingOutput {
     this.#log.info({ manifest: report.manifestPath, stored: report.stored.length, uploads: report.uploads, problems: report.problems }, 'recording delivered');
     this.#audit(report, startedAt, endedAt, endReason);
     return report;
+  }
+
+  /** A segment that took over: where its files take over, checked against the previous segment's audio when its files are here. */
+  async #alignedCut(earlier: EarlierSegments, mixed: string): Promise<number | undefined> {
+    const playFromMs = this.#playFromMs;
+    const previous = earlier.segments.at(-1);
+    if (playFromMs === undefined || previous?.playUntilMs === undefined) return playFromMs;
+    const previousMixed = earlier.local.find((l) => l.file.segment === previous.index && l.file.kind === 'mixed' && l.file.offsetMs === undefined);
+    if (!previousMixed) return playFromMs;
+    return alignHandoverCut({ earlier: previousMixed.path, playUntilMs: previous.playUntilMs, later: mixed, playFromMs, ffmpegPath: this.#config.recording.ffmpegPath, log: this.#log });
   }
 
   #audit(report: DeliveryReport, startedAt: string, endedAt: string, endReason: string): void {
