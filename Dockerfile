@@ -12,7 +12,7 @@ RUN npm run build && npm prune --omit=dev
 # Runtime stage: Node 24, ffmpeg, the compiled app, a non-root user.
 FROM node:24-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg espeak-ng ca-certificates tini \
+ && apt-get install -y --no-install-recommends ffmpeg espeak-ng ca-certificates tini fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

@@ -1,25 +1,36 @@
-// The call's one picture, shared by every video output: a grid with a tile per call member
-// (their latest camera frame scaled in, black for members without video), composed when
-// something changed and handed to every subscriber at the frame rate. The clock runs only while
-// some output wants pictures, so audio-only sessions pay nothing for it.
+// The call's one picture, shared by every video output, laid out as Element Call shows a call:
+// a tile per member with their name (their camera, or a name card with their initials), the
+// active speaker's border, a screen share large with the others in a strip beside it. Composed
+// (natively, compositor.ts) when something changed and handed to every subscriber as I420 at
+// the frame rate; a join or a leave moves the tiles to their new places over a short transition.
+// The clock runs only while some output wants pictures, so audio-only sessions pay nothing for it.
 import type { Logger } from '../observability/logger.ts';
-import { blankI420, drawI420, fillI420, gridLayout, type I420 } from '../media/video/grid.ts';
+import { Compositor, type SceneTile } from '../media/video/compositor.ts';
+import type { I420 } from '../media/video/i420.ts';
+import { layoutTiles, TileMotion, type TileRequest } from '../media/video/layout.ts';
 import type { VideoFormat } from '../media/ffmpeg/video-args.ts';
 
 export type VideoSubscriber = (canvas: I420) => void;
+
+/** What a video track shows: a member's camera, or the screen they share (a tile of its own). */
+export type VideoSource = 'camera' | 'screen';
 
 export interface CallVideoOptions {
   format: VideoFormat;
   log: Logger;
   /** Nothing of the call is shown while this says so (the recording is paused). */
   paused?: () => boolean;
-  /** A member (by tile key) whose picture is not to be recorded: their tile stays empty. */
+  /** A member (by tile key) whose picture is not to be recorded: their tile says "not recorded". */
   hidden?: (key: string) => boolean;
+  /** The name a member's tile shows (their display name). */
+  name?: (key: string) => string;
+  /** How long tiles take to move to a new layout. */
+  transitionMs?: number;
   now?: () => number;
 }
 
-/** Y, U, V of the dark grey of a member who is not recorded: a tile, but nothing of them. */
-const NOT_RECORDED = [40, 128, 128] as const;
+const SCREEN = '\u0000screen';
+const tileId = (key: string, source: VideoSource) => (source === 'screen' ? key + SCREEN : key);
 
 export class CallVideo {
   readonly format: VideoFormat;
@@ -27,15 +38,25 @@ export class CallVideo {
   readonly #now: () => number;
   readonly #paused: () => boolean;
   readonly #hidden: (key: string) => boolean;
+  readonly #name: (key: string) => string;
+  readonly #compositor: Compositor;
+  readonly #motion: TileMotion;
+  /** Each tile's latest frame, by tile id (a member's key, or their key and SCREEN). */
   readonly #latest = new Map<string, I420>();
+  /** Tracks feeding each tile: a republished track may start before the old one ended. */
+  readonly #feeding = new Map<string, number>();
   readonly #subscribers = new Set<VideoSubscriber>();
+  /** Names looked up since the members last changed (a lookup reads the call's memberships). */
+  readonly #names = new Map<string, string>();
   #members: string[] = [];
-  #canvas: I420;
+  #speaking: string | undefined;
+  #layout = '';
+  #canvas: I420 | undefined;
   #dirty = true;
   #clockStart = 0;
   #frames = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** Members whose latest frame no clock frame has shown yet. */
+  /** Tiles whose latest frame no clock frame has shown yet. */
   readonly #unshown = new Set<string>();
   /** Since the clock started: frames received, frames replaced before shown, clock frames with nothing new. */
   #stats = { received: 0, replacedUnseen: 0, repeated: 0 };
@@ -46,51 +67,101 @@ export class CallVideo {
     this.#now = opts.now ?? Date.now;
     this.#paused = opts.paused ?? (() => false);
     this.#hidden = opts.hidden ?? (() => false);
-    this.#canvas = blankI420(opts.format);
+    this.#name = opts.name ?? ((key) => key);
+    this.#motion = new TileMotion(opts.transitionMs ?? 300);
+    // Fails here, when the call is joined with video, if the fonts are missing.
+    this.#compositor = new Compositor(opts.format);
   }
 
   /** The members shown, in tile order (everyone in the call, with or without video). */
   setMembers(keys: string[]): void {
     if (keys.join('\n') === this.#members.join('\n')) return;
     this.#members = [...keys];
+    this.#names.clear();
     this.#dirty = true;
   }
 
-  /** Composes anew at the next frame (who may be shown changed). */
+  /** The member whose tile is highlighted as speaking (undefined: nobody). */
+  setSpeaking(key: string | undefined): void {
+    if (key === this.#speaking) return;
+    this.#speaking = key;
+    this.#dirty = true;
+  }
+
+  /** Composes anew at the next frame (who may be shown, or a name, changed). */
   invalidate(): void {
+    this.#names.clear();
     this.#dirty = true;
   }
 
-  /** Shows a member's video track: each frame replaces the last one in their tile. */
-  addTrack(key: string, frames: AsyncIterable<I420>): void {
+  /** Shows a member's video track: each frame replaces the last one in its tile; when the track ends, the tile goes (a camera's back to a name card). */
+  addTrack(key: string, frames: AsyncIterable<I420>, source: VideoSource = 'camera'): void {
+    const id = tileId(key, source);
+    this.#feeding.set(id, (this.#feeding.get(id) ?? 0) + 1);
     void (async () => {
-      for await (const frame of frames) {
-        this.#latest.set(key, frame);
-        this.#dirty = true;
-        this.#stats.received++;
-        if (this.#unshown.has(key)) this.#stats.replacedUnseen++;
-        else this.#unshown.add(key);
+      try {
+        for await (const frame of frames) {
+          this.#latest.set(id, frame);
+          this.#dirty = true;
+          this.#stats.received++;
+          if (this.#unshown.has(id)) this.#stats.replacedUnseen++;
+          else this.#unshown.add(id);
+        }
+      } finally {
+        const left = (this.#feeding.get(id) ?? 1) - 1;
+        if (left > 0) this.#feeding.set(id, left);
+        else {
+          this.#feeding.delete(id);
+          this.#latest.delete(id);
+          this.#dirty = true;
+        }
       }
-    })().catch((err: unknown) => this.#log.error({ err, member: key }, 'video track failed'));
+    })().catch((err: unknown) => this.#log.error({ err, member: key, source }, 'video track failed'));
   }
 
-  /** The current picture (composed now if anything changed). */
+  /** The current picture (composed now if anything changed, or while tiles move). */
   canvas(): I420 {
-    // A handed-out buffer may still sit in a pipe: compose into a new one when anything changed.
-    if (this.#dirty) {
-      const canvas = blankI420(this.format);
-      const tiles = gridLayout(this.#members.length, this.format);
-      if (!this.#paused()) {
-        this.#members.forEach((key, i) => {
-          if (this.#hidden(key)) return fillI420(canvas.data, canvas, tiles[i]!, NOT_RECORDED);
-          const frame = this.#latest.get(key);
-          if (frame) drawI420(canvas.data, canvas, tiles[i]!, frame);
-        });
-      }
-      this.#canvas = canvas;
-      this.#dirty = false;
+    const now = this.#now();
+    const tiles = this.#tileRequests();
+    const layout = tiles.map((t) => t.id).join('\n');
+    if (layout !== this.#layout) {
+      this.#motion.retarget(layoutTiles(tiles, this.format), now);
+      this.#layout = layout;
+      this.#dirty = true;
+    }
+    if (this.#dirty || this.#motion.moving(now) || !this.#canvas) {
+      // Moving tiles are still drawn next frame: the last step lands them exactly.
+      this.#dirty = this.#motion.moving(now);
+      const placed = this.#motion.at(now);
+      this.#canvas = this.#compositor.compose({
+        paused: this.#paused(),
+        tiles: tiles.map((t) => ({ ...t.scene, ...placed.get(t.id)! })),
+      });
     }
     return this.#canvas;
+  }
+
+  /** Every tile in order: per member their camera (or card, or "not recorded"), then their screen share. */
+  #tileRequests(): Array<TileRequest & { scene: Omit<SceneTile, 'rect' | 'alpha'> }> {
+    const tiles: Array<TileRequest & { scene: Omit<SceneTile, 'rect' | 'alpha'> }> = [];
+    for (const key of this.#members) {
+      if (this.#hidden(key)) {
+        tiles.push({ id: key, screen: false, scene: { id: key, name: '', colourKey: key, speaking: false, content: { kind: 'hidden' } } });
+        continue;
+      }
+      let name = this.#names.get(key);
+      if (name === undefined) this.#names.set(key, (name = this.#name(key)));
+      const camera = this.#latest.get(key);
+      tiles.push({
+        id: key,
+        screen: false,
+        scene: { id: key, name, colourKey: key, speaking: key === this.#speaking, content: camera ? { kind: 'video', picture: camera, fit: 'cover' } : { kind: 'card' } },
+      });
+      const screenId = tileId(key, 'screen');
+      const screen = this.#latest.get(screenId);
+      if (screen) tiles.push({ id: screenId, screen: true, scene: { id: screenId, name: `${name} (screen)`, colourKey: key, speaking: false, content: { kind: 'video', picture: screen, fit: 'contain' } } });
+    }
+    return tiles;
   }
 
   /** Adds an output; the clock starts with the first and stops with the last. */

@@ -12,7 +12,7 @@ import { signOwnDevice } from '../crypto/sign-device.ts';
 import { describeError, RecorderError } from '../errors.ts';
 import { elementCallE2eeOptions } from '../media/livekit/participant-keys.ts';
 import { safeFileLabel } from '../media/recording/file-names.ts';
-import type { I420 } from '../media/video/grid.ts';
+import type { I420 } from '../media/video/i420.ts';
 import type { Logger } from '../observability/logger.ts';
 import { AuthorizerPolicy, RefusedTargetError } from '../rtc/authorizer-guard.ts';
 import { membersWithoutTransport, planConnections } from '../rtc/connection-plan.ts';
@@ -22,6 +22,7 @@ import { startSessionClient } from '../rtc/session-client.ts';
 import { advertisedAuthorizers, discoverOwnTransport } from '../rtc/transports.ts';
 import { AppserviceClient, roomPath } from '../session/appservice-client.ts';
 import type { RoomNotices } from '../session/room-notices.ts';
+import { ActiveSpeaker, rms } from './active-speaker.ts';
 import { CallAudio, type Speaker } from './call-audio.ts';
 import { fetchWellKnown, oldestMembershipContent, ownConnectionUrl, waitForMembers, waitForRoom } from './call-lookup.ts';
 import { callFocusSelection, type CallMember } from './call-members.ts';
@@ -74,7 +75,6 @@ export const memberKey = (member: CallMember) => `${member.userId}_${member.devi
 /** Our own SFU connection dropped (`lost`) or was opened again (`back`), wall-clock times. */
 export type OwnSfuEvent = { type: 'lost'; at: number; reason: string } | { type: 'back'; at: number; lostAt: number };
 
-/** How long the call waits for its own SFU to come back before it ends. */
 /**
  * Decrypting this long, a track's frames are real in the recording (300 ms settle, 60 ms prebuffer)
  * and a fresh receiver's jitter buffer has stopped stretching them (it does, for about half a second, measured).
@@ -84,6 +84,7 @@ const AUDIO_SETTLE_MS = 1_200;
 const NOBODY_HEARD_MS = 5_000;
 const DECRYPTING = new Set(['ok', 'key-ratcheted']);
 
+/** How long the call waits for its own SFU to come back before it ends. */
 export const OWN_SFU_GRACE_MS = 60_000;
 
 export class Call {
@@ -109,10 +110,10 @@ export class Call {
   /** Since when our own SFU connection is gone (MediaConnections is opening it again), and the deadline's timer. */
   #ownSfuLost: { at: number; timer: ReturnType<typeof setTimeout> } | undefined;
   readonly #heard = new Map<string, CallMember | undefined>();
-  /** Speakers whose LiveKit identity no membership named yet. */
   /** Since when each received audio track carries real media (E2EE: decrypting; otherwise: subscribed). */
   readonly #realSince = new Map<string, number | undefined>();
   #joinedAt = Date.now();
+  /** Speakers whose LiveKit identity no membership named yet. */
   readonly #unnamed = new Map<string, Speaker>();
   readonly #cleanups: Array<() => void> = [];
   #session: MatrixRTCSession | undefined;
@@ -156,10 +157,19 @@ export class Call {
           log,
           paused: () => this.mediaPolicy.current.paused,
           hidden: (key) => !this.mediaPolicy.current.records(this.members().find((m) => memberKey(m) === key)?.userId),
+          name: (key) => {
+            const member = this.members().find((m) => memberKey(m) === key);
+            return member ? this.displayName(member.userId) : key;
+          },
         })
       : undefined;
     const video = this.video;
-    if (video) this.mediaPolicy.onChange(() => video.invalidate());
+    if (video) {
+      this.mediaPolicy.onChange(() => video.invalidate());
+      // The highlight follows who is heard in the recording (the clock's chunks, after pause and consent).
+      const speaking = new ActiveSpeaker();
+      this.audio.subscribe((tick) => video.setSpeaking(speaking.push(tick.speakers.map(({ speaker, chunk }) => ({ key: speaker.key, rms: chunk ? rms(chunk) : 0 })), tick.heardAt)));
+    }
     this.#voice = config.voice.enabled || request.participant ? new CallVoice({ language: config.voice.language, encrypted: session.encrypted, log }) : undefined;
   }
 
@@ -219,16 +229,6 @@ export class Call {
     return this.#client.getRoom(this.#request.roomId)?.name ?? this.#request.roomId;
   }
 
-  /** Matrix users whose audio arrived so far. */
-  heard(): string[] {
-    return [...new Set([...this.#heard.values()].flatMap((m) => (m ? [m.userId] : [])))];
-  }
-
-  onMembers(listener: (members: CallMember[]) => void): () => void {
-    this.#memberListeners.add(listener);
-    return () => this.#memberListeners.delete(listener);
-  }
-
   /**
    * Resolves true once every audio track received so far has carried the call's real media for a
    * moment (in E2EE calls: decrypting), or nobody's audio arrived in a while; false after `limitMs`.
@@ -247,6 +247,16 @@ export class Call {
       if (now >= until) return false;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** Matrix users whose audio arrived so far. */
+  heard(): string[] {
+    return [...new Set([...this.#heard.values()].flatMap((m) => (m ? [m.userId] : [])))];
+  }
+
+  onMembers(listener: (members: CallMember[]) => void): () => void {
+    this.#memberListeners.add(listener);
+    return () => this.#memberListeners.delete(listener);
   }
 
   /** Our own SFU connection dropped, or is back: what arrives in between is silence in the recording. */
@@ -316,6 +326,7 @@ export class Call {
     const ownServiceUrl = await this.#joinMembership(room, session, checked, members, onKey);
     if (unreadable) this.#watchUnidentified(unreadable, roster);
     this.audio.start();
+    this.#joinedAt = Date.now();
     this.video?.setMembers(members.map(memberKey));
     this.#media = this.#connectMedia(roster, ownServiceUrl);
     const watcher = watchCall(session, roster, this.own, config.rtc.emptyCallGraceMs, (reason) => this.#end(reason), this.#log, (current) => {
@@ -326,7 +337,6 @@ export class Call {
     });
     this.#cleanups.push(() => watcher.dispose());
     await this.#media.apply(planConnections(ownServiceUrl, members));
-    this.#joinedAt = Date.now();
     await this.#startVoice(ownServiceUrl);
   }
 
@@ -465,9 +475,9 @@ export class Call {
       onAudioTrack: (track) => this.#onAudioTrack(roster, track.identity, track.frames),
       ...(this.video
         ? {
-            onVideoTrack: (track: { identity: string; frames: AsyncIterable<I420> }) => {
+            onVideoTrack: (track: { identity: string; source: 'camera' | 'screen'; frames: AsyncIterable<I420> }) => {
               const member = roster.memberFor(track.identity);
-              this.video!.addTrack(member ? memberKey(member) : track.identity, track.frames);
+              this.video!.addTrack(member ? memberKey(member) : track.identity, track.frames, track.source);
             },
             videoCanvas: { width: this.#deps.config.recording.videoWidth, height: this.#deps.config.recording.videoHeight },
           }
@@ -500,6 +510,7 @@ export class Call {
   #onAudioTrack(roster: CallRoster, identity: string, frames: AsyncIterable<AudioFrame>): void {
     const member = roster.memberFor(identity);
     this.#heard.set(identity, member);
+    if (!this.encrypted) this.#realSince.set(identity, Date.now());
     if (!member) this.#log.warn({ identity }, 'audio from a LiveKit participant without a call membership (yet)');
     const key = member ? memberKey(member) : identity;
     const speaker: Speaker = { key, label: safeFileLabel(key), ...(member ? { userId: member.userId, deviceId: member.deviceId } : {}) };
@@ -510,7 +521,6 @@ export class Call {
 
   /**
    * A track can arrive before we know whose it is (a Matrix 2.0 member identified only by the
-    if (!this.encrypted) this.#realSince.set(identity, Date.now());
    * media key that comes later): name its speaker once the roster knows the identity.
    */
   #nameSpeakers(roster: CallRoster): void {

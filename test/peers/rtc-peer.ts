@@ -14,6 +14,8 @@ export interface RtcPeerOptions extends CallMemberOptions {
   clip?: Int16Array;
   /** Also publish a camera track: a solid colour (limited-range Y, U, V) at this size and rate. */
   video?: { width: number; height: number; fps: number; yuv: [number, number, number] };
+  /** Also share a screen: a second video track (source SCREENSHARE), a solid colour like the camera's. */
+  screen?: { width: number; height: number; fps: number; yuv: [number, number, number] };
 }
 
 /** The source's queue: captureFrame blocks while it is full, so a frame leaves this much later. */
@@ -40,19 +42,20 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   // The sender's cryptor exists once the track is published: set each own key and point the
   // sender at its index, as Element Call does on every rotation.
   const trackSids = [trackSid];
-  let camera: ReturnType<typeof setInterval> | undefined;
-  if (opts.video) {
-    const { width, height, fps, yuv } = opts.video;
+  const cameras: Array<ReturnType<typeof setInterval>> = [];
+  const publishSolid = async (name: string, trackSource: TrackSource, { width, height, fps, yuv }: NonNullable<RtcPeerOptions['video']>) => {
     const videoSource = new VideoSource(width, height);
     const data = new Uint8Array(width * height * 1.5);
     data.fill(yuv[0], 0, width * height);
     data.fill(yuv[1], width * height, width * height * 1.25);
     data.fill(yuv[2], width * height * 1.25);
     const frame = new VideoFrame(data, width, height, VideoBufferType.I420);
-    const published = await lk.localParticipant!.publishTrack(LocalVideoTrack.createVideoTrack('camera', videoSource), new TrackPublishOptions({ source: TrackSource.SOURCE_CAMERA }));
+    const published = await lk.localParticipant!.publishTrack(LocalVideoTrack.createVideoTrack(name, videoSource), new TrackPublishOptions({ source: trackSource }));
     if (published.sid) trackSids.push(published.sid);
-    camera = setInterval(() => videoSource.captureFrame(frame), 1000 / fps);
-  }
+    cameras.push(setInterval(() => videoSource.captureFrame(frame), 1000 / fps));
+  };
+  if (opts.video) await publishSolid('camera', TrackSource.SOURCE_CAMERA, opts.video);
+  if (opts.screen) await publishSolid('screen', TrackSource.SOURCE_SCREENSHARE, opts.screen);
   member.onOwnKey(({ index, key }) => {
     setParticipantKey(lk, member.identity, index, key);
     for (const sid of trackSids) useSenderKeyIndex(lk, member.identity, sid, index);
@@ -77,7 +80,7 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
 
   const closeMedia = async () => {
     running = false;
-    clearInterval(camera);
+    for (const camera of cameras) clearInterval(camera);
     await pump;
     await lk.disconnect();
     await source.close();

@@ -38,6 +38,8 @@ export const POCKETSPHINX_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 const DEBIAN_FILES: Record<string, string> = {
   [NGINX_RTMP_MODULE]: 'libnginx-mod-rtmp',
   [POCKETSPHINX_MODEL_DIR]: 'pocketsphinx-en-us',
+  // The typeface of names in the video picture (src/media/video/fonts.ts).
+  '/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf': 'fonts-dejavu-core',
 };
 
 const say = (line: string) => console.log(`[stack] ${line}`);

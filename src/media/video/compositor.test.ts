@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { cardColour, Compositor, type SceneTile } from './compositor.ts';
+import type { I420 } from './i420.ts';
+import { layoutTiles, type Rect } from './layout.ts';
+
+const size = { width: 640, height: 360 };
+const solid = (width: number, height: number, [y, u, v]: [number, number, number]): I420 => {
+  const data = new Uint8Array(width * height * 1.5);
+  data.fill(y, 0, width * height);
+  data.fill(u, width * height, width * height * 1.25);
+  data.fill(v, width * height * 1.25);
+  return { width, height, data };
+};
+const at = (p: I420, x: number, y: number) => {
+  const [cx, cy] = [Math.floor(x / 2), Math.floor(y / 2)];
+  const q = (p.width * p.height) / 4;
+  return { y: p.data[Math.floor(y) * p.width + Math.floor(x)]!, u: p.data[p.width * p.height + cy * (p.width / 2) + cx]!, v: p.data[p.width * p.height + q + cy * (p.width / 2) + cx]! };
+};
+/** Pixels of a rectangle brighter than `luma`. */
+const bright = (p: I420, r: Rect, luma: number) => {
+  let n = 0;
+  for (let y = Math.ceil(r.y); y < r.y + r.height; y++) for (let x = Math.ceil(r.x); x < r.x + r.width; x++) if (p.data[y * p.width + x]! > luma) n++;
+  return n;
+};
+const RED: [number, number, number] = [81, 90, 240];
+
+describe('Compositor', () => {
+  const placed = layoutTiles(['cam', 'card', 'gone'].map((id) => ({ id, screen: false })), size);
+  const tile = (id: string, content: SceneTile['content'], speaking = false): SceneTile => ({ id, rect: placed.get(id)!, alpha: 1, name: id === 'card' ? 'Ada Lovelace' : id, colourKey: id, speaking, content });
+  const scene = (speaking: string) => [tile('cam', { kind: 'video', picture: solid(320, 240, RED), fit: 'cover' }, speaking === 'cam'), tile('card', { kind: 'card' }, speaking === 'card'), tile('gone', { kind: 'hidden' })];
+
+  it('draws a camera in its colour, a name card with white initials, and a grey "not recorded" tile', () => {
+    const picture = new Compositor(size).compose({ paused: false, tiles: scene('') });
+    const cam = placed.get('cam')!;
+    const centre = at(picture, cam.x + cam.width / 2, cam.y + cam.height / 2);
+    expect(Math.abs(centre.y - RED[0])).toBeLessThan(4);
+    expect(Math.abs(centre.v - RED[2])).toBeLessThan(4);
+    // The card: the disc's colour around the initials, and white text pixels in the middle.
+    const card = placed.get('card')!;
+    const disc = at(picture, card.x + card.width / 2, card.y + card.height / 2 - card.height * 0.17);
+    expect(disc.y).toBeGreaterThan(40);
+    expect(Math.abs(disc.u - 128) + Math.abs(disc.v - 128)).toBeGreaterThan(20);
+    const middle = { x: card.x + card.width * 0.4, y: card.y + card.height * 0.4, width: card.width * 0.2, height: card.height * 0.2 };
+    expect(bright(picture, middle, 200)).toBeGreaterThan(30);
+    // The name label at the bottom left has white text too.
+    expect(bright(picture, { x: card.x, y: card.y + card.height * 0.8, width: card.width / 2, height: card.height * 0.2 }, 200)).toBeGreaterThan(20);
+    const gone = placed.get('gone')!;
+    expect(at(picture, gone.x + 10, gone.y + 10).y).toBe(40);
+    expect(bright(picture, gone, 120)).toBeGreaterThan(10); // "not recorded"
+    expect(cardColour('card')).toMatch(/^#[0-9a-f]{6}$/);
+  });
+
+  it('draws a green border around the speaker only', () => {
+    const compositor = new Compositor(size);
+    const border = (p: I420, id: string) => at(p, placed.get(id)!.x + placed.get(id)!.width / 2, placed.get(id)!.y + 1);
+    const camSpeaks = compositor.compose({ paused: false, tiles: scene('cam') });
+    expect(border(camSpeaks, 'cam').v).toBeLessThan(90);
+    expect(border(camSpeaks, 'card').v).toBeGreaterThan(110);
+    const cardSpeaks = compositor.compose({ paused: false, tiles: scene('card') });
+    expect(border(cardSpeaks, 'card').v).toBeLessThan(90);
+    expect(border(cardSpeaks, 'cam').v).toBeGreaterThan(200);
+  });
+
+  it('shows nothing of the call while paused', () => {
+    const picture = new Compositor(size).compose({ paused: true, tiles: scene('cam') });
+    expect(bright(picture, { x: 0, y: 0, width: size.width, height: size.height }, 40)).toBe(0);
+  });
+});
