@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decryptAttachment, type EncryptedFile } from '../../src/delivery/attachment-crypto.ts';
 import type { Manifest } from '../../src/media/recording/manifest.ts';
+import { layoutTiles } from '../../src/media/video/layout.ts';
 import { decodeToPcm, probeDuration } from '../helpers/audio-files.ts';
 import { toneSnrDb } from '../helpers/fft.ts';
 import { registerUser, TestClient, waitFor } from '../helpers/matrix.ts';
@@ -36,6 +37,38 @@ function offsetMs(pcm: Int16Array, fromMs: number): number {
 const rmsOf = (s: Int16Array) => Math.sqrt(s.reduce((a, v) => a + v * v, 0) / s.length);
 /** The PCM between two offsets (ms). */
 const slice = (pcm: Int16Array, fromMs: number, toMs: number) => pcm.subarray((fromMs * 48) | 0, (toMs * 48) | 0);
+
+/** Limited-range BT.601 Y, U, V of the test cameras: red, and blue for a shared screen. */
+const RED: [number, number, number] = [81, 90, 240];
+const BLUE: [number, number, number] = [41, 240, 110];
+type Box = { x: number; y: number; width: number; height: number };
+const W = 1280;
+const H = 720;
+const centreOf = (r: Box): Box => ({ x: r.x + r.width / 2 - 4, y: r.y + r.height / 2 - 4, width: 8, height: 8 });
+/** Mean Y, U and V of a box of a 1280x720 I420 picture. */
+function meanAt(yuv: Uint8Array, r: Box): { y: number; u: number; v: number } {
+  const sum = { y: 0, u: 0, v: 0 };
+  let n = 0;
+  for (let y = Math.round(r.y); y < Math.round(r.y + r.height); y++) {
+    for (let x = Math.round(r.x); x < Math.round(r.x + r.width); x++) {
+      const c = (y >> 1) * (W / 2) + (x >> 1);
+      sum.y += yuv[y * W + x]!;
+      sum.u += yuv[W * H + c]!;
+      sum.v += yuv[W * H * 1.25 + c]!;
+      n++;
+    }
+  }
+  return { y: sum.y / n, u: sum.u / n, v: sum.v / n };
+}
+/** Pixels of the box brighter than `luma` (text drawn on a tile). */
+function brightPixels(yuv: Uint8Array, r: Box, luma: number): number {
+  let n = 0;
+  for (let y = Math.round(r.y); y < Math.round(r.y + r.height); y++) for (let x = Math.round(r.x); x < Math.round(r.x + r.width); x++) if (yuv[y * W + x]! > luma) n++;
+  return n;
+}
+/** Mean V along the middle of a tile's top edge, where the speaking border is drawn. */
+const topBorder = (yuv: Uint8Array, r: Box) => meanAt(yuv, { x: r.x + r.width * 0.3, y: r.y, width: r.width * 0.4, height: 4 }).v;
+const fmt = (c: { y: number; u: number; v: number }) => `${c.y.toFixed(0)},${c.u.toFixed(0)},${c.v.toFixed(0)}`;
 
 describe('recording', () => {
   it('three speakers joining and leaving: tones in their windows, stems aligned, durations right, attachment decrypts to the stored bytes', async () => {
@@ -141,18 +174,27 @@ describe('recording', () => {
     const ciphertext = Buffer.from(await response.arrayBuffer());
     expect(decryptAttachment(ciphertext, file).equals(readFileSync(join(segment, mixName)))).toBe(true);
   });
-  it('video: a grid of the members (a camera and a black tile for an audio-only member) with the mixed audio, at the configured size and rate', async () => {
+  it('video: Element Call\'s layout, a screen share large, a camera and a name card beside it, the speaker highlighted as the tones alternate', async () => {
     const [alice, bob] = await Promise.all(['alice', 'bob'].map(async (n) => new TestClient(await registerUser(stack, n))));
     const roomId = await createCallRoom(alice!, { encrypted: true, invite: [bob!.user.userId] });
     await joinRoom(bob!, roomId);
     await inviteBot(alice!, roomId, botUserId);
-    // Red in limited-range BT.601: Y 81, U 90, V 240.
-    suite.peers.push(await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: [81, 90, 240] } }));
-    suite.peers.push(await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys' }));
+    // Alice: a red camera and a blue shared screen (two tiles); bob: audio only (a name card).
+    const alicePeer = await startRtcPeer({ stack, roomId, user: alice!.user, toneHz: TONES.alice, e2ee: 'keys', silent: true, video: { width: 320, height: 240, fps: 15, yuv: RED }, screen: { width: 640, height: 480, fps: 15, yuv: BLUE } });
+    const bobPeer = await startRtcPeer({ stack, roomId, user: bob!.user, toneHz: TONES.bob, e2ee: 'keys', silent: true });
+    suite.peers.push(alicePeer, bobPeer);
 
     await alice!.sendText(roomId, '!record video');
     await alice!.waitForMessage(roomId, botUserId, /^Recording started/, 'the start notice');
-    await sleep(6_000);
+    // Each speaks in turn, with a pause between them, so each window is found in the file's sound.
+    await sleep(2_000);
+    alicePeer.setTone(true);
+    await sleep(3_000);
+    alicePeer.setTone(false);
+    await sleep(700);
+    bobPeer.setTone(true);
+    await sleep(3_000);
+    bobPeer.setTone(false);
     await alice!.sendText(roomId, '!stop');
     const summary = await alice!.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary', 60_000);
     expect(String(summary.content.body)).toContain('composite video');
@@ -174,18 +216,45 @@ describe('recording', () => {
     expect(Math.abs(frames - duration * 15) / (duration * 15)).toBeLessThan(0.02);
     expect(Math.abs(duration * 1000 - manifest.segments[0]!.durationMs)).toBeLessThan(500);
 
-    // A picture from the middle: one tile red (the camera), the other black (audio only).
-    const yuv = execFileSync(stack.ffmpegPath, ['-v', 'error', '-ss', '4', '-i', path, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], { maxBuffer: 1 << 24 });
-    const tileCentres = [320, 960].map((x) => ({ y: yuv[360 * 1280 + x]!, v: yuv[1280 * 720 * 1.25 + 180 * 640 + x / 2]! }));
-    console.log(`[measure] video tiles at 4 s (Y, V): ${tileCentres.map((t) => `${t.y}, ${t.v}`).join(' | ')}`);
-    const [red, black] = tileCentres[0]!.v > 200 ? tileCentres : [tileCentres[1]!, tileCentres[0]!];
-    expect(Math.abs(red!.y - 81)).toBeLessThan(10);
-    expect(Math.abs(red!.v - 240)).toBeLessThan(10);
-    expect(black!.y).toBeLessThan(24);
+    // Who spoke when, from the file's own soundtrack (the mix): alice's window, then bob's.
+    const sound = decodeToPcm(path, stack.ffmpegPath);
+    const aliceFrom = onsetMs(sound);
+    const aliceTo = offsetMs(sound, aliceFrom + 500);
+    const bobFrom = onsetMs(sound, aliceTo + 200);
+    console.log(`[measure] tones in the file: alice ${aliceFrom}-${aliceTo} ms, bob from ${bobFrom} ms`);
+    expect(aliceFrom).toBeGreaterThan(0);
+    expect(bobFrom).toBeGreaterThan(aliceTo);
+    expect(toneSnrDb(slice(sound, aliceFrom + 200, aliceTo - 200), 48_000, TONES.alice)).toBeGreaterThan(10);
+    expect(toneSnrDb(slice(sound, bobFrom + 200, bobFrom + 2_000), 48_000, TONES.bob)).toBeGreaterThan(10);
 
-    // Its soundtrack is the mix: both tones.
-    const sound = decodeToPcm(path, stack.ffmpegPath).subarray(48_000);
-    expect(toneSnrDb(sound, 48_000, TONES.alice)).toBeGreaterThan(-10);
-    expect(toneSnrDb(sound, 48_000, TONES.bob)).toBeGreaterThan(-10);
+    // Where the tiles are: the screen share on the stage, the camera and the card in the strip (in member order).
+    const frameAt = (ms: number) => execFileSync(stack.ffmpegPath, ['-v', 'error', '-ss', (ms / 1000).toFixed(2), '-i', path, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], { maxBuffer: 1 << 24 });
+    const during = { alice: frameAt(aliceFrom + 1_500), bob: frameAt(bobFrom + 1_500) };
+    const placed = layoutTiles([{ id: 'camera', screen: false }, { id: 'screen', screen: true }, { id: 'other', screen: false }], { width: 1280, height: 720 });
+    const [first, second] = [placed.get('camera')!, placed.get('other')!];
+    // The strip's order follows the members': alice's camera is the red one of the two.
+    const [aliceTile, bobTile] = Math.abs(meanAt(during.alice, centreOf(first)).v - RED[2]) < 20 ? [first, second] : [second, first];
+    const stage = meanAt(during.alice, centreOf(placed.get('screen')!));
+    const camera = meanAt(during.alice, centreOf(aliceTile));
+    const disc = meanAt(during.alice, { x: bobTile.x + bobTile.width / 2 - 2, y: bobTile.y + bobTile.height * 0.33, width: 4, height: 2 });
+    const letters = brightPixels(during.alice, { x: bobTile.x + bobTile.width * 0.4, y: bobTile.y + bobTile.height * 0.38, width: bobTile.width * 0.2, height: bobTile.height * 0.24 }, 200);
+    const name = brightPixels(during.alice, { x: bobTile.x, y: bobTile.y + bobTile.height * 0.8, width: bobTile.width * 0.6, height: bobTile.height * 0.2 }, 200);
+    const borders = Object.fromEntries(Object.entries(during).map(([who, yuv]) => [who, { alice: topBorder(yuv, aliceTile), bob: topBorder(yuv, bobTile) }]));
+    console.log(
+      `[measure] layout (Y,U,V): stage ${fmt(stage)}, alice's camera ${fmt(camera)}, bob's card disc ${fmt(disc)} with ${letters} bright initials pixels and ${name} in the name label; ` +
+        `top borders' V while alice speaks: alice ${borders.alice!.alice.toFixed(0)}, bob ${borders.alice!.bob.toFixed(0)}; while bob speaks: alice ${borders.bob!.alice.toFixed(0)}, bob ${borders.bob!.bob.toFixed(0)}`,
+    );
+    expect(Math.abs(stage.y - BLUE[0]) + Math.abs(stage.u - BLUE[1]) + Math.abs(stage.v - BLUE[2])).toBeLessThan(30);
+    expect(Math.abs(camera.y - RED[0]) + Math.abs(camera.u - RED[1]) + Math.abs(camera.v - RED[2])).toBeLessThan(30);
+    // A name card, not a black tile: a coloured disc with white initials, and the name below.
+    expect(disc.y).toBeGreaterThan(30);
+    expect(Math.abs(disc.u - 128) + Math.abs(disc.v - 128)).toBeGreaterThan(20);
+    expect(letters).toBeGreaterThan(20);
+    expect(name).toBeGreaterThan(20);
+    // The green border (V about 54) moves with the voice: on alice's tile while she speaks, on bob's while he does.
+    expect(borders.alice!.alice).toBeLessThan(100);
+    expect(borders.alice!.bob).toBeGreaterThan(110);
+    expect(borders.bob!.bob).toBeLessThan(100);
+    expect(borders.bob!.alice).toBeGreaterThan(150);
   });
 });
