@@ -88,7 +88,9 @@ export class Compositor {
     ctx.fillRect(0, 0, this.size.width, this.size.height);
     const shown = new Set<string>();
     if (!scene.paused) {
-      for (const tile of scene.tiles) {
+      // Tiles fading in go underneath, so the tiles moving to make room stay in front of them.
+      const order = [...scene.tiles].sort((a, b) => Number(a.alpha >= 1) - Number(b.alpha >= 1));
+      for (const tile of order) {
         if (tile.rect.width < 2 || tile.rect.height < 2) continue;
         ctx.save();
         ctx.globalAlpha = tile.alpha;
