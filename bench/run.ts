@@ -571,9 +571,12 @@ async function benchConcurrent(): Promise<Record<string, number>> {
         await call.botSays(/^Recording ended/, 'the end summary');
       }));
       rss.stop();
-      let n = 0;
+      // Each wait reads the log from its start: the c-th clock's line is the c-th match.
       const clocks: Array<Record<string, unknown>> = [];
-      for (let c = 0; c < concurrent; c++) clocks.push(await recorder.waitForLog((e) => e.msg === 'audio clock finished' && n++ === c, 'every audio clock\'s figures'));
+      for (let c = 0; c < concurrent; c++) {
+        let matches = 0;
+        clocks.push(await recorder.waitForLog((e) => e.msg === 'audio clock finished' && matches++ === c, 'every audio clock\'s figures'));
+      }
       const tracks = clocks.flatMap((a) => a.tracks as Array<{ lateChunks: number; droppedSamples: number }>);
       const metrics = await metricsUrl(recorder, 'worker');
       const exposition = await (await fetch(new URL('/metrics', metrics))).text();

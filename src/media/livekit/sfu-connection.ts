@@ -222,7 +222,8 @@ export class SfuConnection {
   }
 
   #onTrack(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
-    this.#log.info({ identity: participant.identity, trackSid: publication.sid, kind: track.kind, source: publication.source }, 'track subscribed');
+    const layers = track.kind === TrackKind.KIND_VIDEO ? { simulcast: publication.simulcasted, width: publication.width, height: publication.height } : {};
+    this.#log.info({ identity: participant.identity, trackSid: publication.sid, kind: track.kind, source: publication.source, ...layers }, 'track subscribed');
     const identity = participant.identity;
     const trackSid = publication.sid ?? track.sid ?? 'unknown';
     const log = this.#log.child({ identity, trackSid });
@@ -273,7 +274,7 @@ export class SfuConnection {
         this.#log.warn({ err, trackSid: sid }, 'could not ask for a camera layer that fits its tile');
       }
     }
-    this.#log.debug({ cameras: this.#cameras.size, tiles: this.#handedOn.size, ...size }, 'camera layers asked for the tile size');
+    this.#log.info({ cameras: this.#cameras.size, tiles: this.#handedOn.size, ...size }, 'camera layers asked for the tile size');
   }
 
   /**
