@@ -235,6 +235,28 @@ describe('hand-over at shutdown', () => {
     expect(room.files.length).toBe(manifest.files.length + 1);
     console.log(`[measure] no successor: summary and exit ${exitedAt - termAt} ms after SIGTERM (hand-over timeout ${timeoutMs} ms); ${manifest.segments[0]!.durationMs} ms recorded`);
   });
+
+  it('!stop while the session waits for a taker: the offering worker withdraws its offer, delivers, and exits without waiting out the timeout', async () => {
+    const timeoutMs = 15_000;
+    const config = stackRecorderConfig(stack, { jobs: { handoverTimeoutMs: timeoutMs } });
+    const [worker] = await startCluster(config, 1);
+    const { alice, roomId, botSays, outputDir } = await recordBeepingCall(config);
+    await sleep(2_000);
+    const termAt = Date.now();
+    const exit = terminate(worker!);
+    await worker!.waitForLog((e) => e.msg === 'session offered to another worker (shutting down); recording on until it records', 'the session offered');
+    await alice.sendText(roomId, '!stop');
+    const summary = await botSays(/^Recording ended/, 'the end summary', 30_000);
+    const { code, at: exitedAt } = await exit;
+    expect(code).toBe(0);
+    expect(String(summary.content.body)).toMatch(/^Recording ended \(stopped by /);
+    expect(worker!.logs.some((l) => l.includes('offer withdrawn: this worker ends the session'))).toBe(true);
+    expect(exitedAt - termAt).toBeLessThan(timeoutMs);
+    const manifest = JSON.parse(readFileSync(join(jobDirOf(outputDir), 'segment-0', 'manifest.json'), 'utf8')) as Manifest;
+    const room = await waitForFiles(alice, roomId, manifest.files.length + 1);
+    expect(room.files.length).toBe(manifest.files.length + 1);
+    console.log(`[measure] !stop during the offer: exit ${exitedAt - termAt} ms after SIGTERM (hand-over timeout ${timeoutMs} ms)`);
+  });
 });
 
 /** The room's log once `count` attachments arrived (uploads finish before the summary, but the chat device syncs them a little later). */
