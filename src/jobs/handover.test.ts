@@ -15,6 +15,13 @@ describe('parseHandover', () => {
       recordingAt: 1764000000123,
       releasedAt: 1764000000999,
     });
+    expect(parseHandover({ from: '2', state: 'taken', by: '3', offeredAt: '1764000000000', streamsReleasedAt: '1764000000200' })).toEqual({
+      from: 2,
+      state: 'taken',
+      by: 3,
+      offeredAt: 1764000000000,
+      streamsReleasedAt: 1764000000200,
+    });
   });
 
   it('refuses a record it did not write, naming the field', () => {
@@ -22,5 +29,6 @@ describe('parseHandover', () => {
     expect(() => parseHandover({ state: 'offered' })).toThrow(/has no from/);
     expect(() => parseHandover({ from: '-1', state: 'offered' })).toThrow(/from is not a whole number/);
     expect(() => parseHandover({ from: '0', state: 'taken', recordingAt: '12.5' })).toThrow(/recordingAt is not a whole number/);
+    expect(() => parseHandover({ from: '0', state: 'taken', streamsReleasedAt: 'soon' })).toThrow(/streamsReleasedAt is not a whole number/);
   });
 });

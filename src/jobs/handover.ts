@@ -19,6 +19,13 @@ export interface Handover {
   recordingAt?: number;
   /** When the offering worker had closed its files (wall clock, ms). */
   releasedAt?: number;
+  /** When the session was offered (wall clock, ms): the shutdown's start, for the hand-over time. */
+  offeredAt?: number;
+  /**
+   * When the offering worker had stopped its live streams (wall clock, ms): an RTMP ingest takes
+   * one publisher per stream name, so the taker starts its streams only then (or at releasedAt).
+   */
+  streamsReleasedAt?: number;
 }
 
 /** A hand-over record expires with the segment records it describes. */
@@ -27,6 +34,7 @@ const HANDOVER_TTL_S = 7 * 24 * 3600;
 const TAKE = `if redis.call('hget', KEYS[1], 'state') == 'offered' then redis.call('hset', KEYS[1], 'state', 'taken', 'by', ARGV[1]) return 1 end return 0`;
 const WITHDRAW = `if redis.call('hget', KEYS[1], 'state') == 'offered' and redis.call('hget', KEYS[1], 'from') == ARGV[1] then redis.call('hset', KEYS[1], 'state', 'withdrawn') return 1 end return 0`;
 const RECORDING = `if redis.call('hget', KEYS[1], 'state') == 'taken' and redis.call('hget', KEYS[1], 'by') == ARGV[1] then redis.call('hset', KEYS[1], 'recordingAt', ARGV[2]) return 1 end return 0`;
+const STREAMS_RELEASED = `if redis.call('hget', KEYS[1], 'from') == ARGV[1] then redis.call('hset', KEYS[1], 'streamsReleasedAt', ARGV[2]) return 1 end return 0`;
 const RELEASE = `if redis.call('hget', KEYS[1], 'from') == ARGV[1] then redis.call('hset', KEYS[1], 'releasedAt', ARGV[2]) return 1 end return 0`;
 
 const STATES = new Set<string>(['offered', 'taken', 'withdrawn']);
@@ -47,12 +55,16 @@ export function parseHandover(fields: Record<string, string>): Handover | undefi
   const by = whole('by', fields.by);
   const recordingAt = whole('recordingAt', fields.recordingAt);
   const releasedAt = whole('releasedAt', fields.releasedAt);
+  const offeredAt = whole('offeredAt', fields.offeredAt);
+  const streamsReleasedAt = whole('streamsReleasedAt', fields.streamsReleasedAt);
   return {
     from,
     state: state as HandoverState,
     ...(by !== undefined ? { by } : {}),
     ...(recordingAt !== undefined ? { recordingAt } : {}),
     ...(releasedAt !== undefined ? { releasedAt } : {}),
+    ...(offeredAt !== undefined ? { offeredAt } : {}),
+    ...(streamsReleasedAt !== undefined ? { streamsReleasedAt } : {}),
   };
 }
 
@@ -70,9 +82,9 @@ export class HandoverStore {
   }
 
   /** The worker running attempt `from` offers the session (before it puts the job back in the queue). */
-  async offer(jobId: string, from: number): Promise<void> {
+  async offer(jobId: string, from: number, at = Date.now()): Promise<void> {
     const key = this.#keys.handover(jobId);
-    await this.#redis.multi().del(key).hset(key, 'from', String(from), 'state', 'offered').expire(key, HANDOVER_TTL_S).exec();
+    await this.#redis.multi().del(key).hset(key, 'from', String(from), 'state', 'offered', 'offeredAt', String(at)).expire(key, HANDOVER_TTL_S).exec();
   }
 
   /** Attempt `by` takes an offered session; false when nothing is offered (withdrawn, or no hand-over). */
@@ -88,6 +100,13 @@ export class HandoverStore {
   /** The taker records the call's media since `at`: the offering worker may stop. */
   async recording(jobId: string, by: number, at: number): Promise<boolean> {
     const done = (await this.#redis.eval(RECORDING, 1, this.#keys.handover(jobId), String(by), String(at))) === 1;
+    await this.#nudge(jobId);
+    return done;
+  }
+
+  /** The offering worker stopped its live streams: the taker may publish to the same stream names. */
+  async streamsReleased(jobId: string, from: number): Promise<boolean> {
+    const done = (await this.#redis.eval(STREAMS_RELEASED, 1, this.#keys.handover(jobId), String(from), String(Date.now()))) === 1;
     await this.#nudge(jobId);
     return done;
   }
