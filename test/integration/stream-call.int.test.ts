@@ -157,6 +157,8 @@ describe('live streams of a call', () => {
     await alice.sendText(roomId, '!record video');
     await botSays(alice, roomId, /^Recording started by/, 'the video recording');
     await waitFor(async () => (x264Processes(pid) === 1 ? true : undefined), 'the recording’s one x264 encoder', 20_000, 200);
+    // The stream joins an encode that runs steadily (its start-up is not what is tested here).
+    await sleep(2_000);
     await alice.sendText(roomId, '!stream ingest');
     await botSays(alice, roomId, /^Streaming the call \(video\) to rtmp:\/\//, 'the stream going live beside the recording', 45_000);
     const encoders = x264Processes(pid);
