@@ -3,7 +3,7 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import { sessionGone, sessionPhase } from '../observability/metrics.ts';
+import { handoverEnded, sessionGone, sessionPhase } from '../observability/metrics.ts';
 import { withSecretScope } from '../observability/secrets.ts';
 import { releaseRoom } from './producer.ts';
 import { redisKeys, SESSION_QUEUE, type ControlMessage, type SegmentRecord, type SessionJobData, type SessionProgress, type StopRequest } from './queues.ts';
@@ -39,7 +39,14 @@ export interface SessionContext {
     recording(at: number): Promise<void>;
     /** Resolves once that worker has closed its files (or, if it never says so, after a bound). */
     released(): Promise<void>;
+    /** Resolves once that worker has stopped its live streams (an ingest takes one publisher per name), or closed its files, or after a bound. */
+    streamsFree(): Promise<void>;
   };
+  /**
+   * This worker offered the session to another one (shutdown): `listener` runs as soon as that one
+   * records, while this segment records its last second; the live streams make way for the successor's.
+   */
+  onSuccessorRecording?(listener: () => Promise<void>): void;
   /** Aborted when someone asks to stop the session or the process shuts down. */
   signal: AbortSignal;
   log: Logger;
@@ -101,6 +108,10 @@ interface RunningSession {
   withdrew: boolean;
   /** The session has ended here. */
   finished: boolean;
+  /** What the session does when its successor records (see SessionContext.onSuccessorRecording). */
+  successorRecording?: () => Promise<void>;
+  /** The hand-over's outcome went to the metrics (this worker ended the session itself). */
+  outcomeCounted?: boolean;
 }
 
 /** The session's signal is aborted with this when the job's lock is lost: another worker records it now. */
@@ -274,11 +285,14 @@ export class SessionWorker {
                 from: takenFrom,
                 recording: async (at: number) => {
                   if (!(await this.#handovers.recording(jobId, fence, at))) log.warn({ from: takenFrom }, 'the hand-over record no longer names this attempt; the previous worker stops by its own timeout');
+                  handoverEnded('taken', offer?.offeredAt !== undefined ? at - offer.offeredAt : undefined);
                 },
                 released: () => this.#released(jobId, takenFrom, log),
+                streamsFree: () => this.#released(jobId, takenFrom, log, 'streams'),
               },
             }
           : {}),
+        onSuccessorRecording: (listener) => (session.successorRecording = listener),
         signal: controller.signal,
         log,
         reportProgress: (progress) => {
@@ -391,12 +405,15 @@ export class SessionWorker {
     }
     // BullMQ's lock goes with the job: a renewal refused from now on is expected, not a lost job.
     this.#locks.untrack(jobId);
+    const offeredAt = Date.now();
     try {
-      await this.#handovers.offer(jobId, session.attempt);
+      await this.#handovers.offer(jobId, session.attempt, offeredAt);
       session.offered = true;
       await session.job.moveToWait(session.token);
     } catch (err) {
       log.error({ err }, 'could not offer the session to another worker; ending it here');
+      handoverEnded('failed');
+      session.outcomeCounted = true;
       if (session.offered && !(await this.#handovers.withdraw(jobId, session.attempt).catch(() => false))) session.handedOver = true;
       session.offered = false;
       this.#locks.track(jobId, Date.now());
@@ -404,7 +421,6 @@ export class SessionWorker {
       return;
     }
     session.movedToWait();
-    const offeredAt = Date.now();
     log.info({ timeoutMs: this.#handoverTimeoutMs }, 'session offered to another worker (shutting down); recording on until it records');
     let deadline = offeredAt + this.#handoverTimeoutMs;
     let takenBy: number | undefined;
@@ -416,7 +432,8 @@ export class SessionWorker {
       if (record?.state === 'taken' && record.recordingAt !== undefined) {
         log.info({ by: record.by, msSinceOffer: Date.now() - offeredAt, recordingAt: record.recordingAt }, 'the successor records; stopping this segment');
         // Recording on a little longer: this clock writes what was heard one prebuffer late, and the cut must be in both segments.
-        await sleep(HANDOVER_OVERLAP_MS);
+        // The live streams stop meanwhile, so the successor's take their names at the ingest as early as possible.
+        await Promise.all([sleep(HANDOVER_OVERLAP_MS), this.#releaseStreams(jobId, session, log)]);
         controller.abort(new HandedOver(record.recordingAt));
         return;
       }
@@ -427,7 +444,11 @@ export class SessionWorker {
         log.info({ by: takenBy, msSinceOffer: Date.now() - offeredAt }, 'another worker took the session; waiting for it to record');
       }
       if (Date.now() >= deadline) {
-        if (takenBy === undefined) log.warn({ timeoutMs: this.#handoverTimeoutMs }, 'no worker took the session over in time; ending it here');
+        if (takenBy === undefined) {
+          log.warn({ timeoutMs: this.#handoverTimeoutMs }, 'no worker took the session over in time; ending it here');
+          handoverEnded('timed_out');
+          session.outcomeCounted = true;
+        }
         else log.warn({ by: takenBy }, 'the worker that took the session over does not record yet; closing this segment and leaving the session to it');
         controller.abort(takenBy === undefined ? new StopReason('shutdown') : new HandedOver(undefined));
         return;
@@ -445,6 +466,8 @@ export class SessionWorker {
         // The job waits in the queue: removed, it never starts; a worker that took it meanwhile finds the offer withdrawn.
         await session.job.remove().catch((err: unknown) => log.info({ err: (err as Error).message }, 'the offered job could not be removed from the queue; the worker holding it finds the offer withdrawn'));
         log.info('offer withdrawn: this worker ends the session');
+        if (!session.outcomeCounted) handoverEnded('stopped');
+        session.outcomeCounted = true;
       } else {
         session.handedOver = true;
         return 'handed-over';
@@ -453,15 +476,30 @@ export class SessionWorker {
     return this.#locks.lost(jobId) ? 'lost' : 'mine';
   }
 
-  /** The taker's side: resolves once the worker that offered the session closed its files, or after a bound. */
-  async #released(jobId: string, from: number, log: Logger): Promise<void> {
+  /** The offering worker's side: its session's live streams stop for the successor's, and the successor hears so. */
+  async #releaseStreams(jobId: string, session: RunningSession, log: Logger): Promise<void> {
+    try {
+      await session.successorRecording?.();
+    } catch (err) {
+      log.error({ err }, 'stopping the live streams for the successor failed; it starts its own once this segment is closed');
+      return;
+    }
+    await this.#handovers.streamsReleased(jobId, session.attempt!).catch((err: unknown) => log.error({ err }, 'could not tell the successor that the live streams stopped; it starts its own once this segment is closed'));
+  }
+
+  /**
+   * The taker's side: resolves once the worker that offered the session closed its files (or, with
+   * `streams`, stopped its live streams, which comes first), or after a bound.
+   */
+  async #released(jobId: string, from: number, log: Logger, what: 'files' | 'streams' = 'files'): Promise<void> {
     const until = Date.now() + this.#handoverTimeoutMs * 2 + RELEASE_GRACE_MS;
     while (Date.now() < until) {
       const record = await this.#handovers.read(jobId).catch(() => undefined);
       if (!record || record.from !== from || record.releasedAt !== undefined) return;
+      if (what === 'streams' && record.streamsReleasedAt !== undefined) return;
       await this.#handoverNudge(jobId, HANDOVER_POLL_MS);
     }
-    log.warn({ from }, 'the previous worker never said its segment is closed; delivering its files as they are');
+    log.warn({ from, what }, what === 'files' ? 'the previous worker never said its segment is closed; delivering its files as they are' : 'the previous worker never said its live streams stopped; starting them here');
   }
 
   /** Resolves at the next change of the job's hand-over record, or after `ms`. */

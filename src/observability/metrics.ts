@@ -74,6 +74,31 @@ export function joinLatency(stage: 'joined' | 'first_audio', from: 'request' | '
   joinSeconds.observe({ stage, from }, ms / 1000);
 }
 
+const handovers = new Counter({
+  name: 'mrr_handovers_total',
+  help:
+    'Sessions offered to another worker at shutdown, by outcome: taken (counted by the worker that took it, once it records), ' +
+    'timed_out, stopped or failed (counted by the worker shutting down, which then ends the session itself).',
+  labelNames: ['outcome'] as const,
+  registers: worker,
+});
+
+const handoverSeconds = new Histogram({
+  name: 'mrr_handover_seconds',
+  help: 'Seconds from the shutting-down worker offering a session (its SIGTERM) to the worker that took it recording the call (the cut).',
+  buckets: [0.5, 1, 1.5, 2, 3, 5, 8, 13, 20, 30, 60],
+  registers: worker,
+});
+
+/**
+ * One hand-over ended: `taken` by the worker that took it (with the time from the offer to its recording),
+ * `timed_out` (nobody took it in time), `stopped` (the session ended while offered) or `failed` (the offer could not be made) by the offering worker.
+ */
+export function handoverEnded(outcome: 'taken' | 'timed_out' | 'stopped' | 'failed', offerToRecordingMs?: number): void {
+  handovers.inc({ outcome });
+  if (offerToRecordingMs !== undefined) handoverSeconds.observe(offerToRecordingMs / 1000);
+}
+
 // ---- media (worker) ----
 
 const bytesWritten = new Counter({

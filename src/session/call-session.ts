@@ -172,6 +172,7 @@ export class CallSession {
     offJoining();
     const offMembers = call.onMembers(reportCall);
     const takeover = this.#ctx.handover ? this.#takeover(outputs) : undefined;
+    this.#ctx.onSuccessorRecording?.(() => outputs.releaseStreams());
     // !status shows each output's state and how much has been written so far.
     const progress = setInterval(() => void this.#reportOutputs(outputs), 5_000);
     let end: EndReason;

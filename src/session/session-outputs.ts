@@ -16,8 +16,8 @@ import { summaryText } from '../outputs/recording/delivery.ts';
 import { RecordingOutput } from '../outputs/recording/recording-output.ts';
 import { deliverTranscript, transcriptNotice } from '../outputs/recording/transcript-delivery.ts';
 import { recogniserFromConfig } from '../transcripts/recogniser-from-config.ts';
-import { CallStreams } from '../outputs/stream/call-streams.ts';
-import { SharedEncoders } from '../outputs/stream/shared-encoders.ts';
+import { CallStreams, streamEncodeSettings } from '../outputs/stream/call-streams.ts';
+import { SharedEncoders, type EncoderLease } from '../outputs/stream/shared-encoders.ts';
 import { HlsMirror } from '../outputs/stream/hls-mirror.ts';
 import { parseDestination, resolveDestination } from '../outputs/stream/destination.ts';
 import { TypedDestinationGuard } from '../outputs/stream/destination-guard.ts';
@@ -56,6 +56,18 @@ export class SessionOutputs {
   /** Whether the running recording is to be transcribed when it ends (`!record transcript` or `transcripts.enabled`). */
   #transcribe = false;
   readonly #spoken: SpokenNotices;
+  /**
+   * Taken over from a worker shutting down: false until that worker's live streams stopped (an RTMP
+   * ingest refuses a second publisher of a name); stream records wait in `#waitingStreams` till then.
+   */
+  #streamsFree: boolean;
+  readonly #waitingStreams = new Set<string>();
+  /** The encodes the waiting streams will take, started already so that only the ingest's connection is left when they may publish. */
+  readonly #warmEncodes: EncoderLease[] = [];
+  /** Streams started by a hand-over: their first `live` is no news to the room. */
+  readonly #quietLive = new Set<string>();
+  /** Handed over: this worker's streams stopped for the successor's and start no more. */
+  #streamsGivenAway = false;
   #markEmpty!: (by: string) => void;
   /** Outputs that failed for good in this session (a recording on a full disk): their records do not start them again. */
   readonly #failed = new Set<string>();
@@ -69,6 +81,8 @@ export class SessionOutputs {
     if (deps.ctx.handover) this.#spoken.assumeSaid(['recording', 'stream']);
     this.#encoders = SharedEncoders.forCall(deps.call, deps.config.recording.ffmpegPath, deps.log);
     this.#streams = new CallStreams(deps.call, deps.config, (event, kind) => this.#onStreamEvent(event, kind), deps.log, this.#encoders);
+    this.#streamsFree = !deps.ctx.handover;
+    if (deps.ctx.handover) void deps.ctx.handover.streamsFree().then(() => this.#startWaitingStreams());
   }
 
   /** Starts what is new, finishes what is gone; changes apply one at a time, in order. */
@@ -91,6 +105,20 @@ export class SessionOutputs {
   }
 
   async #start(record: OutputRecord): Promise<void> {
+    if (record.type === 'stream' && this.#streamsGivenAway) {
+      this.#deps.log.info({ output: record.id }, 'a stream added while handing the session over is started by the successor');
+      return;
+    }
+    if (record.type === 'stream' && !this.#streamsFree) {
+      // The previous worker still publishes to this destination: this one takes over once it stopped.
+      this.#active.set(record.id, record);
+      this.#waitingStreams.add(record.id);
+      this.#quietLive.add(streamName(record));
+      const { call, config } = this.#deps;
+      if (record.kind === 'audio' || call.video) this.#warmEncodes.push(this.#encoders.lease(streamEncodeSettings(config, record.kind === 'video' ? call.video?.format : undefined)));
+      this.#deps.log.info({ output: record.id }, 'taking a stream over: it starts once the previous worker stopped it');
+      return;
+    }
     try {
       if (record.type === 'recording') await this.#startRecording(record);
       else await this.#startStream(record);
@@ -161,8 +189,41 @@ export class SessionOutputs {
     }
   }
 
+  /** The previous worker stopped its streams: the ones this worker took over start now, in order with other changes. */
+  #startWaitingStreams(): Promise<void> {
+    const run = this.#queue.then(async () => {
+      this.#streamsFree = true;
+      for (const id of [...this.#waitingStreams]) {
+        this.#waitingStreams.delete(id);
+        const record = this.#active.get(id);
+        if (record?.type !== 'stream') continue; // removed meanwhile
+        this.#active.delete(id);
+        await this.#start(record);
+        if (!this.#active.has(id)) this.#quietLive.delete(streamName(record));
+        this.#deps.log.info({ output: id }, 'took a stream over from the previous worker');
+      }
+      // The streams hold their own leases of these encodes now.
+      await Promise.all(this.#warmEncodes.splice(0).map((lease) => lease.release()));
+      if (this.#active.size === 0) this.#markEmpty('a failed stream');
+    });
+    this.#queue = run.catch((err: unknown) => this.#deps.log.error({ err }, 'starting the streams taken over failed'));
+    return this.#queue;
+  }
+
+  /**
+   * Handing the session over: the live streams stop now, before this segment's files close, so the
+   * successor can publish to the same names (an RTMP ingest takes one publisher each) with the
+   * shortest gap. Nothing is told to the room: the successor's stream carries on quietly.
+   */
+  async releaseStreams(): Promise<void> {
+    await this.#queue;
+    this.#streamsGivenAway = true;
+    await this.#streams.stopAll();
+  }
+
   async #finish(record: OutputRecord, endReason: string): Promise<void> {
     this.#active.delete(record.id);
+    this.#waitingStreams.delete(record.id);
     if (record.type === 'stream') {
       await this.#streams.remove(record.kind, streamName(record));
       await this.#stopMirror(record.id);
@@ -282,6 +343,10 @@ export class SessionOutputs {
     if (event.type === 'failed') {
       this.#auditStreamEnd(`stream:${event.name}`, `failed: ${event.reason}`);
       void this.#dropFailedStream(`stream:${event.name}`, kind, event.name);
+    }
+    if (event.type === 'live' && this.#quietLive.delete(event.name)) {
+      log.info({ destination: event.printable, kind }, 'stream taken over from the previous worker is live');
+      return;
     }
     const text =
       event.type === 'live'

@@ -4,7 +4,9 @@
 // records before the first one stops, so the two segments overlap; stitched where the manifest
 // says, the tone has no gap and the beeps keep their 500 ms rhythm. With no other worker, SIGTERM
 // ends the session cleanly within the hand-over timeout, files delivered.
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import { dispose } from '@livekit/rtc-node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +14,7 @@ import type { Manifest } from '../../src/media/recording/manifest.ts';
 import { stitchPlan } from '../../src/media/recording/handover-cut.ts';
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { registerUser, TestClient, type SeenEvent } from '../helpers/matrix.ts';
-import { startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
+import { metricsUrl, startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
 import { createCallRoom, inviteBot } from '../helpers/rooms.ts';
 import { startRtcPeer, type RtcPeer } from '../peers/rtc-peer.ts';
 import { readStackInfo } from '../stack/info.ts';
@@ -136,6 +138,73 @@ async function recordBeepingCall(config: Record<string, unknown>) {
   return { alice, roomId, botSays, outputDir: (config.recording as { outputDir: string }).outputDir };
 }
 
+/**
+ * An RTMP viewer that keeps watching across publishers: ffmpeg pulling the stream's audio, started
+ * again whenever it ends (an ingest may end its players when the publisher goes). For each 10 ms
+ * of audio it keeps when it arrived and whether the tone was in it.
+ */
+function watchRtmp(url: string) {
+  const blocks: Array<{ at: number; loud: boolean }> = [];
+  const restarts: number[] = [];
+  let stopped = false;
+  let child: ReturnType<typeof spawn> | undefined;
+  const start = () => {
+    const args = ['-hide_banner', '-loglevel', 'error', '-nostdin', '-fflags', '+nobuffer', '-flags', 'low_delay', '-i', url, '-map', '0:a:0', '-f', 's16le', '-ac', '1', '-ar', String(RATE), '-flush_packets', '1', 'pipe:1'];
+    const proc = spawn(stack.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    child = proc;
+    let rest = Buffer.alloc(0);
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      const at = Date.now();
+      rest = Buffer.concat([rest, chunk]);
+      const block = (RATE / 100) * 2;
+      for (; rest.length >= block; rest = rest.subarray(block)) {
+        const pcm = new Int16Array(rest.buffer.slice(rest.byteOffset, rest.byteOffset + block));
+        let sum = 0;
+        for (const v of pcm) sum += v * v;
+        blocks.push({ at, loud: Math.sqrt(sum / pcm.length) > 1000 });
+      }
+    });
+    proc.once('exit', () => {
+      if (stopped) return;
+      restarts.push(Date.now());
+      setTimeout(start, 100);
+    });
+  };
+  start();
+  return {
+    blocks,
+    restarts,
+    /** Loud audio arrived after `at`. */
+    heardSince: (at: number) => blocks.some((b) => b.at > at && b.loud),
+    /** Within [from, to): the longest wall-clock wait between arrivals of the tone, and the longest run of quiet audio in what arrived (ms). */
+    gaps(from: number, to: number): { absentMs: number; silentMs: number } {
+      const inside = blocks.filter((b) => b.at >= from && b.at < to);
+      let absentMs = 0;
+      let lastLoud: number | undefined;
+      let run = 0;
+      let silentMs = 0;
+      for (const b of inside) {
+        if (b.loud) {
+          if (lastLoud !== undefined) absentMs = Math.max(absentMs, b.at - lastLoud);
+          lastLoud = b.at;
+          run = 0;
+        } else silentMs = Math.max(silentMs, ++run * 10);
+      }
+      return { absentMs, silentMs };
+    },
+    stop() {
+      stopped = true;
+      child?.kill('SIGKILL');
+    },
+  };
+}
+
+/** A metric's value in a Prometheus text page (a series picked by its exact label text), or undefined. */
+const metricValue = (page: string, series: string) => {
+  const line = page.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
 describe('hand-over at shutdown', () => {
   it('SIGTERM of the recording worker: the other worker takes over before it leaves; stitched at the cut, the tone has no gap', async () => {
     const timeoutMs = 15_000;
@@ -212,6 +281,83 @@ describe('hand-over at shutdown', () => {
     );
     expect(gapMs).toBeLessThan(100);
     expect(Math.abs(shiftMs)).toBeLessThan(100);
+  });
+
+  it('a live stream is handed over too: the old worker stops publishing when the successor records, the successor publishes then; the room hears nothing of it', async () => {
+    const key = `${stack.rtmp.goodKey}-handover`;
+    const url = `${stack.rtmp.url}/${key}`;
+    const config = stackRecorderConfig(stack, {
+      jobs: { handoverTimeoutMs: 15_000 },
+      streaming: { allowedHosts: ['127.0.0.1'], destinations: { show: { url, kind: 'audio' } }, retryInitialDelayMs: 500, retryMaxDelayMs: 2_000 },
+    });
+    const workers = await startCluster(config, 2);
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: TONE_HZ, e2ee: 'keys' }));
+    await alice.sendText(roomId, '!stream show');
+    await alice.waitForMessage(roomId, botUserId, /^Streaming the call \(audio\) to/, 'the stream going live', 45_000);
+    const holder = workers.find((w) => w.logs.some((l) => l.includes('"starting session"')))!;
+    const other = workers.find((w) => w !== holder)!;
+    const viewer = watchRtmp(url);
+    try {
+      const watchingSince = Date.now();
+      for (let i = 0; i < 100 && !viewer.heardSince(watchingSince + 1_000); i++) await sleep(200);
+      expect(viewer.heardSince(watchingSince + 1_000), 'the viewer hears the tone before the hand-over').toBe(true);
+
+      const termAt = Date.now();
+      const exit = terminate(holder);
+      await other.waitForLog((e) => e.msg === 'taking over: recording the call; the previous worker stops its segment', 'the successor to record', 30_000);
+      const { code, at: exitedAt } = await exit;
+      expect(code).toBe(0);
+      await other.waitForLog((e) => e.msg === 'took a stream over from the previous worker', 'the successor to start the stream', 30_000);
+      const live = await other.waitForLog((e) => e.msg === 'stream taken over from the previous worker is live', 'the successor’s stream live', 30_000);
+      const liveAt = Date.parse(String(live.time ?? '')) || Date.now();
+      const since = Date.now();
+      for (let i = 0; i < 50 && !viewer.heardSince(since + 3_000); i++) await sleep(200);
+      const { absentMs, silentMs } = viewer.gaps(termAt - 2_000, Date.now());
+      const stoppedLine = holder.logs.find((l) => l.includes('"live stream stopped"'));
+      const oldStoppedAt = stoppedLine ? Date.parse(String((JSON.parse(stoppedLine) as { time: string }).time)) : Number.NaN;
+      console.log(
+        `[measure] stream hand-over: successor live ${liveAt - termAt} ms after SIGTERM, old worker exited ${exitedAt - termAt} ms after; ` +
+          `RTMP viewer: tone absent at most ${absentMs} ms (wall clock between arrivals), longest silence in what arrived ${silentMs} ms; viewer restarted ${viewer.restarts.length}× ` +
+          `(${viewer.restarts.map((r) => r - termAt).join(', ')} ms after SIGTERM); old worker's stream stopped ${oldStoppedAt - termAt} ms after SIGTERM, ` +
+          `${liveAt - oldStoppedAt} ms before the successor's was live`,
+      );
+      expect(viewer.heardSince(since + 3_000), 'the viewer hears the tone again from the successor').toBe(true);
+      expect(absentMs).toBeLessThan(2_000);
+    } finally {
+      viewer.stop();
+    }
+
+    // The room heard of the stream once, when it started; the successor's stream took over quietly.
+    await alice.sendText(roomId, '!stream stop');
+    await alice.waitForMessage(roomId, botUserId, /^Stopped streaming to show/, 'the stream stopped', 30_000);
+    const said = (await roomLog(alice, roomId)).said;
+    console.log(`[measure] the room heard: ${JSON.stringify(said)}`);
+    expect(said.filter((s) => /^Streaming the call/.test(s))).toHaveLength(1);
+    expect(said.filter((s) => /^Stopped streaming/.test(s))).toHaveLength(1);
+    expect(said.some((s) => /is down|is back|gave up|could not|shutting down|stopped unexpectedly/i.test(s))).toBe(false);
+
+    // The successor counted the hand-over and how long it took from SIGTERM to its recording.
+    const page = await (await fetch(`${await metricsUrl(other, 'worker')}/metrics`)).text();
+    expect(metricValue(page, 'mrr_handovers_total{outcome="taken"}')).toBe(1);
+    expect(metricValue(page, 'mrr_handover_seconds_count')).toBe(1);
+    const seconds = metricValue(page, 'mrr_handover_seconds_sum')!;
+    console.log(`[measure] successor's metrics: mrr_handovers_total{outcome="taken"} 1, mrr_handover_seconds ${seconds.toFixed(2)} s`);
+    expect(seconds).toBeGreaterThan(0);
+
+    // The stream key is nowhere: not in any process's log, not in Redis (the hand-over record included).
+    for (const p of processes) expect(p.logs.join('\n').includes(key), 'the stream key in a log').toBe(false);
+    const redis = new Redis(stack.redis.url);
+    try {
+      const prefix = String((config.redis as { prefix: string }).prefix);
+      const keys = await redis.keys(`${prefix}*`);
+      const dump = (await Promise.all(keys.map(async (k) => JSON.stringify(await redis.dump(k))))).join('\n');
+      expect(dump.includes(key), 'the stream key in Redis').toBe(false);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('SIGTERM with no other worker: the session ends cleanly within the hand-over timeout, files delivered', async () => {
