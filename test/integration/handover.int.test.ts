@@ -3,8 +3,10 @@
 // worker recording it gets SIGTERM (a rolling deploy). The other worker takes the session over and
 // records before the first one stops, so the two segments overlap; stitched where the manifest
 // says, the tone has no gap and the beeps keep their 500 ms rhythm. With no other worker, SIGTERM
-// ends the session cleanly within the hand-over timeout, files delivered.
-import { spawn } from 'node:child_process';
+// ends the session cleanly within the hand-over timeout, files delivered. A live stream moves to the
+// successor with a gap an RTMP viewer barely notices and nothing said in the room; a video recording
+// stitched at the cut shows the camera on both sides with no run of other pictures.
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { dispose } from '@livekit/rtc-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/media/recording/manifest.ts';
 import { stitchPlan } from '../../src/media/recording/handover-cut.ts';
+import { layoutTiles } from '../../src/media/video/layout.ts';
 import { decodeToPcm } from '../helpers/audio-files.ts';
 import { registerUser, TestClient, type SeenEvent } from '../helpers/matrix.ts';
 import { metricsUrl, startRecorder, stackRecorderConfig, type RecorderProcess } from '../helpers/recorder-process.ts';
@@ -205,6 +208,42 @@ const metricValue = (page: string, series: string) => {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 };
 
+/** The test camera: limited-range BT.601 Y, U, V of red. */
+const RED: [number, number, number] = [81, 90, 240];
+/** Pictures are read shrunk to this size (the composite is 1280x720): enough to see a tile's colour. */
+const SMALL = { width: 128, height: 72 };
+
+/**
+ * Each picture of a video file with its time (ms, from the file's start) and whether the box
+ * `at` (in 1280x720 composite pixels) shows the camera's red.
+ */
+function cameraPictures(path: string, at: { x: number; y: number }): Array<{ ms: number; camera: boolean; yuv: [number, number, number] }> {
+  const times = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0', path], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map((t) => Math.round(Number(t) * 1000));
+  const raw = execFileSync(stack.ffmpegPath, ['-v', 'error', '-i', path, '-an', '-fps_mode', 'passthrough', '-vf', `scale=${SMALL.width}:${SMALL.height}`, '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], { maxBuffer: 1 << 28 });
+  const size = (SMALL.width * SMALL.height * 3) / 2;
+  const cx = Math.round((at.x * SMALL.width) / 1280);
+  const cy = Math.round((at.y * SMALL.height) / 720);
+  const pictures = [];
+  for (let i = 0; i < Math.min(times.length, Math.floor(raw.length / size)); i++) {
+    const frame = raw.subarray(i * size, (i + 1) * size);
+    const sum: [number, number, number] = [0, 0, 0];
+    for (let y = cy - 2; y < cy + 2; y++) {
+      for (let x = cx - 2; x < cx + 2; x++) {
+        const c = (y >> 1) * (SMALL.width / 2) + (x >> 1);
+        sum[0] += frame[y * SMALL.width + x]!;
+        sum[1] += frame[SMALL.width * SMALL.height + c]!;
+        sum[2] += frame[SMALL.width * SMALL.height * 1.25 + c]!;
+      }
+    }
+    const yuv = sum.map((v) => Math.round(v / 16)) as [number, number, number];
+    pictures.push({ ms: times[i]!, camera: yuv.every((v, k) => Math.abs(v - RED[k]!) < 25), yuv });
+  }
+  return pictures;
+}
+
 describe('hand-over at shutdown', () => {
   it('SIGTERM of the recording worker: the other worker takes over before it leaves; stitched at the cut, the tone has no gap', async () => {
     const timeoutMs = 15_000;
@@ -358,6 +397,69 @@ describe('hand-over at shutdown', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('a video recording handed over: stitched at the cut, the camera goes on in the picture without a run of other pictures', async () => {
+    const config = stackRecorderConfig(stack, { jobs: { handoverTimeoutMs: 15_000 }, recording: { uploadToRoom: false } });
+    const workers = await startCluster(config, 2);
+    const alice = new TestClient(await registerUser(stack, 'alice'));
+    const roomId = await createCallRoom(alice, { encrypted: true });
+    await inviteBot(alice, roomId, botUserId);
+    peers.push(await startRtcPeer({ stack, roomId, user: alice.user, toneHz: TONE_HZ, e2ee: 'keys', video: { width: 320, height: 240, fps: 15, yuv: RED } }));
+    await alice.sendText(roomId, '!record video');
+    await alice.waitForMessage(roomId, botUserId, /^Recording started by/, 'the start notice', 60_000);
+    const holder = workers.find((w) => w.logs.some((l) => l.includes('"starting session"')))!;
+    const other = workers.find((w) => w !== holder)!;
+    await sleep(4_000);
+    const exit = terminate(holder);
+    await other.waitForLog((e) => e.msg === 'taking over: recording the call; the previous worker stops its segment', 'the successor to record', 30_000);
+    expect((await exit).code).toBe(0);
+    await sleep(4_000);
+    await alice.sendText(roomId, '!stop');
+    await alice.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary', 60_000);
+
+    const jobDir = jobDirOf((config.recording as { outputDir: string }).outputDir);
+    const manifest = JSON.parse(readFileSync(join(jobDir, 'segment-1', 'manifest.json'), 'utf8')) as Manifest;
+    const [before, after] = stitchPlan(manifest.segments);
+    const videoOf = (segment: number) => join(jobDir, `segment-${segment}`, manifest.files.find((f) => f.kind === 'video' && f.segment === segment)!.name);
+    // One camera, one tile: its centre is the camera's picture (the name label is at the bottom).
+    const tile = layoutTiles([{ id: 'alice', screen: false }], { width: 1280, height: 720 }).get('alice')!;
+    const centre = { x: tile.x + tile.width / 2, y: tile.y + tile.height / 2 };
+    // Three seconds each side of the cut, on one timeline: 0 is the cut.
+    const successorPictures = cameraPictures(videoOf(after!.index), centre);
+    const stitched = [
+      ...cameraPictures(videoOf(before!.index), centre).filter((p) => p.ms >= before!.untilMs - 3_000 && p.ms < before!.untilMs).map((p) => ({ ...p, t: p.ms - before!.untilMs })),
+      ...successorPictures.filter((p) => p.ms >= after!.fromMs && p.ms < after!.fromMs + 3_000).map((p) => ({ ...p, t: p.ms - after!.fromMs })),
+    ];
+    // How early the successor's picture showed the camera: the margin the cut has for video.
+    const firstCameraMs = successorPictures.find((p) => p.camera)?.ms;
+    let longestStep = 0;
+    let longestOther = 0;
+    let otherSince: number | undefined;
+    for (let i = 0; i < stitched.length; i++) {
+      const p = stitched[i]!;
+      if (i > 0) longestStep = Math.max(longestStep, p.t - stitched[i - 1]!.t);
+      if (p.camera) otherSince = undefined;
+      else {
+        otherSince ??= p.t;
+        // A picture stands until the next one: a run of other pictures lasts to the next camera picture.
+        longestOther = Math.max(longestOther, (stitched[i + 1]?.t ?? p.t + 67) - otherSince);
+      }
+    }
+    const sides = [stitched.filter((p) => p.t < 0), stitched.filter((p) => p.t >= 0)];
+    const others = stitched.filter((p) => !p.camera);
+    console.log(
+      `[measure] video across the cut (segment 0 until ${before!.untilMs} ms, segment 1 from ${after!.fromMs} ms): ` +
+        `${sides[0]!.filter((p) => p.camera).length}/${sides[0]!.length} pictures before and ${sides[1]!.filter((p) => p.camera).length}/${sides[1]!.length} after show the red camera ` +
+        `(tile centre Y,U,V before ${sides[0]!.at(-1)?.yuv.join(',')}, after ${sides[1]![0]?.yuv.join(',')}); longest step between pictures ${longestStep} ms; ` +
+        `longest run of other pictures ${longestOther} ms; the successor's file shows the camera from ${firstCameraMs} ms (${after!.fromMs - (firstCameraMs ?? Number.NaN)} ms before its cut)${others.length ? ` (at ${others.map((p) => `${p.t}:${p.yuv.join(',')}`).slice(0, 8).join(' ')})` : ''}`,
+    );
+    expect(sides[0]!.length).toBeGreaterThan(30);
+    expect(sides[1]!.length).toBeGreaterThan(30);
+    expect(sides[0]!.at(-1)!.camera).toBe(true);
+    expect(sides[1]![0]!.camera).toBe(true);
+    expect(longestStep).toBeLessThan(200);
+    expect(longestOther).toBeLessThan(200);
   });
 
   it('SIGTERM with no other worker: the session ends cleanly within the hand-over timeout, files delivered', async () => {
