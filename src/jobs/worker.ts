@@ -285,7 +285,7 @@ export class SessionWorker {
                 from: takenFrom,
                 recording: async (at: number) => {
                   if (!(await this.#handovers.recording(jobId, fence, at))) log.warn({ from: takenFrom }, 'the hand-over record no longer names this attempt; the previous worker stops by its own timeout');
-                  handoverEnded('taken', offer?.offeredAt !== undefined ? at - offer.offeredAt : undefined);
+                  else handoverEnded('taken', offer?.offeredAt !== undefined ? at - offer.offeredAt : undefined);
                 },
                 released: () => this.#released(jobId, takenFrom, log),
                 streamsFree: () => this.#released(jobId, takenFrom, log, 'streams'),
