@@ -359,8 +359,8 @@ describe('hand-over at shutdown', () => {
       const oldStoppedAt = stoppedLine ? Date.parse(String((JSON.parse(stoppedLine) as { time: string }).time)) : Number.NaN;
       console.log(
         `[measure] stream hand-over: successor live ${liveAt - termAt} ms after SIGTERM, old worker exited ${exitedAt - termAt} ms after; ` +
-          `RTMP viewer: tone absent at most ${absentMs} ms (wall clock between arrivals), longest silence in what arrived ${silentMs} ms; viewer restarted ${viewer.restarts.length}× ` +
-          `(${viewer.restarts.map((r) => r - termAt).join(', ')} ms after SIGTERM); old worker's stream stopped ${oldStoppedAt - termAt} ms after SIGTERM, ` +
+          `RTMP viewer: tone absent at most ${absentMs} ms (wall clock between arrivals), longest silence in what arrived ${silentMs} ms; viewer restarted ${viewer.restarts.length}×` +
+          `${viewer.restarts.length ? ` (${viewer.restarts.map((r) => r - termAt).join(', ')} ms after SIGTERM)` : ''}; old worker's stream stopped ${oldStoppedAt - termAt} ms after SIGTERM, ` +
           `${liveAt - oldStoppedAt} ms before the successor's was live`,
       );
       expect(viewer.heardSince(since + 3_000), 'the viewer hears the tone again from the successor').toBe(true);
