@@ -238,7 +238,7 @@ export const configSchema = z.strictObject({
       example: 7_200_000,
     }),
     videoWidth: key(z.int().min(160).max(3840).multipleOf(2).default(1280), {
-      description: 'Width in pixels of the composite video (`!record video`): a grid with one tile per call member.',
+      description: 'Width in pixels of the composite video (`!record video`): a tile per camera and screen share, a name card per member without video, Element Call style.',
       example: 1280,
     }),
     videoHeight: key(z.int().min(90).max(2160).multipleOf(2).default(720), {

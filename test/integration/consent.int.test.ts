@@ -100,7 +100,7 @@ describe('pause, chapters, consent and names', () => {
     await alice.sendText(roomId, '!status');
     const status = String((await alice.waitForMessage(roomId, botUserId, /is in the call for/, 'the status reply')).content.body);
     console.log(`[measure] !status:\n${status}`);
-    expect(status).toContain('Recorded: audio (the mix and one file per speaker) and video (the grid).');
+    expect(status).toContain('Recorded: audio (the mix and one file per speaker) and video (cameras, screen shares and name cards).');
     for (const who of [alice, bob, carol]) expect(status).toContain(who.user.userId);
     expect(status).toContain(`Not recorded (opted out, or not opted in): Sam (${bob.user.userId}).`);
     expect(status).not.toContain('Paused by');

@@ -23,7 +23,7 @@ export function describeSession(s: SessionStatus, now = Date.now()): string {
     const written = p.bytes !== undefined ? `; ${formatBytes(p.bytes)} recorded` : '';
     const lines = [`A ${what} is in the call for ${formatDuration(now - p.joinedAt)}${people}${written}.`];
     const recording = p.outputs?.find((o) => o.id === 'recording');
-    if (recording) lines.push(`Recorded: ${/\(video\)/.test(recording.label) ? 'audio (the mix and one file per speaker) and video (the grid)' : 'audio (the mix and one file per speaker)'}.`);
+    if (recording) lines.push(`Recorded: ${/\(video\)/.test(recording.label) ? 'audio (the mix and one file per speaker) and video (cameras, screen shares and name cards)' : 'audio (the mix and one file per speaker)'}.`);
     if (p.paused) lines.push(`Paused by ${p.paused.by} ${formatDuration(now - p.paused.since)} ago: nothing is recorded or streamed until !resume.`);
     if (p.notRecorded?.length) lines.push(`Not recorded (opted out, or not opted in): ${p.notRecorded.join(', ')}.`);
     if (p.outputs?.length) lines.push(...p.outputs.map((o) => `- ${describeOutput(o)}`));

@@ -258,9 +258,10 @@ export class SfuConnection {
   }
 
   /**
-   * Asks for every camera's layer at the size of a tile among the participants handed on here. A
-   * member on another SFU or without any track is not counted: the tile taken is never smaller
-   * than the grid's, so a layer never comes smaller than its tile shows.
+   * Asks for every camera's layer at the size of a tile among the participants handed on here
+   * (and for a screen share's at the whole picture's). A member on another SFU or without any
+   * track is not counted: the tile taken is never smaller than a grid tile, and cameras in the strip
+   * beside a screen share are smaller still, so a layer never comes smaller than its tile shows.
    */
   #sizeCameras(): void {
     const canvas = this.#opts.videoCanvas;
@@ -268,7 +269,8 @@ export class SfuConnection {
     const size = tileSize(Math.max(1, this.#handedOn.size), canvas);
     for (const [sid, publication] of this.#cameras) {
       try {
-        requestVideoSize(publication, size);
+        // A screen share takes the stage (most of the picture), and its text must stay legible.
+        requestVideoSize(publication, publication.source === TrackSource.SOURCE_SCREENSHARE ? canvas : size);
       } catch (err) {
         // The SFU goes on sending the largest layer: dearer, not wrong.
         this.#log.warn({ err, trackSid: sid }, 'could not ask for a camera layer that fits its tile');
