@@ -3,15 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { CallVideo } from './call-video.ts';
 import type { I420 } from '../media/video/i420.ts';
 import { layoutTiles } from '../media/video/layout.ts';
+import { solidYuv } from '../../test/helpers/i420.ts';
 
 const format = { width: 640, height: 360, fps: 10 };
-const solid = (width: number, height: number, [y, u, v]: [number, number, number]): I420 => {
-  const data = new Uint8Array(width * height * 1.5);
-  data.fill(y, 0, width * height);
-  data.fill(u, width * height, width * height * 1.25);
-  data.fill(v, width * height * 1.25);
-  return { width, height, data };
-};
+const solid = solidYuv;
 const lumaAt = (p: I420, x: number, y: number) => p.data[Math.round(y) * p.width + Math.round(x)]!;
 const vAt = (p: I420, x: number, y: number) => p.data[p.width * p.height * 1.25 + Math.floor(y / 2) * (p.width / 2) + Math.floor(x / 2)]!;
 const RED: [number, number, number] = [81, 90, 240];

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { rms } from './fft.ts';
 import { toneGenerator, TONE_FRAME } from '../peers/tone.ts';
+import { meanRgb, solidYuv } from './i420.ts';
 
 const SAMPLE_RATE = 48_000;
 
@@ -102,13 +103,7 @@ export async function firstFrameColour(url: string, ffmpegPath = 'ffmpeg', timeo
   clearTimeout(timer);
   const rgb = Buffer.concat(chunks);
   if (rgb.length < 16 * 16 * 3) throw new Error(`no video frame from ${url.replace(/\/[^/]*$/, '/…')}: ${stderr.trim() || 'nothing decoded'}`);
-  const sum = { r: 0, g: 0, b: 0 };
-  for (let i = 0; i < 256; i++) {
-    sum.r += rgb[i * 3]!;
-    sum.g += rgb[i * 3 + 1]!;
-    sum.b += rgb[i * 3 + 2]!;
-  }
-  return { r: sum.r / 256, g: sum.g / 256, b: sum.b / 256 };
+  return meanRgb(rgb, 256);
 }
 
 /** A solid I420 frame of one colour (BT.601 limited range, as ffmpeg assumes for yuv420p). */
@@ -117,11 +112,7 @@ export function solidI420(width: number, height: number, rgb: { r: number; g: nu
   const y = Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255);
   const u = Math.round(128 + (-37.797 * r - 74.203 * g + 112 * b) / 255);
   const v = Math.round(128 + (112 * r - 93.786 * g - 18.214 * b) / 255);
-  const frame = new Uint8Array((width * height * 3) / 2);
-  frame.fill(y, 0, width * height);
-  frame.fill(u, width * height, (width * height * 5) / 4);
-  frame.fill(v, (width * height * 5) / 4);
-  return frame;
+  return solidYuv(width, height, [y, u, v]).data;
 }
 
 export interface SyntheticSource {

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { meanRgb } from '../helpers/i420.ts';
 
 const stack = readStackInfo();
 const botUserId = `@${stack.appservice.botLocalpart}:${stack.synapse.serverName}`;
@@ -364,13 +365,7 @@ function x264Processes(root: number): number {
 /** Mean colour of the picture at `seconds` in a video file. */
 function frameColour(path: string, seconds: number): { r: number; g: number; b: number } {
   const rgb = execFileSync('ffmpeg', ['-v', 'error', '-ss', seconds.toFixed(2), '-i', path, '-map', '0:v:0', '-frames:v', '1', '-vf', 'scale=16:16', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
-  const sum = { r: 0, g: 0, b: 0 };
-  for (let i = 0; i < 256; i++) {
-    sum.r += rgb[i * 3]!;
-    sum.g += rgb[i * 3 + 1]!;
-    sum.b += rgb[i * 3 + 2]!;
-  }
-  return { r: sum.r / 256, g: sum.g / 256, b: sum.b / 256 };
+  return meanRgb(rgb, 256);
 }
 
 /** The folder below `root` that holds `name` (the sink's path template decides where). */

@@ -2,15 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { cardColour, Compositor, type SceneTile } from './compositor.ts';
 import type { I420 } from './i420.ts';
 import { layoutTiles, type Rect } from './layout.ts';
+import { solidYuv } from '../../../test/helpers/i420.ts';
 
 const size = { width: 640, height: 360 };
-const solid = (width: number, height: number, [y, u, v]: [number, number, number]): I420 => {
-  const data = new Uint8Array(width * height * 1.5);
-  data.fill(y, 0, width * height);
-  data.fill(u, width * height, width * height * 1.25);
-  data.fill(v, width * height * 1.25);
-  return { width, height, data };
-};
+const solid = solidYuv;
 const at = (p: I420, x: number, y: number) => {
   const [cx, cy] = [Math.floor(x / 2), Math.floor(y / 2)];
   const q = (p.width * p.height) / 4;
