@@ -148,7 +148,7 @@ function describeFile(path: string, name: string, ffmpegPath: string): void {
     const streams = probe.streams.map((st) => (st.width ? `${st.codec_name} ${st.width}x${st.height}` : `${st.codec_name} audio`)).join(' + ');
     // Two members make two tiles side by side: the colour at the centre of each, late in the file.
     const tiles = picture ? [0.25, 0.75].map((x) => colourAt(path, ffmpegPath, duration * 0.8, Math.round(picture.width! * x), Math.round(picture.height! / 2))) : [];
-    console.log(`${line}: ${duration.toFixed(1)} s, ${streams}; tile centres: ${tiles.join(', ')} (alice sends red, bob no camera)`);
+    console.log(`${line}: ${duration.toFixed(1)} s, ${streams}; tile centres: ${tiles.join(', ')} (alice sends red; bob has no camera, so his tile is a name card: his initials on a coloured disc, neither red nor black)`);
     return;
   }
   if (!name.endsWith('.ogg')) {
@@ -177,7 +177,7 @@ async function watch(url: string, ffmpegPath: string): Promise<string> {
   const seconds = 3;
   // Two players at once, as two viewers would: one listens, one takes a picture.
   const [pcm, tiles] = await Promise.all([listen(url, seconds, ffmpegPath), video ? coloursAt(url, [[0.25, 0.5], [0.75, 0.5]], ffmpegPath) : undefined]);
-  const seen = tiles ? `; sees tile centres ${tiles.map(describeColour).join(', ')}` : '';
+  const seen = tiles ? `; sees tile centres ${tiles.map(describeColour).join(', ')} (alice's red camera, bob's name card)` : '';
   return `a viewer playing it from the ingest for ${seconds} s hears ${describeTones(pcm, Object.values(TONES))}${seen}`;
 }
 
