@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeToPcm } from '../../test/helpers/audio-files.ts';
 import { dominantFrequency, toneSnrDb } from '../../test/helpers/fft.ts';
-import { mediaDurationMs, splitMedia } from './split-media.ts';
+import { evenLength, mediaDurationMs, splitMedia } from './split-media.ts';
 
 const ffmpeg = 'ffmpeg';
 
@@ -17,6 +17,14 @@ function toneFile(ext: 'ogg' | 'mkv', seconds: number): string {
   execFileSync(ffmpeg, ['-v', 'error', '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`, ...video, '-c:a', 'libopus', '-b:a', '64k', '-page_duration', '1000000', path]);
   return path;
 }
+
+describe('evenLength', () => {
+  it('cuts into equal parts no more numerous than cutting at the longest length would', () => {
+    expect(evenLength(14.66, 3.4)).toBeCloseTo(14.66 / 5 + 0.1);
+    expect(evenLength(10, 5)).toBeCloseTo(5.1);
+    expect(evenLength(3, 10)).toBeCloseTo(3.1);
+  });
+});
 
 describe('splitMedia', () => {
   it('cuts an Ogg Opus recording into parts under the limit that each play the tone and together last as long', async () => {
@@ -40,6 +48,9 @@ describe('splitMedia', () => {
       const sum = parts.reduce((s, p) => s + p.durationMs, 0);
       console.log(`[measure] split ${bytes} bytes / ${total} ms under ${limitBytes} bytes: ${parts.map((p) => `${p.bytes} B ${p.durationMs} ms`).join(', ')}; sum ${sum} ms`);
       expect(Math.abs(sum - total)).toBeLessThan(100);
+      // Equal parts: no short last part (a message that plays a fraction of a second).
+      const lengths = parts.map((p) => p.durationMs);
+      expect(Math.min(...lengths)).toBeGreaterThan(0.8 * Math.max(...lengths));
     } finally {
       await split.dispose();
     }

@@ -42,10 +42,11 @@ export async function splitMedia(path: string, opts: { limitBytes: number; ffmpe
   const dir = await mkdtemp(join(tmpdir(), 'mrr-parts-'));
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
-    let seconds = ((durationMs / 1000) * (opts.limitBytes / size)) * MARGIN;
+    const total = durationMs / 1000;
+    let seconds = total * (opts.limitBytes / size) * MARGIN;
     // Parts under a second would be a flood of messages, not a recording: a limit that small is an error.
     for (let attempt = 1; attempt <= ATTEMPTS && seconds >= 1; attempt++) {
-      const parts = await cut(path, dir, format, seconds, opts.ffmpegPath);
+      const parts = await cut(path, dir, format, evenLength(total, seconds), opts.ffmpegPath);
       const largest = Math.max(...parts.map((p) => p.bytes));
       if (largest <= opts.limitBytes) return { parts, dispose };
       seconds *= (opts.limitBytes / largest) * MARGIN;
@@ -55,6 +56,17 @@ export async function splitMedia(path: string, opts: { limitBytes: number; ffmpe
     await dispose();
     throw err;
   }
+}
+
+/**
+ * The length that cuts `total` seconds into equal parts of at most about `longest`: cutting at
+ * `longest` would leave a last part of any length, down to a fraction of a second (a message that
+ * plays a click). A tenth of a second over the even length, so that cuts landing on the packet
+ * after it do not start one more, tiny, part.
+ */
+export function evenLength(total: number, longest: number): number {
+  const count = Math.max(1, Math.ceil(total / longest));
+  return total / count + 0.1;
 }
 
 async function cut(path: string, dir: string, format: string, seconds: number, ffmpegPath: string): Promise<MediaPart[]> {
