@@ -10,21 +10,20 @@
 import { FfiRequest, UpdateRemoteTrackPublicationDimensionRequest } from '@livekit/rtc-ffi-bindings';
 import type { RemoteTrackPublication } from '@livekit/rtc-node';
 import { ffiClient } from './participant-keys.ts';
+import { gridLayout } from '../video/grid.ts';
+import type { Size } from '../video/i420.ts';
 
-export interface Size {
-  width: number;
-  height: number;
-}
+export type { Size } from '../video/i420.ts';
 
 /**
- * The size of one tile when `tiles` pictures share `canvas` in a near-square grid (as the
- * recorder's grid lays them out). Only a hint to the SFU: a layer at least this large is sent.
+ * The size of one tile when `tiles` pictures share `canvas` in a near-square grid (grid.ts's, whose
+ * cells are never smaller than layout.ts's 16:9 tiles). Only a hint to the SFU: a layer at least
+ * this large is sent.
  */
 export function tileSize(tiles: number, canvas: Size): Size {
   if (!Number.isInteger(tiles) || tiles < 1) throw new Error(`a grid has at least one tile, not ${tiles}`);
-  const columns = Math.ceil(Math.sqrt(tiles));
-  const rows = Math.ceil(tiles / columns);
-  return { width: Math.floor(canvas.width / columns), height: Math.floor(canvas.height / rows) };
+  const { width, height } = gridLayout(tiles, canvas)[0]!;
+  return { width, height };
 }
 
 /** Asks the SFU for the layer of `publication` that covers `size`. */

@@ -3,8 +3,6 @@
 // the recorder lays its picture out with layout.ts and draws it with compositor.ts.
 import type { Size } from './i420.ts';
 
-export type { I420, Size } from './i420.ts';
-
 export interface Tile {
   x: number;
   y: number;

@@ -7,7 +7,7 @@ import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
 import { BoundedWriter } from '../../media/ffmpeg/bounded-writer.ts';
 import { startFfmpeg, type FfmpegProcess } from '../../media/ffmpeg/process.ts';
 import { compositeFileArgs } from '../../media/ffmpeg/video-args.ts';
-import type { I420 } from '../../media/video/grid.ts';
+import type { I420 } from '../../media/video/i420.ts';
 import type { CallVideo } from '../../call/call-video.ts';
 import { framesDropped } from '../../observability/metrics.ts';
 import { MAX_PENDING_AUDIO_BYTES, type AudioFileResult } from './audio-files.ts';
