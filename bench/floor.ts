@@ -1,18 +1,22 @@
 // The floor a recording is measured against: ffmpeg alone doing the same media work from files,
 // with the project's own encoder settings. Audio: decode N Opus tracks, mix them, encode the mix
-// and N stems. Video: decode N VP8 cameras (and their Opus), compose the recorder's grid (same
-// tiles, letterboxed, nearest-neighbour scaling), encode it with the composite's x264 and Opus
-// settings, and the audio files as for audio. What it leaves out: decryption, the SFU transport
-// (RTP, Opus/VP8 packets arriving in real time), jitter buffering and the real-time clock.
+// and N stems. Video: decode N VP8 cameras (and their Opus), compose the recorder's picture
+// (layout.ts's 16:9 tiles on the page's background, each camera cropped to fill its tile and
+// scaled with bilinear filtering), encode it with the composite's x264 and Opus settings, and the
+// audio files as for audio. What it leaves out: decryption, the SFU transport (RTP, Opus/VP8
+// packets arriving in real time), jitter buffering, the real-time clock, and the decorations
+// (names, borders: the recorder draws them, the floor does not).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { opusFileArgs, PCM_48K_MONO } from '../src/media/ffmpeg/audio-args.ts';
 import { compositeFileArgs, type VideoFormat } from '../src/media/ffmpeg/video-args.ts';
-import { gridLayout } from '../src/media/video/grid.ts';
+import { COLOURS } from '../src/media/video/compositor.ts';
+import { aspectCover, layoutTiles, type Rect } from '../src/media/video/layout.ts';
 
-export const FLOOR_LEAVES_OUT = 'decryption, the SFU transport (WebRTC, RTP depacketising), jitter buffering and pacing by a real-time clock';
+export const FLOOR_LEAVES_OUT = 'decryption, the SFU transport (WebRTC, RTP depacketising), jitter buffering, pacing by a real-time clock, and the tiles\' decorations (names, borders)';
 
 export interface FloorInput {
   kind: 'audio' | 'video';
@@ -66,6 +70,27 @@ function prepareInputs(input: FloorInput): string[] {
   });
 }
 
+/** Even, for 4:2:0 chroma. */
+const even = (n: number) => 2 * Math.round(n / 2);
+
+/**
+ * Where each of `count` cameras goes in the picture and the part of it shown: layout.ts's tiles,
+ * their edges rounded to even pixels, and the centred part of the camera that fills the tile with
+ * its aspect kept (aspectCover), as the recorder shows cameras.
+ */
+export function cameraTiles(count: number, camera: VideoFormat, canvas: VideoFormat): Array<{ tile: Rect; crop: Rect }> {
+  const placed = layoutTiles(Array.from({ length: count }, (_, i) => ({ id: String(i), screen: false })), canvas);
+  return Array.from({ length: count }, (_, i) => {
+    const r = placed.get(String(i))!;
+    const [x, y] = [even(r.x), even(r.y)];
+    const tile = { x, y, width: even(r.x + r.width) - x, height: even(r.y + r.height) - y };
+    const c = aspectCover(camera, tile);
+    const [width, height] = [Math.min(camera.width, even(c.width)), Math.min(camera.height, even(c.height))];
+    const crop = { x: Math.min(even(c.x), camera.width - width), y: Math.min(even(c.y), camera.height - height), width, height };
+    return { tile, crop };
+  });
+}
+
 /** The ffmpeg arguments of the floor: inputs, one filter graph, the mix, the stems (and the composite). */
 export function floorArgs(input: FloorInput, inputs: string[], outDir: string): string[] {
   const n = inputs.length;
@@ -79,11 +104,11 @@ export function floorArgs(input: FloorInput, inputs: string[], outDir: string): 
   for (let i = 0; i < n; i++) outputs.push('-map', `[s${i}]`, ...opus, join(outDir, `stem${i}.ogg`));
   if (input.kind === 'video') {
     const grid = input.grid!;
-    const tiles = gridLayout(n, grid);
-    graph.push(`color=c=black:s=${grid.width}x${grid.height}:r=${grid.fps}:d=${input.seconds}[base0]`);
-    tiles.forEach((t, i) => {
-      graph.push(`[${i}:v]scale=w=${t.width}:h=${t.height}:force_original_aspect_ratio=decrease:flags=neighbor[v${i}]`);
-      graph.push(`[base${i}][v${i}]overlay=x='${t.x}+(${t.width}-w)/2':y='${t.y}+(${t.height}-h)/2':eof_action=pass,format=yuv420p[base${i + 1}]`);
+    const camera = input.camera!;
+    graph.push(`color=c=0x${COLOURS.background.slice(1)}:s=${grid.width}x${grid.height}:r=${grid.fps}:d=${input.seconds}[base0]`);
+    cameraTiles(n, camera, grid).forEach(({ tile, crop }, i) => {
+      graph.push(`[${i}:v]crop=w=${crop.width}:h=${crop.height}:x=${crop.x}:y=${crop.y},scale=w=${tile.width}:h=${tile.height}:flags=bilinear[v${i}]`);
+      graph.push(`[base${i}][v${i}]overlay=x=${tile.x}:y=${tile.y}:eof_action=pass:format=yuv420[base${i + 1}]`);
     });
     const composite = encoderArgs(compositeFileArgs(grid, PCM_48K_MONO, 'x.mkv'), '-c:v');
     outputs.push('-map', `[base${n}]`, '-map', '[mixv]', ...composite, join(outDir, 'composite.mkv'));
@@ -107,4 +132,21 @@ export async function runFloor(input: FloorInput): Promise<FloorResult> {
   const [wall, user, sys, maxKiB] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
   rmSync(outDir, { recursive: true, force: true });
   return { cpuS: user! + sys!, wallS: wall!, peakMiB: maxKiB! / 1024 };
+}
+
+// Alone (no stack, no recorder): `bash scripts/node.sh bench/floor.ts --peers 1,4,8,9,16 --kinds video`,
+// the floor's CPU for each N, to compare floors without recording anything.
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { peers: { type: 'string', default: '1,4,8,16' }, kinds: { type: 'string', default: 'audio,video' }, seconds: { type: 'string', default: '20' } } });
+  const seconds = Number(values.seconds);
+  if (!(seconds >= 1 && seconds <= 600)) throw new Error(`--seconds takes 1 to 600, not "${values.seconds}"`);
+  for (const kind of values.kinds.split(',')) {
+    if (kind !== 'audio' && kind !== 'video') throw new Error(`--kinds takes audio and/or video, not "${kind}"`);
+    for (const n of values.peers.split(',').map(Number)) {
+      if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--peers takes counts from 1 to 16, not "${n}"`);
+      const floor = await runFloor({ kind, peers: n, seconds, camera: { width: 640, height: 360, fps: 30 }, grid: { width: 1280, height: 720, fps: 30 }, toneHz: (i) => 300 + 100 * i });
+      const perParticipantMinute = floor.cpuS / ((n * seconds) / 60);
+      console.log(`${kind} N=${n}: ${floor.cpuS.toFixed(2)} CPU-s over ${seconds} s of media (${perParticipantMinute.toFixed(2)} CPU-s per participant-minute, ${(floor.cpuS / seconds).toFixed(2)} of a core), ${floor.wallS.toFixed(1)} s wall, peak ${floor.peakMiB.toFixed(0)} MiB`);
+    }
+  }
 }
