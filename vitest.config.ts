@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'test/stack/**/*.test.ts', 'scripts/**/*.test.ts', 'test/helpers/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'test/stack/**/*.test.ts', 'scripts/**/*.test.ts', 'test/helpers/**/*.test.ts', 'bench/**/*.test.ts'],
           environment: 'node',
         },
       },

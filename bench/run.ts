@@ -10,6 +10,9 @@
 // peak and end resident memory, audio chunks played out as silence though their audio came (late)
 // or dropped, and video frames repeated or never shown. A table per N is printed and the figures
 // are written to bench/results/<time>.json. --quick: N=8, audio only, 20 s (under two minutes).
+// --targets: exactly the recordings issue 12's targets need (audio N=10 and 16, video N=9). At the
+// end, every target that was measured is judged met or missed (bench/targets.ts); a missed one
+// fails the bench.
 // --cpu-prof writes V8 CPU profiles of the recorder processes to bench/results/profiles/.
 //
 // --stream adds live streams to the stack's RTMP ingest (--stream-peers, default 3): an audio-only
@@ -30,6 +33,7 @@ import { startRtcPeer, type RtcPeer } from '../test/peers/rtc-peer.ts';
 import { ensureStack } from '../test/stack/stack.ts';
 import { sendLibraryLogsToFile } from '../scripts/library-log.ts';
 import { FLOOR_LEAVES_OUT, runFloor } from './floor.ts';
+import { judgeTargets, missedTargets, TARGET_ROWS, targetsTable } from './targets.ts';
 import { cpuSeconds, privateKiB, rssKiB, sampleRss, threadCpu, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
 
 const { values } = parseArgs({
@@ -38,6 +42,7 @@ const { values } = parseArgs({
     kinds: { type: 'string', default: 'audio,video' },
     seconds: { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
+    targets: { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     stream: { type: 'boolean', default: false },
     'stream-peers': { type: 'string', default: '3' },
@@ -51,6 +56,7 @@ const { values } = parseArgs({
   },
   allowNegative: true,
 });
+if (values.quick && values.targets) throw new Error('--quick and --targets are two different sets of recordings: give one');
 const sweep = (values.quick ? '8' : values.peers).split(',').map((n) => {
   const peers = Number(n);
   if (!Number.isInteger(peers) || peers < 1 || peers > 16) throw new Error(`--peers takes counts from 1 to 16, separated by commas, not "${n}"`);
@@ -60,6 +66,10 @@ const kinds = (values.quick ? 'audio' : values.kinds).split(',').map((k) => {
   if (k !== 'audio' && k !== 'video') throw new Error(`--kinds takes audio and/or video, not "${k}"`);
   return k;
 });
+/** The recordings to make, by N (one table each): --targets' own, or every kind for every N of the sweep. */
+const plan: Array<{ peers: number; kinds: Array<'audio' | 'video'> }> = values.targets
+  ? [...new Set(TARGET_ROWS.map((r) => r.peers))].sort((a, b) => a - b).map((peers) => ({ peers, kinds: TARGET_ROWS.filter((r) => r.peers === peers).map((r) => r.kind) }))
+  : sweep.map((peers) => ({ peers, kinds }));
 const peerCount = Math.min(8, Math.max(1, Number(values['stream-peers'])));
 const seconds = Math.min(600, Math.max(5, Number(values.seconds)));
 /** A whole number option in [min, max], or a clear error. */
@@ -442,7 +452,7 @@ const eventIds = async (call: BenchCall) => new Set((await call.owner.recentEven
  * call: the recorder's own join histogram (mrr_join_seconds, from the moment the bridge reads the
  * command), each join read exactly as the difference of the histogram's sum before and after it.
  */
-async function benchJoins(): Promise<Record<string, number | number[]>> {
+async function benchJoins() {
   say(`joins: ${joins} times !record and !stop in one E2EE call of ${joinPeers} peers (each a fresh join of the bot: media keys, SFU, subscriptions)`);
   const joined: number[] = [];
   const firstAudio: number[] = [];
@@ -478,7 +488,6 @@ async function benchJoins(): Promise<Record<string, number | number[]>> {
   });
   const figure = { joins, p50JoinedMs: quantile(joined, 0.5), p95JoinedMs: quantile(joined, 0.95), p50FirstAudioMs: quantile(firstAudio, 0.5), p95FirstAudioMs: quantile(firstAudio, 0.95), maxFirstAudioMs: Math.max(...firstAudio) };
   say(`joins (${joins}): !record to the bot in the call p50 ${figure.p50JoinedMs} ms, p95 ${figure.p95JoinedMs} ms; to the first decrypted audio frame p50 ${figure.p50FirstAudioMs} ms, p95 ${figure.p95FirstAudioMs} ms (max ${figure.maxFirstAudioMs} ms)`);
-  check('!record to first decrypted audio, p95', figure.p95FirstAudioMs, 1500, 'ms');
   return { ...figure, joinedMs: joined, firstAudioMs: firstAudio };
 }
 
@@ -497,9 +506,9 @@ function slope(points: Array<[number, number]>): number {
  * every 5 s, and its least-squares slope after the first minute in MiB per minute; a recorder that
  * keeps something per chunk shows as a slope, start-up (JIT, buffers filling) does not.
  */
-async function benchSoak(): Promise<Record<string, number>> {
+async function benchSoak() {
   say(`soak: an audio recording of ${soakPeers} E2EE participants for ${soakMinutes} minutes, resident memory every 5 s`);
-  let figure: Record<string, number> = {};
+  let figure = { minutes: 0, peers: 0, ownSlopeMiBPerMin: 0, treeSlopeMiBPerMin: 0, ownAt1MinMiB: 0, ownEndMiB: 0, ownPeakMiB: 0, treePeakMiB: 0, cores: 0, lateChunks: 0, droppedChunks: 0 };
   await inCall('audio', soakPeers, {}, async ({ pid, bot, owner, roomId, botSays }) => {
     await owner.sendText(roomId, '!record');
     await botSays(/^Recording started/, 'the start notice');
@@ -547,7 +556,7 @@ async function benchSoak(): Promise<Record<string, number>> {
  * concurrency): `concurrent` calls of `concurrentPeers` E2EE peers each, recorded together for
  * --seconds; the worker's CPU and every call's late and dropped chunks.
  */
-async function benchConcurrent(): Promise<Record<string, number>> {
+async function benchConcurrent() {
   say(`concurrent: ${concurrent} audio recordings of ${concurrentPeers} E2EE participants each on one worker, ${seconds} s`);
   let figure = { recordings: 0, peersEach: 0, cores: 0, perParticipantMinute: 0, peakMiB: 0, lateChunks: 0, droppedChunks: 0, writerDroppedChunks: 0 };
   await withRecorder('concurrent', concurrent * concurrentPeers, {}, async (recorder) => {
@@ -599,17 +608,16 @@ async function benchConcurrent(): Promise<Record<string, number>> {
     `concurrent: ${concurrent} recordings of ${concurrentPeers}: ${figure.cores} of a core (${figure.perParticipantMinute} CPU-s per participant-minute), peak ${figure.peakMiB} MiB; ` +
       `audio chunks late ${figure.lateChunks}, dropped ${figure.droppedChunks} + ${figure.writerDroppedChunks} at the files (the ${concurrent * concurrentPeers} peers run in the bench process on the same cores)`,
   );
-  if (figure.droppedChunks + figure.writerDroppedChunks > 0) missed.push(`concurrent recordings dropped ${figure.droppedChunks + figure.writerDroppedChunks} audio chunks`);
   return figure;
 }
 
 const startedAt = new Date();
 const failed: string[] = [];
 const loadBefore = loadavg();
-// --joins, --soak-minutes and --concurrent run alone unless --recording asks for the sweep too.
-if (values.recording ?? !(joins > 0 || soakMinutes > 0 || concurrent > 0)) {
+// --joins, --soak-minutes and --concurrent run alone unless --recording (or --targets) asks for the recordings too.
+if (values.recording ?? (values.targets || !(joins > 0 || soakMinutes > 0 || concurrent > 0))) {
   say(`CPU-s per participant-minute; the floor is ffmpeg alone from files, leaving out ${FLOOR_LEAVES_OUT}`);
-  for (const peers of sweep) {
+  for (const { peers, kinds } of plan) {
     const forN: RecordingRow[] = [];
     for (const kind of kinds) {
       try {
@@ -624,10 +632,16 @@ if (values.recording ?? !(joins > 0 || soakMinutes > 0 || concurrent > 0)) {
     console.log(`\nN=${peers}, ${seconds} s each (CPU-s per participant-minute):\n${table(forN)}\n`);
   }
 }
-const extra: Record<string, unknown> = {};
-if (joins > 0) extra.joins = await benchJoins().catch((err: unknown) => void failed.push(`joins: ${(err as Error).message.split('\n')[0]}`));
-if (concurrent > 0) extra.concurrent = await benchConcurrent().catch((err: unknown) => void failed.push(`concurrent: ${(err as Error).message.split('\n')[0]}`));
-if (soakMinutes > 0) extra.soak = await benchSoak().catch((err: unknown) => void failed.push(`soak: ${(err as Error).message.split('\n')[0]}`));
+/** A part that failed is named among the failures (and fails the bench); the others' figures stand. */
+const orFailed = (what: string) => (err: unknown) => {
+  failed.push(`${what}: ${(err as Error).message.split('\n')[0]}`);
+  return undefined;
+};
+const extra = {
+  joins: joins > 0 ? await benchJoins().catch(orFailed('joins')) : undefined,
+  concurrent: concurrent > 0 ? await benchConcurrent().catch(orFailed('concurrent')) : undefined,
+  soak: soakMinutes > 0 ? await benchSoak().catch(orFailed('soak')) : undefined,
+};
 if (values.stream) {
   await benchStream('audio');
   await benchStream('video');
@@ -642,6 +656,10 @@ writeFileSync(
 );
 say(`figures written to ${resultFile}`);
 if (failed.length > 0) missed.push(`recordings that failed: ${failed.join('; ')}`);
+// Issue 12's targets, each judged only when this run measured it.
+const verdicts = judgeTargets({ rows, ...extra });
+console.log(`\nTargets (issue 12):\n${targetsTable(verdicts)}\n`);
+for (const v of missedTargets(verdicts)) missed.push(`${v.target}: ${v.measured}`);
 if (missed.length > 0) {
   say(`targets missed: ${missed.join('; ')}`);
   process.exit(1);
