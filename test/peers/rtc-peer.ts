@@ -12,7 +12,11 @@ export interface RtcPeerOptions extends CallMemberOptions {
   silent?: boolean;
   /** Instead of the tone: these samples (mono s16 at 48 kHz, e.g. synthesised speech) play once each time the sound is switched on, then silence. */
   clip?: Int16Array;
-  /** Also publish a camera track: a solid colour (limited-range Y, U, V) at this size and rate. */
+  /**
+   * Also publish a camera track: a solid colour (limited-range Y, U, V) at this size and rate,
+   * simulcast as rtc-node chooses: below 960 px on the long side two layers of this very size (a
+   * subscriber asking for a small tile still gets it whole); from 960 px 320x180, 640x360 and this.
+   */
   video?: { width: number; height: number; fps: number; yuv: [number, number, number] };
   /** Also share a screen: a second video track (source SCREENSHARE), a solid colour like the camera's. */
   screen?: { width: number; height: number; fps: number; yuv: [number, number, number] };

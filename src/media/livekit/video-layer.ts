@@ -5,8 +5,10 @@
 //
 // rtc-node 1.1.0's RemoteTrackPublication offers only setSubscribed, though its FFI carries
 // UpdateRemoteTrackPublicationDimension (LiveKit's UpdateTrackSettings width/height: the SFU then
-// forwards the smallest layer at least that large). This sends that request through the FFI
-// client rtc-node itself uses (participant-keys.ts).
+// forwards the smallest layer the publisher declared whose height is at least 90 % of the asked
+// one). This sends that request through the FFI client rtc-node itself uses (participant-keys.ts).
+// It can only pick among the publisher's layers: a browser's 640x360 camera has a 320x180 layer,
+// an rtc-node one below 960 px has two of its own size (scripts/simulcast-layers.ts shows it).
 import { FfiRequest, UpdateRemoteTrackPublicationDimensionRequest } from '@livekit/rtc-ffi-bindings';
 import type { RemoteTrackPublication } from '@livekit/rtc-node';
 import { ffiClient } from './participant-keys.ts';
