@@ -60,4 +60,29 @@ describe('Compositor', () => {
     const picture = new Compositor(size).compose({ paused: true, tiles: scene('cam') });
     expect(bright(picture, { x: 0, y: 0, width: size.width, height: size.height }, 40)).toBe(0);
   });
+
+  it('draws a layout that stands still from its decorations, as Skia draws it whole', () => {
+    const compositor = new Compositor(size);
+    const tiles = scene('cam');
+    const whole = compositor.compose({ paused: false, tiles });
+    const still = compositor.compose({ paused: false, tiles });
+    let differ = 0;
+    let sum = 0;
+    for (let i = 0; i < whole.data.length; i++) {
+      const d = Math.abs(whole.data[i]! - still.data[i]!);
+      sum += d;
+      if (d > 24) differ++;
+    }
+    // Both paths put the same pixels everywhere but a seam of antialiasing at the picture's edges.
+    expect(sum / whole.data.length).toBeLessThan(0.5);
+    expect(differ).toBeLessThan(whole.data.length / 500);
+    // A new frame of the camera comes through, while the label over it stays.
+    const blue = compositor.compose({ paused: false, tiles: tiles.map((t) => (t.id === 'cam' ? { ...t, content: { kind: 'video' as const, picture: solid(320, 240, [41, 240, 110]), fit: 'cover' as const } } : t)) });
+    const cam = placed.get('cam')!;
+    expect(at(blue, cam.x + cam.width / 2, cam.y + cam.height / 2)).toEqual({ y: 41, u: 240, v: 110 });
+    const label = { x: cam.x, y: cam.y + cam.height * 0.8, width: cam.width / 2, height: cam.height * 0.2 };
+    // (The text's antialiased edges blend with what is under them, so a few more or fewer pass.)
+    expect(Math.abs(bright(blue, label, 200) - bright(still, label, 200))).toBeLessThan(bright(still, label, 200) * 0.2);
+    expect(bright(blue, label, 200)).toBeGreaterThan(20);
+  });
 });

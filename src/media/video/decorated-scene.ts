@@ -1,0 +1,157 @@
+// The call's picture while its layout stands still: everything but the moving pictures (the page,
+// name cards, labels, the speaker's border, the tiles' rounded corners) is drawn by Skia once,
+// into a layer with holes where the pictures go, and turned into I420 once. Each frame then copies
+// that layer, scales every camera straight into its hole (i420-scaler.ts), and blends back the few
+// layer pixels that lie over a picture (a label, a border, an antialiased corner), each with its
+// own alpha. Nothing is converted per frame, and the only allocation is the frame itself.
+import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
+import type { I420, Size } from './i420.ts';
+import { I420Scaler, type PixelRect } from './i420-scaler.ts';
+import { aspectCover } from './layout.ts';
+import { picturePixels, TilePainter, COLOURS } from './tile-painter.ts';
+import type { Scene } from './compositor.ts';
+import { rgbaToI420 } from './yuv-convert.ts';
+
+/** The layer's pixels over one picture that are not fully see-through: runs of a plane's bytes, each byte's alpha. */
+interface BlendRuns {
+  starts: Int32Array;
+  lengths: Int32Array;
+  alpha: Uint8Array;
+}
+
+interface PictureSlot {
+  scaler: I420Scaler;
+  luma: BlendRuns;
+  chroma: BlendRuns;
+}
+
+/** A canvas with alpha, kept between layouts (a new one per layout change would be 3.7 MB each). */
+export class DecorationCanvas {
+  readonly canvas: Canvas;
+  readonly ctx: SKRSContext2D;
+  readonly painter: TilePainter;
+
+  constructor(size: Size, font: string) {
+    this.canvas = createCanvas(size.width, size.height);
+    this.ctx = this.canvas.getContext('2d');
+    this.painter = new TilePainter(this.ctx, font, size);
+  }
+}
+
+export class DecoratedScene {
+  readonly #size: Size;
+  readonly #base: I420;
+  /** By tile id: where its picture goes, and the layer's pixels over it. */
+  readonly #slots: Map<string, PictureSlot>;
+
+  private constructor(size: Size, base: I420, slots: Map<string, PictureSlot>) {
+    this.#size = size;
+    this.#base = base;
+    this.#slots = slots;
+  }
+
+  /** Draws the scene's decorations: `scene`'s tiles must have settled (whole alpha, whole pixels). */
+  static draw(scene: Scene, target: DecorationCanvas): DecoratedScene {
+    const { ctx, painter } = target;
+    const size = { width: target.canvas.width, height: target.canvas.height };
+    ctx.globalCompositeOperation = 'source-over';
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = COLOURS.background;
+    ctx.fillRect(0, 0, size.width, size.height);
+    const holes = new Map<string, { hole: PixelRect; picture: Size; fit: 'cover' | 'contain' }>();
+    if (!scene.paused) {
+      for (const tile of scene.tiles) {
+        if (tile.rect.width < 2 || tile.rect.height < 2) continue;
+        painter.tile(tile, (t, content, r) => {
+          const hole = picturePixels(content, r);
+          // Cut to transparent inside the tile's rounded clip: the corners keep the page.
+          ctx.globalCompositeOperation = 'destination-out';
+          ctx.fillRect(hole.x0, hole.y0, hole.x1 - hole.x0, hole.y1 - hole.y0);
+          ctx.globalCompositeOperation = 'source-over';
+          holes.set(t.id, { hole, picture: { width: content.picture.width, height: content.picture.height }, fit: content.fit });
+        });
+      }
+    }
+    const image = ctx.getImageData(0, 0, size.width, size.height).data;
+    const rgba = new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
+    const base = { ...size, data: rgbaToI420(rgba, size) };
+    const slots = new Map<string, PictureSlot>();
+    for (const [id, { hole, picture, fit }] of holes) {
+      const box = { width: hole.x1 - hole.x0, height: hole.y1 - hole.y0 };
+      const crop = fit === 'cover' ? aspectCover(picture, box) : { x: 0, y: 0, ...picture };
+      slots.set(id, { scaler: new I420Scaler(picture, crop, size, hole), luma: lumaRuns(rgba, size, hole), chroma: chromaRuns(rgba, size, hole) });
+    }
+    return new DecoratedScene(size, base, slots);
+  }
+
+  /** This frame: the layer, each tile's latest picture in its hole, the layer's pixels over them blended back. */
+  compose(scene: Scene): I420 {
+    if (this.#slots.size === 0) return this.#base;
+    const out = this.#base.data.slice();
+    const chromaPlane = (this.#size.width / 2) * (this.#size.height / 2);
+    const uOffset = this.#size.width * this.#size.height;
+    for (const tile of scene.tiles) {
+      const slot = this.#slots.get(tile.id);
+      if (!slot || tile.content.kind !== 'video') continue;
+      slot.scaler.draw(tile.content.picture.data, out);
+      blend(slot.luma, 0, this.#base.data, out);
+      blend(slot.chroma, uOffset, this.#base.data, out);
+      blend(slot.chroma, uOffset + chromaPlane, this.#base.data, out);
+    }
+    return { ...this.#size, data: out };
+  }
+}
+
+/** Runs of luma pixels inside `rect` whose alpha is above 0. */
+function lumaRuns(rgba: Uint8Array, size: Size, rect: PixelRect): BlendRuns {
+  return collectRuns(rect, size.width, (x, y) => rgba[(y * size.width + x) * 4 + 3]!);
+}
+
+/** The same for chroma, each chroma pixel's alpha the mean of the four luma pixels it covers. */
+function chromaRuns(rgba: Uint8Array, size: Size, rect: PixelRect): BlendRuns {
+  const alphaAt = (x: number, y: number) => rgba[(y * size.width + x) * 4 + 3]!;
+  const chromaRect = { x0: rect.x0 >> 1, y0: rect.y0 >> 1, x1: (rect.x1 + 1) >> 1, y1: (rect.y1 + 1) >> 1 };
+  return collectRuns(chromaRect, size.width / 2, (x, y) => (alphaAt(2 * x, 2 * y) + alphaAt(2 * x + 1, 2 * y) + alphaAt(2 * x, 2 * y + 1) + alphaAt(2 * x + 1, 2 * y + 1) + 2) >> 2);
+}
+
+function collectRuns(rect: PixelRect, stride: number, alphaAt: (x: number, y: number) => number): BlendRuns {
+  const starts: number[] = [];
+  const lengths: number[] = [];
+  const alpha: number[] = [];
+  for (let y = rect.y0; y < rect.y1; y++) {
+    let run = -1;
+    for (let x = rect.x0; x < rect.x1; x++) {
+      const a = alphaAt(x, y);
+      if (a === 0) {
+        run = -1;
+        continue;
+      }
+      if (run < 0) {
+        run = starts.length;
+        starts.push(y * stride + x);
+        lengths.push(0);
+      }
+      lengths[run]!++;
+      alpha.push(a);
+    }
+  }
+  return { starts: Int32Array.from(starts), lengths: Int32Array.from(lengths), alpha: Uint8Array.from(alpha) };
+}
+
+/** out = layer·a + out·(1 − a) over the runs of one plane starting at `offset` (exact rounding of /255). */
+function blend(runs: BlendRuns, offset: number, layer: Uint8Array, out: Uint8Array): void {
+  const { starts, lengths, alpha } = runs;
+  let k = 0;
+  for (let r = 0; r < starts.length; r++) {
+    let p = offset + starts[r]!;
+    const end = p + lengths[r]!;
+    for (; p < end; p++) {
+      const a = alpha[k++]!;
+      if (a === 255) out[p] = layer[p]!;
+      else {
+        const v = layer[p]! * a + out[p]! * (255 - a) + 128;
+        out[p] = (v + (v >> 8)) >> 8;
+      }
+    }
+  }
+}
