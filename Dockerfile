@@ -27,5 +27,6 @@ VOLUME ["/data"]
 ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml MRR_ENCRYPTION__STORE_DIR=/data/crypto
 # Appservice; metrics of the bridge and the worker; the phone bridge's SIP and RTP (sip.enabled).
 EXPOSE 9000 9464 9465 5060/udp 20000-20999/udp
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/matrixrtc-recorder.js"]
+# Node options of the recorder process: src/node-flags.ts says why.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "/app/bin/matrixrtc-recorder.js"]
 CMD ["all"]

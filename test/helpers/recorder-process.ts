@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { StackInfo } from '../stack/info.ts';
+import { RECORDER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -26,7 +27,7 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
   const dir = mkdtempSync(join(tmpdir(), 'mrr-recorder-'));
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, stringify(config));
-  const child = spawn(process.execPath, [join(root, 'src/cli.ts'), role, '--config', configPath], {
+  const child = spawn(process.execPath, [...RECORDER_NODE_FLAGS, join(root, 'src/cli.ts'), role, '--config', configPath], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env },

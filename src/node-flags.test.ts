@@ -1,0 +1,20 @@
+// Every way the recorder is started passes the same Node options (src/node-flags.ts).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { RECORDER_NODE_FLAGS } from './node-flags.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('the recorder process options', () => {
+  it('are given by the Docker entrypoint before the CLI', () => {
+    const entrypoint = readFileSync(`${root}/Dockerfile`, 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+    const args = JSON.parse(entrypoint!.slice('ENTRYPOINT '.length)) as string[];
+    expect(args.slice(args.indexOf('node') + 1, args.indexOf('/app/bin/matrixrtc-recorder.js'))).toEqual(RECORDER_NODE_FLAGS);
+  });
+
+  it('are given by npm start before the CLI', () => {
+    const start = (JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    expect(start).toBe(`bash scripts/node.sh ${RECORDER_NODE_FLAGS.join(' ')} src/cli.ts all`);
+  });
+});
