@@ -50,7 +50,25 @@ export function ffmetadata(tags: Record<string, string>, chapters: readonly File
   return `${lines.join('\n')}\n`;
 }
 
-/** Copies `input`'s streams to `output` with the FFMETADATA read from stdin as its tags and chapters. */
-export function retagArgs(input: string, output: string, format: 'ogg' | 'matroska'): string[] {
-  return ['-i', input, '-f', 'ffmetadata', '-i', 'pipe:0', '-map', '0', '-map_metadata', '1', '-map_chapters', '1', '-c', 'copy', '-f', format, '-y', output];
+/** One file of retagManyArgs: its streams copied from `input` to `output`, with the FFMETADATA of `metadata` (an input URL). */
+export interface RetagFile {
+  input: string;
+  output: string;
+  format: 'ogg' | 'matroska';
+  metadata: string;
+}
+
+/**
+ * Copies each file's streams to its output with its FFMETADATA as tags and chapters, all in one
+ * ffmpeg: every file and then every metadata text are inputs (file i is input i, its metadata
+ * input n + i), and each output takes its own pair.
+ */
+export function retagManyArgs(files: readonly RetagFile[]): string[] {
+  const n = files.length;
+  if (n === 0) throw new Error('retagging needs at least one file');
+  return [
+    ...files.flatMap((f) => ['-i', f.input]),
+    ...files.flatMap((f) => ['-f', 'ffmetadata', '-i', f.metadata]),
+    ...files.flatMap((f, i) => ['-map', String(i), '-map_metadata', String(n + i), '-map_chapters', String(n + i), '-c', 'copy', '-f', f.format, '-y', f.output]),
+  ];
 }

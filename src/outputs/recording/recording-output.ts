@@ -26,7 +26,7 @@ import { streamEncodeSettings } from '../stream/call-streams.ts';
 import { deliverRecording, type DeliveryReport } from './delivery.ts';
 import { describeEarlierSegments, type EarlierSegments } from './earlier-segments.ts';
 import { alignHandoverCut } from './handover-align.ts';
-import { tagFile } from './file-tags.ts';
+import { tagFiles } from './file-tags.ts';
 import { ParticipantLog } from './participant-log.ts';
 import { STOPPING_REDIS_LIMIT_MS, within } from '../../time-limit.ts';
 import type { PartEvent } from './parted-output.ts';
@@ -264,17 +264,14 @@ export class RecordingOutput {
         return { file: stem, tags };
       }),
     ];
-    const problems: string[] = [];
-    for (const { file, tags } of files) {
-      if (file.error) continue;
-      try {
-        await tagFile(file.path, { tags, chapters: recording.chapters, durationMs: file.durationMs, ffmpegPath: this.#config.recording.ffmpegPath, log: this.#log });
-      } catch (err) {
-        this.#log.error({ err, file: file.path }, 'could not write names and chapters into a file; it is kept without them');
-        problems.push(`${basename(file.path)} has no names or chapters in it (${(err as Error).message})`);
-      }
-    }
-    return problems;
+    const written = files.filter(({ file }) => !file.error).map(({ file, tags }) => ({ path: file.path, tags, durationMs: file.durationMs }));
+    const errors = await tagFiles(written, { chapters: recording.chapters, ffmpegPath: this.#config.recording.ffmpegPath, log: this.#log });
+    return written.flatMap((file, i) => {
+      const error = errors[i];
+      if (error === undefined) return [];
+      this.#log.error({ err: error, file: file.path }, 'could not write names and chapters into a file; it is kept without them');
+      return [`${basename(file.path)} has no names or chapters in it (${error})`];
+    });
   }
 
   /** The manifest, the archive copy and the room upload; what was recorded is delivered even after a failure. */
