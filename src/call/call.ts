@@ -170,7 +170,7 @@ export class Call {
       const speaking = new ActiveSpeaker();
       this.audio.subscribe((tick) => video.setSpeaking(speaking.push(tick.speakers.map(({ speaker, chunk }) => ({ key: speaker.key, rms: chunk ? rms(chunk) : 0 })), tick.heardAt)));
     }
-    this.#voice = config.voice.enabled || request.participant ? new CallVoice({ language: config.voice.language, encrypted: session.encrypted, log }) : undefined;
+    this.#voice = config.voice.enabled || request.participant ? new CallVoice({ language: config.voice.language, encrypted: session.encrypted, log, publish: request.participant ? 'always' : 'whileSpeaking' }) : undefined;
   }
 
   /** Checks, gets a device, joins and connects; the returned call is receiving media. */

@@ -52,6 +52,7 @@ export class AudioPublisher {
   readonly #room: Room;
   readonly #source: AudioSource;
   readonly #trackSid: string;
+  readonly #firstSubscriber: Promise<void>;
   readonly #identity: string;
   readonly #log: Logger;
   readonly #maxQueued: number;
@@ -61,10 +62,11 @@ export class AudioPublisher {
   #closed = false;
   readonly #feeding: Promise<void>;
 
-  private constructor(room: Room, source: AudioSource, trackSid: string, opts: AudioPublisherOptions) {
+  private constructor(room: Room, source: AudioSource, trackSid: string, firstSubscriber: Promise<void>, opts: AudioPublisherOptions) {
     this.#room = room;
     this.#source = source;
     this.#trackSid = trackSid;
+    this.#firstSubscriber = firstSubscriber;
     this.#identity = room.localParticipant!.identity;
     this.#log = opts.log.child({ track: opts.trackName });
     this.#maxQueued = opts.maxQueuedFrames ?? 10;
@@ -77,12 +79,17 @@ export class AudioPublisher {
     const source = new AudioSource(PUBLISH_SAMPLE_RATE, 1, SOURCE_QUEUE_MS);
     const track = LocalAudioTrack.createAudioTrack(opts.trackName, source);
     // DTX off: a notice's pauses must not be cut into packet gaps that peers' jitter buffers stretch.
-    const { sid } = await room.localParticipant.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE, dtx: false, red: false }));
-    if (!sid) {
+    const publication = await room.localParticipant.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE, dtx: false, red: false }));
+    if (!publication.sid) {
       await source.close();
       throw new Error('cannot publish audio: LiveKit gave the track no sid');
     }
-    return new AudioPublisher(room, source, sid, opts);
+    return new AudioPublisher(room, source, publication.sid, publication.waitForSubscription(), opts);
+  }
+
+  /** Resolves once a member subscribed to the track (the SFU says so). */
+  firstSubscriber(): Promise<void> {
+    return this.#firstSubscriber;
   }
 
   get identity(): string {
