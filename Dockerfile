@@ -27,6 +27,7 @@ VOLUME ["/data"]
 ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml MRR_ENCRYPTION__STORE_DIR=/data/crypto
 # Appservice; metrics of the bridge and the worker; the phone bridge's SIP and RTP (sip.enabled).
 EXPOSE 9000 9464 9465 5060/udp 20000-20999/udp
-# Node options of the recorder process: src/node-flags.ts says why.
+# Node options and malloc arenas of the recorder process: src/node-flags.ts says why.
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "/app/bin/matrixrtc-recorder.js"]
 CMD ["all"]

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RECORDER_NODE_FLAGS } from './node-flags.ts';
+import { RECORDER_ENV, RECORDER_NODE_FLAGS } from './node-flags.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -15,6 +15,14 @@ describe('the recorder process options', () => {
 
   it('are given by npm start before the CLI', () => {
     const start = (JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
-    expect(start).toBe(`bash scripts/node.sh ${RECORDER_NODE_FLAGS.join(' ')} src/cli.ts all`);
+    const env = Object.entries(RECORDER_ENV).map(([name, value]) => `${name}=${value}`);
+    expect(start).toBe(`${env.join(' ')} bash scripts/node.sh ${RECORDER_NODE_FLAGS.join(' ')} src/cli.ts all`);
+  });
+
+  it('the environment is set by the Docker image', () => {
+    const lines = readFileSync(`${root}/Dockerfile`, 'utf8').split('\n');
+    const finalStage = lines.slice(lines.findLastIndex((l) => l.startsWith('FROM ')));
+    const set = finalStage.filter((l) => l.startsWith('ENV ')).flatMap((l) => l.slice(4).trim().split(/\s+/));
+    for (const [name, value] of Object.entries(RECORDER_ENV)) expect(set).toContain(`${name}=${value}`);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { StackInfo } from '../stack/info.ts';
-import { RECORDER_NODE_FLAGS } from '../../src/node-flags.ts';
+import { RECORDER_ENV, RECORDER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,7 +30,7 @@ export async function startRecorder(role: 'all' | 'bridge' | 'worker', config: R
   const child = spawn(process.execPath, [...RECORDER_NODE_FLAGS, join(root, 'src/cli.ts'), role, '--config', configPath], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env },
+    env: { ...process.env, ...RECORDER_ENV },
   });
   const logs: string[] = [];
   const logPath = join(dir, 'recorder.log');
