@@ -1,12 +1,12 @@
 // The call's picture while its layout stands still: everything but the moving pictures (the page,
 // name cards, labels, the speaker's border, the tiles' rounded corners) is drawn by Skia once,
 // into a layer with holes where the pictures go, and turned into I420 once. Each frame then copies
-// that layer, scales every camera straight into its hole (i420-scaler.ts), and blends back the few
+// that layer, scales every camera straight into its hole (i420-scaler.ts, in WebAssembly), and blends back the few
 // layer pixels that lie over a picture (a label, a border, an antialiased corner), each with its
 // own alpha. Nothing is converted per frame, and the only allocation is the frame itself.
 import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import type { I420, Size } from './i420.ts';
-import { I420Scaler, type PixelRect } from './i420-scaler.ts';
+import { I420Scaler, i420Bytes, ScalerMemory, type PixelRect } from './i420-scaler.ts';
 import { aspectCover } from './layout.ts';
 import { picturePixels, TilePainter, COLOURS } from './tile-painter.ts';
 import type { Scene } from './compositor.ts';
@@ -25,11 +25,12 @@ interface PictureSlot {
   chroma: BlendRuns;
 }
 
-/** A canvas with alpha, kept between layouts (a new one per layout change would be 3.7 MB each). */
+/** What drawing a layout needs, kept between layouts: a canvas with alpha (3.7 MB at 720p), the scalers' memory. */
 export class DecorationCanvas {
   readonly canvas: Canvas;
   readonly ctx: SKRSContext2D;
   readonly painter: TilePainter;
+  readonly memory = new ScalerMemory();
 
   constructor(size: Size, font: string) {
     this.canvas = createCanvas(size.width, size.height);
@@ -43,11 +44,16 @@ export class DecoratedScene {
   readonly #base: I420;
   /** By tile id: where its picture goes, and the layer's pixels over it. */
   readonly #slots: Map<string, PictureSlot>;
+  readonly #memory: ScalerMemory;
+  /** Where the frame is put together in the scalers' memory. */
+  readonly #frameAt: number;
 
-  private constructor(size: Size, base: I420, slots: Map<string, PictureSlot>) {
+  private constructor(size: Size, base: I420, slots: Map<string, PictureSlot>, memory: ScalerMemory, frameAt: number) {
     this.#size = size;
     this.#base = base;
     this.#slots = slots;
+    this.#memory = memory;
+    this.#frameAt = frameAt;
   }
 
   /** Draws the scene's decorations: `scene`'s tiles must have settled (whole alpha, whole pixels). */
@@ -75,25 +81,35 @@ export class DecoratedScene {
     const image = ctx.getImageData(0, 0, size.width, size.height).data;
     const rgba = new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
     const base = { ...size, data: rgbaToI420(rgba, size) };
+    // The last layout's scalers go with it: their memory is handed out anew.
+    const memory = target.memory;
+    memory.reset();
+    const frameAt = memory.alloc(i420Bytes(size));
     const slots = new Map<string, PictureSlot>();
     for (const [id, { hole, picture, fit }] of holes) {
       const box = { width: hole.x1 - hole.x0, height: hole.y1 - hole.y0 };
       const crop = fit === 'cover' ? aspectCover(picture, box) : { x: 0, y: 0, ...picture };
-      slots.set(id, { scaler: new I420Scaler(picture, crop, size, hole), luma: lumaRuns(rgba, size, hole), chroma: chromaRuns(rgba, size, hole) });
+      slots.set(id, { scaler: new I420Scaler(memory, picture, crop, size, frameAt, hole), luma: lumaRuns(rgba, size, hole), chroma: chromaRuns(rgba, size, hole) });
     }
-    return new DecoratedScene(size, base, slots);
+    return new DecoratedScene(size, base, slots, memory, frameAt);
   }
 
   /** This frame: the layer, each tile's latest picture in its hole, the layer's pixels over them blended back. */
   compose(scene: Scene): I420 {
     if (this.#slots.size === 0) return this.#base;
-    const out = this.#base.data.slice();
-    const chromaPlane = (this.#size.width / 2) * (this.#size.height / 2);
-    const uOffset = this.#size.width * this.#size.height;
+    const bytes = this.#base.data.length;
+    this.#memory.bytes().set(this.#base.data, this.#frameAt);
+    const drawn: PictureSlot[] = [];
     for (const tile of scene.tiles) {
       const slot = this.#slots.get(tile.id);
       if (!slot || tile.content.kind !== 'video') continue;
-      slot.scaler.draw(tile.content.picture.data, out);
+      slot.scaler.draw(tile.content.picture.data);
+      drawn.push(slot);
+    }
+    const out = this.#memory.bytes().slice(this.#frameAt, this.#frameAt + bytes);
+    const chromaPlane = (this.#size.width / 2) * (this.#size.height / 2);
+    const uOffset = this.#size.width * this.#size.height;
+    for (const slot of drawn) {
       blend(slot.luma, 0, this.#base.data, out);
       blend(slot.chroma, uOffset, this.#base.data, out);
       blend(slot.chroma, uOffset + chromaPlane, this.#base.data, out);
