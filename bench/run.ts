@@ -179,6 +179,8 @@ interface RecordingRow {
   kind: 'audio' | 'video';
   peers: number;
   recordedS: number;
+  /** From `!stop` to the end summary (the files finished): long when an encoder fell behind. */
+  finishS: number;
   /** CPU-s per participant-minute: the recorder process, its ffmpeg children, both; the floor's. */
   recorderOwn: number;
   recorderChildren: number;
@@ -226,10 +228,14 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     const idleCpu = cpuSeconds(pid);
     const idleThreads = threadCpu(pid);
     await sleep(seconds * 1000);
+    // The media recorded is what a minute is counted in: from the start notice to the stop. The
+    // CPU is counted until the files are finished, so an encoder that falls behind and finishes
+    // late costs more per minute instead of spreading its cost over a longer wall time.
+    const recordedS = (Date.now() - startedAt) / 1000;
     await owner.sendText(roomId, '!stop');
     await botSays(/^Recording ended/, 'the end summary');
     // Counted once ffmpeg has finished the files (and been reaped).
-    const recordedS = (Date.now() - startedAt) / 1000;
+    const finishS = (Date.now() - startedAt) / 1000 - recordedS;
     rss.stop();
     const end = cpuSeconds(pid);
     const threads = Object.fromEntries(
@@ -251,6 +257,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
       kind,
       peers,
       recordedS: round(recordedS),
+      finishS: round(finishS),
       recorderOwn: round(own / participantMinutes),
       recorderChildren: round(children / participantMinutes),
       recorderTotal: round((own + children) / participantMinutes),
