@@ -30,5 +30,5 @@ ENV NODE_ENV=production MRR_CONFIG=/data/config.yaml MRR_ENCRYPTION__STORE_DIR=/
 EXPOSE 9000 9464 9465 5060/udp 20000-20999/udp
 # Node options and malloc arenas of the recorder process: src/node-flags.ts says why.
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "/app/bin/matrixrtc-recorder.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "--expose-gc", "/app/bin/matrixrtc-recorder.js"]
 CMD ["all"]

@@ -203,6 +203,8 @@ interface RecordingRow {
   /** Video: clock frames with nothing new (repeated), camera frames replaced before any clock frame showed them, grid frames the encoder did not take. */
   videoRepeated?: number;
   videoUnshown?: number;
+  /** Grid frames Skia drew whole (a layout changing) rather than from a still layout's decorations. */
+  videoDrawnWhole?: number;
   videoReceived?: number;
   videoFrames?: number;
   writerDroppedFrames?: number;
@@ -277,6 +279,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
         ? {
             videoRepeated: Number(video.repeated),
             videoUnshown: Number(video.replacedUnseen),
+            videoDrawnWhole: Number(video.drawnWhole),
             videoReceived: Number(video.received),
             videoFrames: Number(video.frames),
             writerDroppedFrames: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_video"'),

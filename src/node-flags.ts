@@ -10,7 +10,10 @@
 // ffmpeg 318-331 instead of 444-457 MiB), and V8's garbage collection threads took 0.17-0.18
 // CPU-s per 20 s instead of 0.27-0.30. 1, 2, 4 and 8 MiB did about as well (peak 315-327 MiB);
 // 4 leaves room for video's larger allocations.
-export const RECORDER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+//
+// --expose-gc: the call's picture asks V8 to collect its young generation every few frames, so its
+// big frame buffers are freed by a scavenge instead of by full collections (young-garbage.ts).
+export const RECORDER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc'];
 
 // MALLOC_ARENA_MAX: glibc gives threads their own malloc arenas, up to 8 per core, and rtc-node
 // runs dozens of threads (WebRTC's, tokio's), each arena keeping freed memory of its own. Two

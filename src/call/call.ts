@@ -30,7 +30,7 @@ import { checkMembershipPower, noCallError, preflight, type Preflight } from './
 import { CallRoster } from './call-roster.ts';
 import { callUserLocalpart, ensureCallUserInRoom } from './call-user.ts';
 import { watchCall } from './call-watch.ts';
-import { CallVideo } from './call-video.ts';
+import type { CallVideo } from './call-video.ts';
 import { CallVoice } from './call-voice.ts';
 import { DecryptionReports } from './decryption-reports.ts';
 import { MediaConnections, refusedSfuSentence } from './media-connections.ts';
@@ -132,7 +132,7 @@ export class Call {
   private constructor(
     deps: CallDeps,
     request: CallRequest,
-    session: { client: MatrixClient; device: SessionDevice; own: OwnIdentity & { rtcBackendIdentity: string }; kind: MembershipKind; encrypted: boolean },
+    session: { client: MatrixClient; device: SessionDevice; own: OwnIdentity & { rtcBackendIdentity: string }; kind: MembershipKind; encrypted: boolean; Video: typeof CallVideo | undefined },
     log: Logger,
   ) {
     this.#deps = deps;
@@ -151,8 +151,8 @@ export class Call {
     this.firstAudio = new Promise((resolve) => (this.#markFirstAudio = resolve));
     const { config } = deps;
     this.audio = new CallAudio({ log, policy: this.mediaPolicy });
-    this.video = request.video
-      ? new CallVideo({
+    this.video = session.Video
+      ? new session.Video({
           format: { width: config.recording.videoWidth, height: config.recording.videoHeight, fps: config.recording.videoFps },
           log,
           paused: () => this.mediaPolicy.current.paused,
@@ -200,7 +200,9 @@ export class Call {
         await signOwnDevice(config.homeserver.url, registration.as_token, config.encryption.crossSigningKeysFile, device.userId, device.deviceId, log, { expectedEd25519Key });
       }
       const own = await ownIdentity(device.userId, device.deviceId, checked.kind);
-      call = new Call(deps, request, { client, device, own, kind: checked.kind, encrypted: checked.encrypted }, log);
+      // Loaded for video only: the picture's Skia and fonts are ~17 MiB an audio recording does without.
+      const Video = request.video ? (await import('./call-video.ts')).CallVideo : undefined;
+      call = new Call(deps, request, { client, device, own, kind: checked.kind, encrypted: checked.encrypted, Video }, log);
       await call.#enter(checked);
       return call;
     } catch (err) {

@@ -56,6 +56,8 @@ export class Compositor {
   /** What the last frame showed, but for its pictures' content: the same twice means the layout stands still. */
   #lastKey = '';
   #settled: DecoratedScene | undefined;
+  /** Frames drawn whole by Skia (the layout changing), and frames put together from a still layout's decorations. */
+  readonly drawn = { whole: 0, still: 0 };
 
   constructor(size: Size) {
     if (size.width % 2 || size.height % 2) throw new Error(`the picture must have even sides for I420, not ${size.width}x${size.height}`);
@@ -79,8 +81,10 @@ export class Compositor {
     this.#lastKey = key;
     if (!still) {
       this.#settled = undefined;
+      this.drawn.whole++;
       return this.#drawWhole(scene);
     }
+    this.drawn.still++;
     if (!this.#settled) {
       this.#settled = DecoratedScene.draw(scene, this.#decorations);
       this.#sources.clear();
