@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { opusFileArgs, PCM_48K_MONO } from '../src/media/ffmpeg/audio-args.ts';
 import { compositeFileArgs, type VideoFormat } from '../src/media/ffmpeg/video-args.ts';
-import { COLOURS } from '../src/media/video/compositor.ts';
+import { COLOURS } from '../src/media/video/tile-painter.ts';
 import { aspectCover, layoutTiles, type Rect } from '../src/media/video/layout.ts';
 
 export const FLOOR_LEAVES_OUT = 'decryption, the SFU transport (WebRTC, RTP depacketising), jitter buffering, pacing by a real-time clock, and the tiles\' decorations (names, borders)';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cardColour, Compositor, type SceneTile } from './compositor.ts';
+import { Compositor, type SceneTile } from './compositor.ts';
+import { cardColour } from './tile-painter.ts';
 import type { I420 } from './i420.ts';
 import { layoutTiles, type Rect } from './layout.ts';
 import { solidYuv } from '../../../test/helpers/i420.ts';

@@ -11,8 +11,6 @@ import { DecoratedScene, DecorationCanvas } from './decorated-scene.ts';
 import { COLOURS, TilePainter, tilePixels } from './tile-painter.ts';
 import { i420ToRgba, rgbaToI420 } from './yuv-convert.ts';
 
-export { cardColour, COLOURS } from './tile-painter.ts';
-
 export type TileContent =
   /** A camera (cropped to fill its tile, as Element Call shows cameras) or a screen share (whole, letterboxed). */
   | { kind: 'video'; picture: I420; fit: 'cover' | 'contain' }

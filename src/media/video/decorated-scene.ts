@@ -6,7 +6,7 @@
 // own alpha. Nothing is converted per frame, and the only allocation is the frame itself.
 import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import type { I420, Size } from './i420.ts';
-import { I420Scaler, i420Bytes, ScalerMemory, type PixelRect } from './i420-scaler.ts';
+import { chromaRect, I420Scaler, i420Bytes, planeOffsets, ScalerMemory, type PixelRect } from './i420-scaler.ts';
 import { aspectCover } from './layout.ts';
 import { picturePixels, TilePainter, COLOURS } from './tile-painter.ts';
 import type { Scene } from './compositor.ts';
@@ -107,12 +107,11 @@ export class DecoratedScene {
       drawn.push(slot);
     }
     const out = this.#memory.bytes().slice(this.#frameAt, this.#frameAt + bytes);
-    const chromaPlane = (this.#size.width / 2) * (this.#size.height / 2);
-    const uOffset = this.#size.width * this.#size.height;
+    const [y, u, v] = planeOffsets(this.#size);
     for (const slot of drawn) {
-      blend(slot.luma, 0, this.#base.data, out);
-      blend(slot.chroma, uOffset, this.#base.data, out);
-      blend(slot.chroma, uOffset + chromaPlane, this.#base.data, out);
+      blend(slot.luma, y, this.#base.data, out);
+      blend(slot.chroma, u, this.#base.data, out);
+      blend(slot.chroma, v, this.#base.data, out);
     }
     return { ...this.#size, data: out };
   }
@@ -126,8 +125,7 @@ function lumaRuns(rgba: Uint8Array, size: Size, rect: PixelRect): BlendRuns {
 /** The same for chroma, each chroma pixel's alpha the mean of the four luma pixels it covers. */
 function chromaRuns(rgba: Uint8Array, size: Size, rect: PixelRect): BlendRuns {
   const alphaAt = (x: number, y: number) => rgba[(y * size.width + x) * 4 + 3]!;
-  const chromaRect = { x0: rect.x0 >> 1, y0: rect.y0 >> 1, x1: (rect.x1 + 1) >> 1, y1: (rect.y1 + 1) >> 1 };
-  return collectRuns(chromaRect, size.width / 2, (x, y) => (alphaAt(2 * x, 2 * y) + alphaAt(2 * x + 1, 2 * y) + alphaAt(2 * x, 2 * y + 1) + alphaAt(2 * x + 1, 2 * y + 1) + 2) >> 2);
+  return collectRuns(chromaRect(rect), size.width / 2, (x, y) => (alphaAt(2 * x, 2 * y) + alphaAt(2 * x + 1, 2 * y) + alphaAt(2 * x, 2 * y + 1) + alphaAt(2 * x + 1, 2 * y + 1) + 2) >> 2);
 }
 
 function collectRuns(rect: PixelRect, stride: number, alphaAt: (x: number, y: number) => number): BlendRuns {

@@ -63,11 +63,15 @@ const planeSizes = (size: Size): [Size, Size, Size] => {
   return [size, chroma, chroma];
 };
 
-const planeOffsets = (size: Size): [number, number, number] => {
+/** Where each plane (Y, U, V) of an I420 picture of this size starts. */
+export const planeOffsets = (size: Size): [number, number, number] => {
   const [luma, chroma] = planeSizes(size);
   const y = luma.width * luma.height;
   return [0, y, y + chroma.width * chroma.height];
 };
+
+/** The chroma pixels a luma rectangle touches (chroma has half the resolution both ways). */
+export const chromaRect = (luma: PixelRect): PixelRect => ({ x0: luma.x0 >> 1, y0: luma.y0 >> 1, x1: (luma.x1 + 1) >> 1, y1: (luma.y1 + 1) >> 1 });
 
 /** Bytes of an I420 picture of this size (chroma planes rounded up, as libyuv lays them out). */
 export const i420Bytes = (size: Size): number => planeOffsets(size)[2] + Math.ceil(size.width / 2) * Math.ceil(size.height / 2);
@@ -135,9 +139,8 @@ export class I420Scaler {
     const dstSizes = planeSizes(target);
     const dstOffsets = planeOffsets(target);
     this.#planes = [0, 1, 2].map((p) => {
-      // Chroma has half the resolution: its rectangle covers every chroma pixel the luma rectangle touches.
       const scale = p === 0 ? 1 : 2;
-      const r: PixelRect = p === 0 ? rect : { x0: rect.x0 >> 1, y0: rect.y0 >> 1, x1: (rect.x1 + 1) >> 1, y1: (rect.y1 + 1) >> 1 };
+      const r = p === 0 ? rect : chromaRect(rect);
       const src = srcSizes[p]!;
       const dstStride = dstSizes[p]!.width;
       const width = r.x1 - r.x0;
