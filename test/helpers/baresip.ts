@@ -180,16 +180,21 @@ export class Baresip {
   }
 }
 
-/** A UDP+TCP port that is free right now (for the SIP listener, which the endpoint cannot bind to 0). */
+/**
+ * A UDP+TCP port that is free right now (for the SIP listener, which the endpoint cannot bind to
+ * 0), with the next TCP port free too: baresip's SIP/TLS transport listens on the SIP port + 1,
+ * and it fails to start when that one is taken.
+ */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    const ok = await new Promise<boolean>((resolve) => {
+  const tcpFree = (port: number) =>
+    new Promise<boolean>((resolve) => {
       const srv = net.createServer();
       srv.once('error', () => resolve(false));
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-    if (!ok) continue;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    if (!(await tcpFree(port)) || !(await tcpFree(port + 1))) continue;
     const dgram = await import('node:dgram');
     const udpOk = await new Promise<boolean>((resolve) => {
       const s = dgram.createSocket('udp4');
