@@ -58,6 +58,7 @@ export class CallAudio {
   #startedAt = 0;
   #emitted = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #catchUp: ReturnType<typeof setImmediate> | undefined;
 
   constructor(opts: CallAudioOptions) {
     this.#log = opts.log.child({ module: 'call-audio' });
@@ -117,10 +118,26 @@ export class CallAudio {
   }
 
   #tick(): void {
-    // Audio waits a prebuffer in its jitter buffer before it plays out, so the chunk emitted at
-    // offset t is emitted at t + prebuffer: audio heard at wall time W lands at W - startedAt.
-    const due = chunksDue(this.#startedAt + this.#timeline.prebufferMs, this.#now(), this.#emitted);
+    const due = this.#due();
+    if (due <= 1) return this.#emitDue();
+    // Late by more than a chunk: the event loop was blocked (an Olm burst, a collection), and the
+    // frames received meanwhile wait in rtc-node's queue behind this timer. Catching up after the
+    // poll phase lets them reach the buffers first, so the stall costs no audio.
+    this.#catchUp ??= setImmediate(() => {
+      this.#catchUp = undefined;
+      this.#emitDue();
+    });
+  }
+
+  /** Chunks due now. Audio waits a prebuffer before it plays out, so the chunk emitted at offset t is emitted at t + prebuffer: audio heard at wall time W lands at W - startedAt. */
+  #due(): number {
+    return chunksDue(this.#startedAt + this.#timeline.prebufferMs, this.#now(), this.#emitted);
+  }
+
+  #emitDue(): void {
+    const due = this.#due();
     for (let i = 0; i < due; i++) this.#emitChunk();
+    for (const state of this.#speakers.values()) state.buffer.trim();
   }
 
   #emitChunk(): void {
@@ -147,7 +164,8 @@ export class CallAudio {
   /** Stops the clock after playing out what waits in the prebuffers (it was heard before the stop). */
   async finish(): Promise<void> {
     clearInterval(this.#timer);
-    this.#tick();
+    clearImmediate(this.#catchUp);
+    this.#emitDue();
     // Every track's frames end when its connection closes; one that never ends (seen for a track of
     // an SFU connection the SDK resumed after we had closed it) must not hold the recording open.
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -43,9 +43,11 @@ describe('JitterBuffer', () => {
     expect([chunk[0], chunk[479], chunk[480], chunk[959]]).toEqual([1, 1, 2, 2]);
   });
 
-  it('drops the oldest audio when a burst exceeds the maximum', () => {
+  it('drops the oldest audio when a burst exceeds the maximum once trimmed', () => {
     const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 100 });
     for (let i = 0; i < 6; i++) buffer.push(filled(960, i));
+    expect(buffer.stats.droppedSamples).toBe(0);
+    buffer.trim();
     expect(buffer.bufferedSamples).toBe(960);
     expect(buffer.stats.droppedSamples).toBe(5 * 960);
     expect(buffer.take(960)![0]).toBe(5);

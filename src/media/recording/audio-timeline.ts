@@ -11,7 +11,10 @@ export const CHUNK_SAMPLES = (SAMPLE_RATE * CHUNK_MS) / 1000;
 export interface TimelineOptions {
   /** Audio held back before a new track starts playing out, to absorb arrival jitter. */
   prebufferMs: number;
-  /** A buffer holding more than this (bursts, clock drift) drops its oldest audio down to the prebuffer. */
+  /**
+   * A buffer holding more than this once the clock has taken its chunks (bursts, clock drift) drops
+   * its oldest audio down to the prebuffer.
+   */
   maxBufferMs: number;
 }
 
@@ -54,6 +57,14 @@ export class JitterBuffer {
     this.#chunks.push(samples);
     this.#buffered += samples.length;
     this.stats.receivedSamples += samples.length;
+  }
+
+  /**
+   * Drops the oldest audio down to the prebuffer when more than the maximum waits. The clock calls
+   * this after taking the chunks that were due, not each push: audio that piled up while the event
+   * loop was blocked (and the clock with it) is what the clock's catch-up then plays.
+   */
+  trim(): void {
     if (this.#buffered > this.#max) this.#drop(this.#buffered - this.#prebuffer);
   }
 
