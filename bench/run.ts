@@ -14,12 +14,13 @@
 // end, every target that was measured is judged met or missed (bench/targets.ts); a missed one
 // fails the bench.
 // --cpu-prof writes V8 CPU profiles of the recorder processes to bench/results/profiles/.
+// The simulated peers run in processes of their own at the lowest CPU priority (peer-host.ts), so
+// that on a machine too small for both, the recorder is what gets the cores.
 //
 // --stream adds live streams to the stack's RTMP ingest (--stream-peers, default 3): an audio-only
 // stream and a 1280x720 at 30 fps video stream, each with one destination, then with a second
 // destination of the same stream, then with one again (--seconds each), where the second must cost
 // only its copy-only relay (one encoder, no second encode). --no-recording leaves the recordings out.
-import { dispose } from '@livekit/rtc-node';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +30,10 @@ import { parseArgs } from 'node:util';
 import { registerUser, TestClient, waitFor, type SeenEvent } from '../test/helpers/matrix.ts';
 import { metricsUrl, startRecorder, stackRecorderConfig, type RecorderProcess } from '../test/helpers/recorder-process.ts';
 import { createCallRoom, inviteBot, join as joinRoom } from '../test/helpers/rooms.ts';
-import { startRtcPeer, type RtcPeer } from '../test/peers/rtc-peer.ts';
 import { ensureStack } from '../test/stack/stack.ts';
 import { sendLibraryLogsToFile } from '../scripts/library-log.ts';
 import { FLOOR_LEAVES_OUT, runFloor } from './floor.ts';
+import { PEER_NICENESS, startPeerHost, type PeerHost } from './peer-host.ts';
 import { judgeTargets, missedTargets, TARGET_ROWS, targetsTable } from './targets.ts';
 import { cpuSeconds, privateKiB, rssKiB, sampleRss, threadCpu, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
 
@@ -141,17 +142,25 @@ async function withRecorder(kind: string, peers: number, overrides: Record<strin
   }
 }
 
-/** An E2EE call of `peers` peers (with cameras for video) in a new room the bot is invited to; `started` collects the peers to stop. */
-async function callOf(kind: 'audio' | 'video', peers: number, bot: RecorderProcess, started: RtcPeer[], prefix = 'bench'): Promise<BenchCall> {
+/**
+ * An E2EE call of `peers` peers (with cameras for video) in a new room the bot is invited to. The
+ * peers run in a host process of their own at a lower priority (peer-host.ts); `started` collects
+ * the hosts to stop.
+ */
+async function callOf(kind: 'audio' | 'video', peers: number, bot: RecorderProcess, started: PeerHost[], prefix = 'bench', hosts?: PeerHost[]): Promise<BenchCall> {
   const users = await Promise.all(Array.from({ length: peers }, (_, i) => registerUser(stack, `${prefix}${i}`)));
   const owner = new TestClient(users[0]!);
   const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
   await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
   await inviteBot(owner, roomId, botUserId);
+  // Peer i runs in hosts[i % hosts.length] when hosts are given, else in a host of this call's own.
+  const own = hosts ? [] : [await startPeerHost()];
+  started.push(...own);
+  const hostOf = (i: number) => (hosts ?? own)[i % (hosts ?? own).length]!;
   for (const [i, user] of users.entries()) {
     const yuv: [number, number, number] = [41 + ((40 * i) % 200), 110 + ((17 * i) % 40), 240 - ((40 * i) % 200)];
     const video = kind === 'video' ? { video: { ...CAMERA, yuv } } : {};
-    started.push(await startRtcPeer({ stack, roomId, user, toneHz: toneHz(i), e2ee: 'keys', ...video }));
+    await hostOf(i).start({ roomId, user, toneHz: toneHz(i), e2ee: 'keys', frameMs: 40, ...video });
   }
   const botSays = (pattern: RegExp, what: string, after?: SeenEvent) =>
     owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)) && e.event_id !== after?.event_id, what, 60_000);
@@ -161,7 +170,7 @@ async function callOf(kind: 'audio' | 'video', peers: number, bot: RecorderProce
 /** A fresh recorder and an E2EE call of `peers` peers (with cameras for video), torn down afterwards. */
 async function inCall(kind: 'audio' | 'video', peers: number, overrides: Record<string, Record<string, unknown>>, measure: (call: BenchCall) => Promise<void>): Promise<void> {
   await withRecorder(kind, peers, overrides, async (bot) => {
-    const started: RtcPeer[] = [];
+    const started: PeerHost[] = [];
     try {
       await measure(await callOf(kind, peers, bot, started));
     } finally {
@@ -198,6 +207,8 @@ interface RecordingRow {
   underruns: number;
   droppedChunks: number;
   writerDroppedChunks: number;
+  /** The recorder's longest event-loop delay while recording (ms). */
+  eventLoopMaxMs: number;
   /** The recorder's own CPU seconds over the recording, by thread name (0.05 s and more). */
   threads: Record<string, number>;
   /** Video: clock frames with nothing new (repeated), camera frames replaced before any clock frame showed them, grid frames the encoder did not take. */
@@ -217,6 +228,23 @@ function metric(text: string, name: string, labels: string): number {
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
+/** An unlabelled gauge of a Prometheus text exposition. */
+function gauge(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`the recorder's metrics have no ${name}`);
+  return Number(line.split(' ').at(-1));
+}
+
+/**
+ * The recorder's longest event-loop delay (ms) since the last call: prom-client's default metrics
+ * report the maximum since the previous scrape. A chunk dropped while this stayed far below the
+ * jitter buffer's 400 ms came late from upstream (the peers, the SFU), not from a stalled recorder.
+ */
+async function eventLoopMaxMs(metrics: string): Promise<number> {
+  const exposition = await (await fetch(new URL('/metrics', metrics))).text();
+  return Math.round(gauge(exposition, 'mrr_nodejs_eventloop_lag_max_seconds') * 1000);
+}
+
 async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<RecordingRow> {
   say(`${kind}, N=${peers}: recording ${peers} E2EE participants for ${seconds} s`);
   const overrides: Record<string, Record<string, unknown>> = kind === 'video' ? { recording: { videoWidth: GRID.width, videoHeight: GRID.height, videoFps: GRID.fps } } : {};
@@ -229,7 +257,9 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     const startedAt = Date.now();
     const idleCpu = cpuSeconds(pid);
     const idleThreads = threadCpu(pid);
+    await eventLoopMaxMs(metrics);
     await sleep(seconds * 1000);
+    const loopMaxMs = await eventLoopMaxMs(metrics);
     // The media recorded is what a minute is counted in: from the start notice to the stop. The
     // CPU is counted until the files are finished, so an encoder that falls behind and finishes
     // late costs more per minute instead of spreading its cost over a longer wall time.
@@ -274,6 +304,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
       underruns: sum((t) => t.underruns),
       droppedChunks: round(sum((t) => t.droppedSamples) / 960),
       writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+      eventLoopMaxMs: loopMaxMs,
       threads,
       ...(video
         ? {
@@ -298,6 +329,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     `${kind}, N=${peers}: recorder ${r.recorderTotal} CPU-s per participant-minute (own ${r.recorderOwn}, ffmpeg ${r.recorderChildren}; ${r.cores} of a core), ` +
       `floor ${r.floor} (${r.floorCores} of a core): ${r.ratio}x; peak ${r.peakMiB} MiB, end ${r.endMiB} MiB (floor ${r.floorPeakMiB}); ` +
       `audio chunks late ${r.lateChunks} (${r.underruns} underruns), dropped ${r.droppedChunks} + ${r.writerDroppedChunks} at the files` +
+      ` (the recorder's event loop waited ${r.eventLoopMaxMs} ms at most)` +
       `; the recorder's own CPU-s by thread: ${Object.entries(r.threads).map(([name, cpu]) => `${name} ${cpu}`).join(', ')}` +
       (kind === 'video' ? `; video frames repeated ${r.videoRepeated} of ${r.videoFrames}, camera frames never shown ${r.videoUnshown} of ${r.videoReceived}, dropped at the encoder ${r.writerDroppedFrames}` : ''),
   );
@@ -568,22 +600,29 @@ async function benchSoak() {
  */
 async function benchConcurrent() {
   say(`concurrent: ${concurrent} audio recordings of ${concurrentPeers} E2EE participants each on one worker, ${seconds} s`);
-  let figure = { recordings: 0, peersEach: 0, cores: 0, perParticipantMinute: 0, peakMiB: 0, lateChunks: 0, droppedChunks: 0, writerDroppedChunks: 0 };
+  let figure = { recordings: 0, peersEach: 0, cores: 0, perParticipantMinute: 0, peakMiB: 0, lateChunks: 0, droppedChunks: 0, writerDroppedChunks: 0, eventLoopMaxMs: 0 };
   await withRecorder('concurrent', concurrent * concurrentPeers, {}, async (recorder) => {
-    const started: RtcPeer[] = [];
+    const started: PeerHost[] = [];
     try {
       const calls: BenchCall[] = [];
-      for (let c = 0; c < concurrent; c++) calls.push(await callOf('audio', concurrentPeers, recorder, started, `bench${c}x`));
+      // As many peer hosts as calls, each call's peers spread over all of them: a host that is
+      // starved delays one peer of every call, not every peer of one.
+      for (let c = 0; c < concurrent; c++) started.push(await startPeerHost());
+      const hosts = [...started];
+      for (let c = 0; c < concurrent; c++) calls.push(await callOf('audio', concurrentPeers, recorder, started, `bench${c}x`, hosts));
       const pid = recorder.child.pid!;
       const rss = sampleRss(pid);
       await Promise.all(calls.map(async (call) => {
         await call.owner.sendText(call.roomId, '!record');
         await call.botSays(/^Recording started/, 'the start notice');
       }));
+      const metrics = await metricsUrl(recorder, 'worker');
       const startedAt = Date.now();
       const before = cpuSeconds(pid);
+      await eventLoopMaxMs(metrics);
       await sleep(seconds * 1000);
       const after = cpuSeconds(pid);
+      const loopMaxMs = await eventLoopMaxMs(metrics);
       const recordedS = (Date.now() - startedAt) / 1000;
       await Promise.all(calls.map(async (call) => {
         await call.owner.sendText(call.roomId, '!stop');
@@ -597,7 +636,6 @@ async function benchConcurrent() {
         clocks.push(await recorder.waitForLog((e) => e.msg === 'audio clock finished' && matches++ === c, 'every audio clock\'s figures'));
       }
       const tracks = clocks.flatMap((a) => a.tracks as Array<{ lateChunks: number; droppedSamples: number }>);
-      const metrics = await metricsUrl(recorder, 'worker');
       const exposition = await (await fetch(new URL('/metrics', metrics))).text();
       const cpu = after.own + after.children - before.own - before.children;
       figure = {
@@ -609,6 +647,7 @@ async function benchConcurrent() {
         lateChunks: tracks.reduce((a, t) => a + t.lateChunks, 0),
         droppedChunks: round(tracks.reduce((a, t) => a + t.droppedSamples, 0) / 960),
         writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+        eventLoopMaxMs: loopMaxMs,
       };
     } finally {
       await Promise.all(started.map((p) => p.stop().catch(() => undefined)));
@@ -616,7 +655,7 @@ async function benchConcurrent() {
   });
   say(
     `concurrent: ${concurrent} recordings of ${concurrentPeers}: ${figure.cores} of a core (${figure.perParticipantMinute} CPU-s per participant-minute), peak ${figure.peakMiB} MiB; ` +
-      `audio chunks late ${figure.lateChunks}, dropped ${figure.droppedChunks} + ${figure.writerDroppedChunks} at the files (the ${concurrent * concurrentPeers} peers run in the bench process on the same cores)`,
+      `audio chunks late ${figure.lateChunks}, dropped ${figure.droppedChunks} + ${figure.writerDroppedChunks} at the files; the recorder's event loop waited ${figure.eventLoopMaxMs} ms at most (the ${concurrent * concurrentPeers} peers run on the same cores, in a process per call at nice ${PEER_NICENESS})`,
   );
   return figure;
 }
@@ -656,7 +695,6 @@ if (values.stream) {
   await benchStream('audio');
   await benchStream('video');
 }
-await dispose();
 if (rows.length > 1) console.log(`\nAll recordings (CPU-s per participant-minute; the floor leaves out ${FLOOR_LEAVES_OUT}):\n${table(rows)}\n`);
 mkdirSync(resultsDir, { recursive: true });
 const resultFile = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -674,5 +712,5 @@ if (missed.length > 0) {
   say(`targets missed: ${missed.join('; ')}`);
   process.exit(1);
 }
-// rtc-node's native handles keep the event loop alive after dispose().
+// The test clients' sync loops keep the event loop alive.
 process.exit(0);

@@ -18,6 +18,11 @@ export interface RtcPeerOptions extends CallMemberOptions {
    * subscriber asking for a small tile still gets it whole); from 960 px 320x180, 640x360 and this.
    */
   video?: { width: number; height: number; fps: number; yuv: [number, number, number] };
+  /**
+   * Audio handed to rtc-node per captureFrame call, in ms (default 10, as a microphone delivers).
+   * Each call is an FFI request: the bench's peers use 40 to cost their host a quarter of the CPU.
+   */
+  frameMs?: 10 | 20 | 40;
   /** Also share a screen: a second video track (source SCREENSHARE), a solid colour like the camera's. */
   screen?: { width: number; height: number; fps: number; yuv: [number, number, number] };
 }
@@ -68,18 +73,19 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   // Real-time tone: captureFrame applies backpressure through the small queue.
   let running = true;
   let toneOn = !opts.silent;
-  const silence = new Int16Array(TONE_FRAME);
+  const frameSamples = (TONE_FRAME * (opts.frameMs ?? 10)) / 10;
+  const silence = new Int16Array(frameSamples);
   let clipAt = 0;
   const clip = opts.clip;
   const next = clip
     ? () => {
-        const frame = clipAt < clip.length ? clip.slice(clipAt, clipAt + TONE_FRAME) : silence;
-        clipAt += TONE_FRAME;
-        return frame.length === TONE_FRAME ? frame : Int16Array.from({ length: TONE_FRAME }, (_, i) => frame[i] ?? 0);
+        const frame = clipAt < clip.length ? clip.slice(clipAt, clipAt + frameSamples) : silence;
+        clipAt += frameSamples;
+        return frame.length === frameSamples ? frame : Int16Array.from({ length: frameSamples }, (_, i) => frame[i] ?? 0);
       }
-    : toneGenerator(opts.toneHz);
+    : toneGenerator(opts.toneHz, undefined, frameSamples);
   const pump = (async () => {
-    while (running) await source.captureFrame(new AudioFrame(toneOn ? next() : silence, TONE_RATE, 1, TONE_FRAME));
+    while (running) await source.captureFrame(new AudioFrame(toneOn ? next() : silence, TONE_RATE, 1, frameSamples));
   })().catch(() => undefined);
 
   const closeMedia = async () => {
