@@ -19,7 +19,7 @@ export interface PixelRect {
 
 interface ScaleExports {
   memory: WebAssembly.Memory;
-  scalePlane(src: number, srcStride: number, dst: number, dstStride: number, width: number, height: number, xNear: number, xWeight: number, yNear: number, yWeight: number, scratch: number): void;
+  scalePlane(src: number, srcStride: number, dst: number, dstStride: number, width: number, height: number, xNear: number, xWeight: number, xBlocks: number, yNear: number, yWeight: number, scratch: number): void;
 }
 
 const WASM = new WebAssembly.Module(readFileSync(new URL('./wasm/scale-plane.wasm', import.meta.url)));
@@ -98,6 +98,44 @@ function axis(count: number, start: number, span: number, length: number): { nea
   return { near, weight };
 }
 
+/** Bytes of one block's record in the table `acrossBlocks` builds (BLOCK in scale-plane.as.ts). */
+const BLOCK = 64;
+/** Source bytes one SIMD load reads; a block of columns may read two, from its first tap on. */
+const LOAD = 16;
+
+/**
+ * The gather of each block of 8 destination columns for the WebAssembly's SIMD pass across (see
+ * scale-plane.as.ts): swizzle indices of the near and far taps relative to the block's first tap,
+ * the weights as u16, that first tap, or -1 where the block's taps span more than two loads
+ * (downscaling by more than about 4) and it is interpolated pixel by pixel, and the loads needed.
+ */
+export function acrossBlocks(near: Int32Array, weight: Int32Array): Uint8Array {
+  const blocks = Math.floor(near.length / 8);
+  const table = new Uint8Array(blocks * BLOCK);
+  const view = new DataView(table.buffer);
+  for (let k = 0; k < blocks; k++) {
+    const at = k * BLOCK;
+    const base = near[k * 8]!;
+    const last = near[k * 8 + 7]! + 1 - base;
+    if (last >= 2 * LOAD) {
+      view.setInt32(at + 48, -1, true);
+      continue;
+    }
+    for (let j = 0; j < 8; j++) {
+      const n = near[k * 8 + j]! - base;
+      // Little-endian u16 lanes: the tap's byte low, 0xff (out of range: 0) high.
+      table[at + 2 * j] = n;
+      table[at + 2 * j + 1] = 0xff;
+      table[at + 16 + 2 * j] = n + 1;
+      table[at + 16 + 2 * j + 1] = 0xff;
+      view.setUint16(at + 32 + 2 * j, weight[k * 8 + j]!, true);
+    }
+    view.setInt32(at + 48, base, true);
+    view.setInt32(at + 52, last < LOAD ? 1 : 2, true);
+  }
+  return table;
+}
+
 /** One plane's call to the WebAssembly loops: pointers into the scalers' memory. */
 interface PlaneCall {
   src: number;
@@ -108,6 +146,7 @@ interface PlaneCall {
   height: number;
   xNear: number;
   xWeight: number;
+  xBlocks: number;
   yNear: number;
   yWeight: number;
   scratch: number;
@@ -132,8 +171,10 @@ export class I420Scaler {
     if (crop.width <= 0 || crop.height <= 0) throw new Error(`an empty part ${JSON.stringify(crop)} of the source picture`);
     this.#memory = memory;
     this.#sourceBytes = i420Bytes(source);
-    // One byte more: the second tap of a one-pixel-wide plane is read (with weight 0).
-    this.#sourceAt = memory.alloc(this.#sourceBytes + 1);
+    // Slack after the last row: the SIMD pass across loads up to 32 bytes from a block's first tap,
+    // which is at most the row's last pixel (this also covers the second tap of a one-pixel-wide
+    // plane, read with weight 0).
+    this.#sourceAt = memory.alloc(this.#sourceBytes + 2 * LOAD);
     const srcSizes = planeSizes(source);
     const srcOffsets = planeOffsets(source);
     const dstSizes = planeSizes(target);
@@ -156,6 +197,7 @@ export class I420Scaler {
         height,
         xNear: this.#table(x.near),
         xWeight: this.#table(x.weight),
+        xBlocks: this.#bytes(acrossBlocks(x.near, x.weight)),
         yNear: this.#table(y.near),
         yWeight: this.#table(y.weight),
         scratch: memory.alloc(4 * width),
@@ -168,12 +210,16 @@ export class I420Scaler {
     if (source.length < this.#sourceBytes) throw new Error(`a source picture of ${source.length} bytes, where ${this.#sourceBytes} were expected`);
     this.#memory.bytes().set(source.subarray(0, this.#sourceBytes), this.#sourceAt);
     const scalePlane = this.#memory.scalePlane;
-    for (const p of this.#planes) scalePlane(p.src, p.srcStride, p.dst, p.dstStride, p.width, p.height, p.xNear, p.xWeight, p.yNear, p.yWeight, p.scratch);
+    for (const p of this.#planes) scalePlane(p.src, p.srcStride, p.dst, p.dstStride, p.width, p.height, p.xNear, p.xWeight, p.xBlocks, p.yNear, p.yWeight, p.scratch);
   }
 
   #table(values: Int32Array): number {
+    return this.#bytes(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  }
+
+  #bytes(values: Uint8Array): number {
     const at = this.#memory.alloc(values.byteLength);
-    new Int32Array(this.#memory.bytes().buffer, at, values.length).set(values);
+    this.#memory.bytes().set(values, at);
     return at;
   }
 }
