@@ -7,8 +7,8 @@ COPY packages ./packages
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# The picture's scaling loops are WebAssembly (built from AssemblyScript and committed), not TypeScript.
-RUN npm run build && mkdir -p dist/media/video/wasm && cp src/media/video/wasm/scale-plane.wasm dist/media/video/wasm/ && npm prune --omit=dev
+# The picture's scaling loops are WebAssembly (built from AssemblyScript and committed): the build copies them into dist/.
+RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: Node 24, ffmpeg, the compiled app, a non-root user.
 FROM node:24-bookworm-slim
