@@ -6,8 +6,8 @@
 // in libwebrtc conceals; a recorder starved shows as late and dropped chunks. Measured with four
 // 8-peer calls: 1645-3024 chunks dropped with the peers at nice 10, 472 at nice 19.
 //
-// Run by startPeerHost (below) with an IPC channel; it starts peers on request and stops them all
-// when told, then exits.
+// Run by startPeerHost (below) with an IPC channel; it starts peers on request, and when told to
+// stop, stops them all and exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestUser } from '../test/helpers/matrix.ts';
@@ -20,7 +20,7 @@ export const PEER_NICENESS = 19;
 export type PeerRequest = Omit<RtcPeerOptions, 'stack' | 'user'> & { user: TestUser };
 
 type ToHost = { type: 'start'; id: number; peer: PeerRequest } | { type: 'stop' };
-type FromHost = { type: 'started'; id: number } | { type: 'failed'; id: number; message: string } | { type: 'stopped' };
+type FromHost = { type: 'started'; id: number } | { type: 'failed'; id: number; message: string };
 
 export interface PeerHost {
   /** Starts one peer in the host; resolves once it publishes. */
@@ -34,10 +34,8 @@ export async function startPeerHost(): Promise<PeerHost> {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
-  let stopped: (() => void) | undefined;
   let nextId = 0;
   child.on('message', (message: FromHost) => {
-    if (message.type === 'stopped') return stopped?.();
     const wait = waiting.get(message.id);
     waiting.delete(message.id);
     if (message.type === 'started') wait?.resolve();
@@ -57,11 +55,11 @@ export async function startPeerHost(): Promise<PeerHost> {
       }),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const done = new Promise<void>((resolve) => (stopped = resolve));
       send(child, { type: 'stop' });
-      // Leaving takes a Matrix request per peer; a host that hangs is ended rather than waited for.
+      // The host exits once its peers have left; leaving takes a Matrix request per peer, and a
+      // host that hangs is ended rather than waited for.
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await Promise.race([done.then(() => exited), exited]);
+      await exited;
       clearTimeout(timer);
     },
   };
@@ -93,11 +91,7 @@ async function host(): Promise<void> {
     } else {
       void Promise.all(peers.map((p) => p.stop().catch((err: Error) => console.error(`[peer-host] a peer did not stop cleanly: ${err.message}`))))
         .then(() => dispose())
-        .then(() => {
-          reply({ type: 'stopped' });
-          process.disconnect();
-          process.exit(0);
-        });
+        .then(() => process.exit(0));
     }
   });
   // The bench gone (its IPC channel closed) means nobody will say stop.

@@ -153,14 +153,13 @@ async function callOf(kind: 'audio' | 'video', peers: number, bot: RecorderProce
   const roomId = await createCallRoom(owner, { encrypted: true, invite: users.slice(1).map((u) => u.userId) });
   await Promise.all(users.slice(1).map((u) => joinRoom(new TestClient(u), roomId)));
   await inviteBot(owner, roomId, botUserId);
-  // Peer i runs in hosts[i % hosts.length] when hosts are given, else in a host of this call's own.
-  const own = hosts ? [] : [await startPeerHost()];
-  started.push(...own);
-  const hostOf = (i: number) => (hosts ?? own)[i % (hosts ?? own).length]!;
+  // Peer i runs in pool[i % pool.length]: the hosts given, else a host of this call's own.
+  const pool = hosts ?? [await startPeerHost()];
+  if (!hosts) started.push(...pool);
   for (const [i, user] of users.entries()) {
     const yuv: [number, number, number] = [41 + ((40 * i) % 200), 110 + ((17 * i) % 40), 240 - ((40 * i) % 200)];
     const video = kind === 'video' ? { video: { ...CAMERA, yuv } } : {};
-    await hostOf(i).start({ roomId, user, toneHz: toneHz(i), e2ee: 'keys', frameMs: 40, ...video });
+    await pool[i % pool.length]!.start({ roomId, user, toneHz: toneHz(i), e2ee: 'keys', frameMs: 40, ...video });
   }
   const botSays = (pattern: RegExp, what: string, after?: SeenEvent) =>
     owner.waitForEvent(roomId, (e) => e.sender === botUserId && pattern.test(String(e.content.body)) && e.event_id !== after?.event_id, what, 60_000);
@@ -222,9 +221,14 @@ interface RecordingRow {
 }
 const rows: RecordingRow[] = [];
 
-/** The value of one labelled series of a Prometheus text exposition (0 when absent). */
-function metric(text: string, name: string, labels: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+/** The recorder's metrics now: a Prometheus text exposition. */
+async function scrape(metrics: string): Promise<string> {
+  return (await fetch(new URL('/metrics', metrics))).text();
+}
+
+/** The value of the series `name` carrying every one of `labels` (0 when absent). */
+function series(text: string, name: string, labels: string[]): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
@@ -241,8 +245,7 @@ function gauge(text: string, name: string): number {
  * jitter buffer's 400 ms came late from upstream (the peers, the SFU), not from a stalled recorder.
  */
 async function eventLoopMaxMs(metrics: string): Promise<number> {
-  const exposition = await (await fetch(new URL('/metrics', metrics))).text();
-  return Math.round(gauge(exposition, 'mrr_nodejs_eventloop_lag_max_seconds') * 1000);
+  return Math.round(gauge(await scrape(metrics), 'mrr_nodejs_eventloop_lag_max_seconds') * 1000);
 }
 
 async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<RecordingRow> {
@@ -279,7 +282,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     const endMiB = treeRssKiB(pid) / 1024;
     const audio = await bot.waitForLog((e) => e.msg === 'audio clock finished', 'the audio clock\'s figures');
     const video = kind === 'video' ? await bot.waitForLog((e) => e.msg === 'video clock stopped', 'the video clock\'s figures') : undefined;
-    const exposition = await (await fetch(new URL('/metrics', metrics))).text();
+    const exposition = await scrape(metrics);
     const tracks = audio.tracks as Array<{ lateChunks: number; underruns: number; droppedSamples: number }>;
     const sum = (f: (t: (typeof tracks)[number]) => number) => tracks.reduce((total, t) => total + f(t), 0);
     const participantMinutes = (peers * recordedS) / 60;
@@ -303,7 +306,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
       lateChunks: sum((t) => t.lateChunks),
       underruns: sum((t) => t.underruns),
       droppedChunks: round(sum((t) => t.droppedSamples) / 960),
-      writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+      writerDroppedChunks: series(exposition, 'mrr_dropped_frames_total', ['stage="recording_audio"']),
       eventLoopMaxMs: loopMaxMs,
       threads,
       ...(video
@@ -313,7 +316,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
             videoDrawnWhole: Number(video.drawnWhole),
             videoReceived: Number(video.received),
             videoFrames: Number(video.frames),
-            writerDroppedFrames: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_video"'),
+            writerDroppedFrames: series(exposition, 'mrr_dropped_frames_total', ['stage="recording_video"']),
           }
         : {}),
     };
@@ -471,12 +474,6 @@ async function benchStream(kind: 'audio' | 'video'): Promise<void> {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-/** The value of one series whose labels include every one of `labels` (0 when absent). */
-function series(text: string, name: string, labels: string[]): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.every((label) => l.includes(label)));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
 /** The q-quantile (0..1) of `values`, nearest rank. */
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -502,7 +499,7 @@ async function benchJoins() {
   await inCall('audio', joinPeers, { limits: { userCommandsPerMinute: 600, roomCommandsPerMinute: 600 } }, async (call) => {
     const metrics = await metricsUrl(call.bot, 'worker');
     const read = async () => {
-      const text = await (await fetch(new URL('/metrics', metrics))).text();
+      const text = await scrape(metrics);
       const of = (stage: string) => ({
         count: series(text, 'mrr_join_seconds_count', [`stage="${stage}"`, 'from="request"']),
         sum: series(text, 'mrr_join_seconds_sum', [`stage="${stage}"`, 'from="request"']),
@@ -636,7 +633,7 @@ async function benchConcurrent() {
         clocks.push(await recorder.waitForLog((e) => e.msg === 'audio clock finished' && matches++ === c, 'every audio clock\'s figures'));
       }
       const tracks = clocks.flatMap((a) => a.tracks as Array<{ lateChunks: number; droppedSamples: number }>);
-      const exposition = await (await fetch(new URL('/metrics', metrics))).text();
+      const exposition = await scrape(metrics);
       const cpu = after.own + after.children - before.own - before.children;
       figure = {
         recordings: concurrent,
@@ -646,7 +643,7 @@ async function benchConcurrent() {
         peakMiB: Math.round(rss.peakKiB() / 1024),
         lateChunks: tracks.reduce((a, t) => a + t.lateChunks, 0),
         droppedChunks: round(tracks.reduce((a, t) => a + t.droppedSamples, 0) / 960),
-        writerDroppedChunks: metric(exposition, 'mrr_dropped_frames_total', 'stage="recording_audio"'),
+        writerDroppedChunks: series(exposition, 'mrr_dropped_frames_total', ['stage="recording_audio"']),
         eventLoopMaxMs: loopMaxMs,
       };
     } finally {
