@@ -20,10 +20,14 @@ export interface PcmReceiver {
   stop(): Promise<void>;
 }
 
-/** Low-latency decode of whatever comes in, to 48 kHz mono s16le on stdout. */
-const decodeArgs = (input: string[]) => [
+/**
+ * Low-latency decode of whatever comes in, to 48 kHz mono s16le on stdout. `probe` is how much of
+ * the input ffmpeg reads before it settles which streams exist: MPEG-TS says so in its tables, so
+ * the minimum does; FLV has no such table and a stream exists only once a packet of it was read.
+ */
+const decodeArgs = (input: string[], probe = { bytes: 32, us: 0 }) => [
   '-hide_banner', '-loglevel', 'warning', '-nostdin',
-  '-fflags', '+nobuffer', '-flags', 'low_delay', '-probesize', '32', '-analyzeduration', '0',
+  '-fflags', '+nobuffer', '-flags', 'low_delay', '-probesize', String(probe.bytes), '-analyzeduration', String(probe.us),
   ...input,
   '-map', '0:a:0', '-f', 's16le', '-ac', '1', '-ar', String(SAMPLE_RATE), '-flush_packets', '1', 'pipe:1',
 ];
@@ -71,7 +75,10 @@ function collectPcm(decoder: ChildProcess, others: ChildProcess[] = []): PcmRece
 
 /** Plays an RTMP stream back (as a viewer of the ingest would) and decodes its audio. */
 export function pullRtmpAudio(url: string, ffmpegPath = 'ffmpeg'): PcmReceiver {
-  const decoder = spawn(ffmpegPath, decodeArgs(['-i', url]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Read a second of the stream before settling: with the minimum, when the ingest's first packet was video
+  // the audio stream did not exist yet, '-map 0:a:0' matched nothing and the player quit at once.
+  // What was read while probing is decoded straight after, so no delay stays behind.
+  const decoder = spawn(ffmpegPath, decodeArgs(['-i', url], { bytes: 1_000_000, us: 1_000_000 }), { stdio: ['ignore', 'pipe', 'pipe'] });
   return collectPcm(decoder);
 }
 

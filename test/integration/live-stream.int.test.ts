@@ -105,12 +105,12 @@ async function expectTone(r: PcmReceiver, hz: number, what: string, seconds = 2)
 
 /** Silence first, then the tone from a known moment: how long until a receiver decodes it. */
 async function measureLatency(source: SyntheticSource, r: PcmReceiver, hz: number): Promise<number> {
-  await waitFor(() => (r.samples().length >= 48_000 ? true : undefined), 'a second of silence at the receiver', 30_000);
+  await waitFor(() => (r.samples().length >= 48_000 ? true : undefined), () => `a second of silence at the receiver (${r.log().slice(-300)})`, 30_000);
   source.setTone(0);
   await sleep(1_500);
   const from = r.samples().length;
   const startedAt = source.setTone(hz);
-  const onset = await waitFor(() => r.onset(from), 'the tone at the receiver', 20_000);
+  const onset = await waitFor(() => r.onset(from), () => `the tone at the receiver (${r.log().slice(-300)})`, 20_000);
   return onset.arrivedAt - startedAt;
 }
 
