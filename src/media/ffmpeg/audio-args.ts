@@ -1,4 +1,5 @@
 // ffmpeg argument builders (pure): what goes in and what comes out.
+import { rawPcmInput } from './raw-inputs.ts';
 
 export interface PcmFormat {
   sampleRate: number;
@@ -15,7 +16,7 @@ export function opusFileArgs(format: PcmFormat, outputPath: string, opts: { lead
   const leadMs = opts.leadMs ?? 0;
   if (!Number.isInteger(leadMs) || leadMs < 0) throw new Error(`leading silence must be a whole number of ms >= 0, not ${leadMs}`);
   return [
-    '-f', 's16le', '-ar', String(format.sampleRate), '-ac', String(format.channels), '-i', 'pipe:0',
+    ...rawPcmInput(format),
     // Silence before the first sample (a speaker who joins late) is made by ffmpeg, in O(1) here.
     ...(leadMs > 0 ? ['-af', `adelay=delays=${leadMs}:all=1`] : []),
     ...OPUS_FILE_ENCODER,
@@ -41,7 +42,7 @@ export interface OpusChannelOutput {
 export function opusFilesArgs(outputs: OpusChannelOutput[], chunkSamples = 960): string[] {
   if (outputs.length === 0) throw new Error('an encoder of audio files needs at least one file');
   return [
-    '-f', 's16le', '-ar', '48000', '-ac', String(outputs.length), '-i', 'pipe:0',
+    ...rawPcmInput({ sampleRate: 48_000, channels: outputs.length }),
     ...outputs.flatMap(({ path, trimChunks, leadMs }, channel) => {
       if (!Number.isInteger(leadMs) || leadMs < 0) throw new Error(`leading silence must be a whole number of ms >= 0, not ${leadMs}`);
       const filters = [

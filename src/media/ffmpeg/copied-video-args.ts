@@ -4,6 +4,7 @@
 // compositeFileArgs makes, clusters closed about every second so a killed process leaves it playable.
 import { inputPipe } from './process.ts';
 import type { PcmFormat } from './audio-args.ts';
+import { rawPcmInput } from './raw-inputs.ts';
 
 export function copiedVideoFileArgs(audio: PcmFormat, outputPath: string): string[] {
   return [
@@ -11,8 +12,7 @@ export function copiedVideoFileArgs(audio: PcmFormat, outputPath: string): strin
     // audio pipe, which ffmpeg opens only after this one.
     '-thread_queue_size', '512', '-probesize', '32', '-analyzeduration', '0',
     '-f', 'flv', '-i', inputPipe(0),
-    '-thread_queue_size', '512',
-    '-f', 's16le', '-ar', String(audio.sampleRate), '-ac', String(audio.channels), '-i', inputPipe(1),
+    ...rawPcmInput(audio, 1),
     '-map', '0:v', '-map', '1:a',
     // The picture's timestamps are the recording's own (written by the taker), not shifted to the
     // first packet: a picture that starts at a keyframe 1.4 s in stays 1.4 s after the sound's start.

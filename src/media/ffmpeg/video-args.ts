@@ -1,7 +1,7 @@
 // ffmpeg arguments for the composite video (pure): raw I420 frames on stdin and the mixed PCM on
 // a second pipe, to H.264 + Opus in Matroska. Matroska clusters are closed about every second, so
 // a killed process leaves a file playable up to its last second.
-import { inputPipe } from './process.ts';
+import { rawPcmInput, rawVideoInput } from './raw-inputs.ts';
 import type { PcmFormat } from './audio-args.ts';
 
 export interface VideoFormat {
@@ -12,10 +12,8 @@ export interface VideoFormat {
 
 export function compositeFileArgs(video: VideoFormat, audio: PcmFormat, outputPath: string): string[] {
   return [
-    '-thread_queue_size', '512',
-    '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${video.width}x${video.height}`, '-framerate', String(video.fps), '-i', inputPipe(0),
-    '-thread_queue_size', '512',
-    '-f', 's16le', '-ar', String(audio.sampleRate), '-ac', String(audio.channels), '-i', inputPipe(1),
+    ...rawVideoInput(video, 'yuv420p', 0),
+    ...rawPcmInput(audio, 1),
     '-map', '0:v', '-map', '1:a',
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-g', String(video.fps * 2), '-pix_fmt', 'yuv420p',
     '-c:a', 'libopus', '-b:a', '64k',

@@ -7,8 +7,8 @@
 // every other destination (their ingests see the publisher leave and come back; HLS gets a
 // discontinuity). A copy process per destination costs a few MB of memory and well under 1% of a
 // core, and a destination joins, drops or comes back without touching the others.
-import { inputPipe } from '../../media/ffmpeg/process.ts';
 import type { PcmFormat } from '../../media/ffmpeg/audio-args.ts';
+import { rawPcmInput, rawVideoInput } from '../../media/ffmpeg/raw-inputs.ts';
 import type { VideoFormat } from '../../media/ffmpeg/video-args.ts';
 import type { Destination } from './destination.ts';
 
@@ -33,10 +33,7 @@ export const rawFrameBytes = (v: VideoFormat) => (v.width * v.height * 3) / 2;
  * on stdin. Out: FLV on stdout, each packet flushed as it is muxed (latency over throughput).
  */
 export function encoderArgs(settings: EncodeSettings): string[] {
-  const pcmInput = (pipe: number) => [
-    '-thread_queue_size', '512',
-    '-f', 's16le', '-ar', String(settings.audio.sampleRate), '-ac', String(settings.audio.channels), '-i', inputPipe(pipe),
-  ];
+  const pcmInput = (pipe: number) => rawPcmInput(settings.audio, pipe);
   // Stereo AAC: some ingests and players refuse or mishandle mono AAC.
   const audioOut = ['-c:a', 'aac', '-b:a', `${settings.audioBitrateKbps}k`, '-ac', '2'];
   const flvOut = ['-f', 'flv', '-flvflags', 'no_duration_filesize', '-flush_packets', '1', 'pipe:1'];
@@ -44,8 +41,7 @@ export function encoderArgs(settings: EncodeSettings): string[] {
   if (!v) return [...pcmInput(0), '-map', '0:a', ...audioOut, ...flvOut];
   const kbps = v.bitrateKbps;
   return [
-    '-thread_queue_size', '512',
-    '-f', 'rawvideo', '-pix_fmt', RAW_PIX_FMT, '-s', `${v.width}x${v.height}`, '-framerate', String(v.fps), '-i', inputPipe(0),
+    ...rawVideoInput(v, RAW_PIX_FMT, 0),
     ...pcmInput(1),
     '-map', '0:v', '-map', '1:a',
     // Each picture leaves with its own timestamp (n/fps, never a duplicate or a drop): takers find
