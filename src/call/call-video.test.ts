@@ -87,4 +87,25 @@ describe('CallVideo', () => {
     const bob = layoutTiles([{ id: 'alice', screen: false }, { id: 'bob', screen: false }], format).get('bob')!;
     expect(vAt(highlighted, bob.x + bob.width / 2, bob.y + 1)).toBeLessThan(90);
   });
+
+  it('frees each camera frame once it is copied into its tile, and still shows it', async () => {
+    const video = new CallVideo({ format, log: pino({ level: 'silent' }), transitionMs: 0 });
+    video.setMembers(['alice']);
+    const camera = track();
+    video.addTrack('alice', camera.frames, 'camera');
+    const frame = solid(320, 240, RED);
+    camera.push(frame);
+    await settle();
+    expect(frame.data.byteLength).toBe(0);
+    const tile = layoutTiles([{ id: 'alice', screen: false }], format).get('alice')!;
+    expect(vAt(video.canvas(), tile.x + tile.width / 2, tile.y + tile.height / 4)).toBeGreaterThan(230);
+    // A view into a larger buffer is not the frame's own to free.
+    const shared = new Uint8Array(frame.width * frame.height * 2);
+    const view = { width: 320, height: 240, data: shared.subarray(0, (320 * 240 * 3) / 2) };
+    view.data.set(solid(320, 240, BLUE).data);
+    camera.push(view);
+    await settle();
+    expect(shared.byteLength).toBe(320 * 240 * 2);
+    expect(vAt(video.canvas(), tile.x + tile.width / 2, tile.y + tile.height / 4)).toBeLessThan(120);
+  });
 });

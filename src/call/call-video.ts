@@ -9,7 +9,7 @@ import { Compositor, type SceneTile } from '../media/video/compositor.ts';
 import type { I420 } from '../media/video/i420.ts';
 import { layoutTiles, TileMotion, type TileRequest } from '../media/video/layout.ts';
 import type { VideoFormat } from '../media/ffmpeg/video-args.ts';
-import { collectYoungGarbage, youngGarbageCollectable } from '../media/video/young-garbage.ts';
+import { collectYoungGarbage, freeNow, youngGarbageCollectable } from '../media/video/young-garbage.ts';
 
 /** Pictures between collections of the young generation (young-garbage.ts): ~130 ms at 30 fps. */
 const FRAMES_PER_YOUNG_COLLECTION = 4;
@@ -98,7 +98,11 @@ export class CallVideo {
     this.#dirty = true;
   }
 
-  /** Shows a member's video track: each frame replaces the last one in its tile; when the track ends, the tile goes (a camera's back to a name card). */
+  /**
+   * Shows a member's video track: each frame replaces the last one in its tile; when the track
+   * ends, the tile goes (a camera's back to a name card). The frames are CallVideo's: each is
+   * copied and its buffer freed (read as empty afterwards).
+   */
   addTrack(key: string, frames: AsyncIterable<I420>, source: VideoSource = 'camera'): void {
     const id = tileId(key, source);
     this.#feeding.set(id, (this.#feeding.get(id) ?? 0) + 1);
@@ -195,13 +199,15 @@ export class CallVideo {
    * The frame, its pixels copied into the tile's own buffer (reused while the size holds). A tile
    * holds its latest frame across young-generation collections, which would move rtc-node's
    * buffer to the old generation: at 9 cameras that was ~90 MB/s of buffers freed only by full
-   * collections, one every ~0.3 s. Copied at once, rtc-node's buffer dies young. A new object per
-   * frame, so that what caches by identity (the compositor's copies) sees a new picture.
+   * collections, one every ~0.3 s. Copied at once, rtc-node's buffer is freed there and then
+   * (freeNow: the frame is the tile's, nothing else reads it). A new object per frame, so that
+   * what caches by identity (the compositor's copies) sees a new picture.
    */
   #keep(id: string, frame: I420): I420 {
     const held = this.#latest.get(id)?.data;
     const data = held?.length === frame.data.length ? held : new Uint8Array(frame.data.length);
     data.set(frame.data);
+    freeNow(frame.data);
     return { width: frame.width, height: frame.height, data };
   }
 
