@@ -33,10 +33,15 @@ export class BoundedWriter {
     return this.#pendingBytes;
   }
 
+  /** Whether `byteLength` more bytes would be taken now (within the bound, the output not failed). */
+  fits(byteLength: number): boolean {
+    return !this.error && (this.#pendingBytes === 0 || this.#pendingBytes + byteLength <= this.#maxPendingBytes);
+  }
+
   /** Queues `bytes`; returns false when they were dropped (over the bound) or the output already failed. */
   write(bytes: Uint8Array): boolean {
     if (this.error) return false;
-    if (this.#pendingBytes + bytes.byteLength > this.#maxPendingBytes && this.#pendingBytes > 0) {
+    if (!this.fits(bytes.byteLength)) {
       this.dropped++;
       this.#onDrop(1);
       if (!this.#dropping) this.#log.warn({ pendingBytes: this.#pendingBytes, maxPendingBytes: this.#maxPendingBytes }, 'ffmpeg is not keeping up; dropping media until it catches up');
@@ -45,6 +50,19 @@ export class BoundedWriter {
     }
     if (this.#dropping) this.#log.info({ droppedSoFar: this.dropped }, 'ffmpeg caught up; writing again');
     this.#dropping = false;
+    this.#enqueue(bytes);
+    return true;
+  }
+
+  /**
+   * Queues bytes that were queued before (a picture shown again), beyond the bound: they hold no
+   * memory of their own. For a last few at the end; while media flows, `write` keeps the bound.
+   */
+  repeat(bytes: Uint8Array): void {
+    if (!this.error) this.#enqueue(bytes);
+  }
+
+  #enqueue(bytes: Uint8Array): void {
     this.accepted++;
     this.#pendingBytes += bytes.byteLength;
     this.#queue = this.#queue.then(async () => {
@@ -57,7 +75,6 @@ export class BoundedWriter {
         this.#pendingBytes -= bytes.byteLength;
       }
     });
-    return true;
   }
 
   /** Resolves once everything accepted so far was handed to ffmpeg (or the output failed). */

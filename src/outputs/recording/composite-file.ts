@@ -1,6 +1,10 @@
 // The composite video of a recording: the call's shared grid (CallVideo) and the recording's
 // mixed audio, encoded by one ffmpeg reading raw I420 and PCM on two pipes (H.264 + Opus in
 // Matroska). At the end the picture is padded to the audio's length, so both end together.
+// Raw pictures carry no timestamps: ffmpeg times the n-th picture n/fps. So a picture the encoder
+// could not take in time (it was starting, or the machine was busy) is not simply left out, which
+// would put every later picture early against the sound: the last picture taken is shown again in
+// its place, as soon as the encoder has room.
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
 import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
@@ -14,7 +18,7 @@ import { MAX_PENDING_AUDIO_BYTES, type AudioFileResult } from './audio-files.ts'
 
 export interface VideoResult extends AudioFileResult {
   frames: number;
-  /** Pictures left out because ffmpeg did not keep up (at most one second of them is ever waiting). */
+  /** Pictures ffmpeg did not take in time (at most one second of them is ever waiting), each shown as the picture before it. */
   droppedFrames?: number;
 }
 
@@ -28,6 +32,9 @@ export class CompositeFile {
   #unsubscribe: (() => void) | undefined;
   #frames = 0;
   #last: I420 | undefined;
+  /** The last picture the encoder took, and how many slots after it are still to be filled with it. */
+  #taken: Uint8Array | undefined;
+  #owed = 0;
   /** One bounded write queue per input pipe: ffmpeg reads both at its own pace, so a full pipe must never hold up the other. */
   readonly #writers: [BoundedWriter, BoundedWriter];
 
@@ -59,7 +66,16 @@ export class CompositeFile {
   #writeFrame(canvas: I420): void {
     this.#last = canvas;
     this.#frames++;
-    this.#enqueue(canvas.data, 0);
+    const writer = this.#writers[0];
+    const bytes = canvas.data;
+    // The slots owed come first; while some remain the bound is reached, and this picture (of the
+    // same size) is refused too, so pictures never go out of order.
+    while (this.#owed > 0 && this.#taken && writer.fits(this.#taken.byteLength)) {
+      writer.write(this.#taken);
+      this.#owed--;
+    }
+    if (writer.write(bytes)) this.#taken = bytes;
+    else this.#owed++;
   }
 
   #enqueue(bytes: Uint8Array | Int16Array, input: 0 | 1): void {
@@ -72,6 +88,8 @@ export class CompositeFile {
     const { fps } = this.#video.format;
     const total = Math.round((durationMs * fps) / 1000);
     while (this.#frames < total) this.#writeFrame(this.#last ?? this.#video.canvas());
+    // Slots still owed at the end: the picture is held there; ffmpeg.finish bounds the wait.
+    for (; this.#owed > 0 && this.#taken; this.#owed--) this.#writers[0].repeat(this.#taken);
     let error: string | undefined;
     await this.#ffmpeg.finish(Promise.all(this.#writers.map((w) => w.drained())).then(() => undefined)).catch((err: unknown) => {
       error = (err as Error).message;
@@ -79,7 +97,7 @@ export class CompositeFile {
     // How ffmpeg ended says more than the write it broke (EPIPE), so it comes first.
     error ??= this.#writers[0].error ?? this.#writers[1].error;
     const dropped = this.#writers[0].dropped;
-    const frames = this.#frames - dropped;
+    const frames = this.#frames - this.#owed;
     return { path: this.path, frames, durationMs: (frames * 1000) / fps, ...(dropped > 0 ? { droppedFrames: dropped } : {}), ...(error ? { error } : {}) };
   }
 }
