@@ -4,6 +4,7 @@
 // the bound, chunks are dropped and counted, and the first drop of a run is logged.
 import type { Logger } from '../../observability/logger.ts';
 import type { FfmpegProcess } from './process.ts';
+import { freeNow } from '../video/young-garbage.ts';
 
 export class BoundedWriter {
   readonly #ffmpeg: FfmpegProcess;
@@ -11,6 +12,7 @@ export class BoundedWriter {
   readonly #maxPendingBytes: number;
   readonly #log: Logger;
   readonly #onDrop: (count: number) => void;
+  readonly #copy: boolean;
   #queue: Promise<void> = Promise.resolve();
   #pendingBytes = 0;
   #dropping = false;
@@ -21,12 +23,17 @@ export class BoundedWriter {
   /** The first write error; later writes are skipped. */
   error: string | undefined;
 
-  constructor(opts: { ffmpeg: FfmpegProcess; input?: number; maxPendingBytes: number; log: Logger; onDrop?: (count: number) => void }) {
+  /**
+   * `copy`: what is written is valid only until the caller's next frame (the call's picture), so
+   * each chunk is copied when queued and the copy freed as soon as the pipe has taken it.
+   */
+  constructor(opts: { ffmpeg: FfmpegProcess; input?: number; maxPendingBytes: number; log: Logger; onDrop?: (count: number) => void; copy?: boolean }) {
     this.#ffmpeg = opts.ffmpeg;
     this.#input = opts.input ?? 0;
     this.#maxPendingBytes = opts.maxPendingBytes;
     this.#log = opts.log;
     this.#onDrop = opts.onDrop ?? (() => undefined);
+    this.#copy = opts.copy ?? false;
   }
 
   get pendingBytes(): number {
@@ -54,25 +61,21 @@ export class BoundedWriter {
     return true;
   }
 
-  /**
-   * Queues bytes that were queued before (a picture shown again), beyond the bound: they hold no
-   * memory of their own. For a last few at the end; while media flows, `write` keeps the bound.
-   */
-  repeat(bytes: Uint8Array): void {
-    if (!this.error) this.#enqueue(bytes);
-  }
-
-  #enqueue(bytes: Uint8Array): void {
+  #enqueue(given: Uint8Array): void {
+    const bytes = this.#copy ? given.slice() : given;
+    const taken = this.#copy ? () => freeNow(bytes) : undefined;
+    // Its length now: a copy reads as empty once freed.
+    const length = bytes.byteLength;
     this.accepted++;
-    this.#pendingBytes += bytes.byteLength;
+    this.#pendingBytes += length;
     this.#queue = this.#queue.then(async () => {
       try {
-        if (!this.error) await this.#ffmpeg.write(bytes, this.#input);
+        if (!this.error) await this.#ffmpeg.write(bytes, this.#input, taken);
       } catch (err) {
         this.error = (err as Error).message;
         this.#log.error({ err }, 'an ffmpeg output failed; the other outputs go on');
       } finally {
-        this.#pendingBytes -= bytes.byteLength;
+        this.#pendingBytes -= length;
       }
     });
   }

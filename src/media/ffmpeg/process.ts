@@ -9,8 +9,11 @@ import type { Logger } from '../../observability/logger.ts';
 import { ffmpegFailed } from '../../observability/metrics.ts';
 
 export interface FfmpegProcess {
-  /** Writes raw bytes to an input pipe (0: stdin), waiting when the pipe is full. */
-  write(chunk: Uint8Array, input?: number): Promise<void>;
+  /**
+   * Writes raw bytes to an input pipe (0: stdin), waiting when the pipe is full. `taken` is called
+   * once the pipe has taken these very bytes (or failed): until then they must not change.
+   */
+  write(chunk: Uint8Array, input?: number, taken?: () => void): Promise<void>;
   /**
    * Waits for `before` (the last queued writes), ends every input pipe and waits for ffmpeg to
    * finish the file. A child that has not exited `timeoutMs` after this call is killed (SIGKILL)
@@ -61,10 +64,10 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
 
   return {
     exited,
-    async write(chunk, input = 0) {
+    async write(chunk, input = 0, taken) {
       if (inputsClosed) throw new MediaError(`ffmpeg is no longer running: ${stderr.slice(-3).join(' | ')}`, child.exitCode, child.signalCode);
       const pipe = pipes[input]!;
-      if (!pipe.write(chunk)) await Promise.race([once(pipe, 'drain'), exited]);
+      if (!pipe.write(chunk, taken && (() => taken()))) await Promise.race([once(pipe, 'drain'), exited]);
     },
     async finish(before = Promise.resolve(), timeoutMs = FINISH_TIMEOUT_MS) {
       const timer = setTimeout(() => {

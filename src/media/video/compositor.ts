@@ -69,9 +69,10 @@ export class Compositor {
   }
 
   /**
-   * The scene as a new I420 picture (an output may still hold the last one). While tiles move or
-   * fade, Skia draws every frame whole; once a layout has held for a frame, its decorations are
-   * drawn once and the pictures are scaled into them in I420 (decorated-scene.ts).
+   * The scene as an I420 picture, valid until the next call (an output that keeps it longer
+   * copies it). While tiles move or fade, Skia draws every frame whole; once a layout has held for
+   * a frame, its decorations are drawn once and the pictures are scaled into them in I420, into
+   * one buffer reused frame after frame (decorated-scene.ts).
    */
   compose(scene: Scene): I420 {
     const key = sceneKey(scene);

@@ -32,7 +32,7 @@ export class CompositeFile {
   #unsubscribe: (() => void) | undefined;
   #frames = 0;
   #last: I420 | undefined;
-  /** The last picture the encoder took, and how many slots after it are still to be filled with it. */
+  /** A copy of the last picture the encoder took (the call's is valid for one frame), and how many slots after it are still to be filled with it. */
   #taken: Uint8Array | undefined;
   #owed = 0;
   /** One bounded write queue per input pipe: ffmpeg reads both at its own pace, so a full pipe must never hold up the other. */
@@ -46,7 +46,7 @@ export class CompositeFile {
     this.#ffmpeg = startFfmpeg(compositeFileArgs(opts.video.format, PCM_48K_MONO, this.path), this.#log.child({ output: this.path }), opts.ffmpegPath, 2);
     const { width, height, fps } = opts.video.format;
     this.#writers = [
-      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: ((width * height * 3) / 2) * fps, log: this.#log, onDrop: (n) => framesDropped('recording_video', n) }),
+      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: ((width * height * 3) / 2) * fps, log: this.#log, onDrop: (n) => framesDropped('recording_video', n), copy: true }),
       new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 1, maxPendingBytes: MAX_PENDING_AUDIO_BYTES, log: this.#log, onDrop: (n) => framesDropped('recording_video_audio', n) }),
     ];
   }
@@ -66,16 +66,20 @@ export class CompositeFile {
   #writeFrame(canvas: I420): void {
     this.#last = canvas;
     this.#frames++;
-    const writer = this.#writers[0];
     const bytes = canvas.data;
     // The slots owed come first; while some remain the bound is reached, and this picture (of the
     // same size) is refused too, so pictures never go out of order.
+    this.#payOwed();
+    if (this.#writers[0].write(bytes)) (this.#taken ??= new Uint8Array(bytes.length)).set(bytes);
+    else this.#owed++;
+  }
+
+  #payOwed(): void {
+    const writer = this.#writers[0];
     while (this.#owed > 0 && this.#taken && writer.fits(this.#taken.byteLength)) {
       writer.write(this.#taken);
       this.#owed--;
     }
-    if (writer.write(bytes)) this.#taken = bytes;
-    else this.#owed++;
   }
 
   #enqueue(bytes: Uint8Array | Int16Array, input: 0 | 1): void {
@@ -88,8 +92,8 @@ export class CompositeFile {
     const { fps } = this.#video.format;
     const total = Math.round((durationMs * fps) / 1000);
     while (this.#frames < total) this.#writeFrame(this.#last ?? this.#video.canvas());
-    // Slots still owed at the end: the picture is held there; ffmpeg.finish bounds the wait.
-    for (; this.#owed > 0 && this.#taken; this.#owed--) this.#writers[0].repeat(this.#taken);
+    // Slots still owed at the end are filled as far as the bound lets (each a copy while queued).
+    this.#payOwed();
     let error: string | undefined;
     await this.#ffmpeg.finish(Promise.all(this.#writers.map((w) => w.drained())).then(() => undefined)).catch((err: unknown) => {
       error = (err as Error).message;

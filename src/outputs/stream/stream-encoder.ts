@@ -10,6 +10,7 @@ import type { Logger } from '../../observability/logger.ts';
 import { ffmpegRestarted, framesDropped } from '../../observability/metrics.ts';
 import { PCM_48K_MONO } from '../../media/ffmpeg/audio-args.ts';
 import type { VideoFormat } from '../../media/ffmpeg/video-args.ts';
+import { freeNow } from '../../media/video/young-garbage.ts';
 import { FlvReader, TagType, type FlvTag } from './flv.ts';
 import { encoderArgs, rawFrameBytes, type EncodeSettings } from './stream-args.ts';
 import { startStreamProcess, type StreamProcess } from './stream-process.ts';
@@ -168,7 +169,10 @@ export class StreamEncoder {
     }
     // ffmpeg times raw pictures by count: the n-th one written to this process comes out at n/fps.
     this.#written.set(this.#writtenCount++, number);
-    encoder.write(frame, 0);
+    // The picture is the call's, valid until its next one: the pipe gets a copy of its own, freed
+    // as soon as the pipe has taken it (not left for the collector, young-garbage.ts says why).
+    const copy = frame.slice();
+    encoder.write(copy, 0, () => freeNow(copy));
     return number;
   }
 

@@ -18,8 +18,9 @@ export interface StreamProcess {
   /**
    * Queues bytes on input pipe `input` (0: stdin); false when the process is gone. Never waits:
    * callers bound what they queue with `pending()` (live media is dropped, not held back).
+   * `taken` is called once the pipe has taken these very bytes (or failed).
    */
-  write(chunk: Uint8Array, input?: number): boolean;
+  write(chunk: Uint8Array, input?: number, taken?: () => void): boolean;
   /** Bytes written to an input pipe that it has not taken yet. */
   pending(input?: number): number;
   /** Ends the input pipes (ffmpeg then flushes and exits). */
@@ -81,10 +82,10 @@ export function startStreamProcess(opts: StreamProcessOptions): StreamProcess {
   return {
     pid: child.pid,
     exited,
-    write(chunk, input = 0) {
+    write(chunk, input = 0, taken) {
       const pipe = pipes[input]!;
       if (gone || pipe.destroyed || pipe.writableEnded) return false;
-      pipe.write(chunk);
+      pipe.write(chunk, taken && (() => taken()));
       return true;
     },
     pending: (input = 0) => pipes[input]!.writableLength,
