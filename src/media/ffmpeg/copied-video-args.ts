@@ -4,13 +4,13 @@
 // compositeFileArgs makes, clusters closed about every second so a killed process leaves it playable.
 import { inputPipe } from './process.ts';
 import type { PcmFormat } from './audio-args.ts';
-import { rawPcmInput } from './raw-inputs.ts';
+import { NO_PROBE, rawPcmInput, READ_AHEAD } from './raw-inputs.ts';
 
 export function copiedVideoFileArgs(audio: PcmFormat, outputPath: string): string[] {
   return [
     // The sequence header comes first, so no probing is needed; a large probe would hold up the
     // audio pipe, which ffmpeg opens only after this one.
-    '-thread_queue_size', '512', '-probesize', '32', '-analyzeduration', '0',
+    ...READ_AHEAD, ...NO_PROBE,
     '-f', 'flv', '-i', inputPipe(0),
     ...rawPcmInput(audio, 1),
     '-map', '0:v', '-map', '1:a',

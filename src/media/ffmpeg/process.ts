@@ -67,7 +67,7 @@ export function startFfmpeg(args: string[], log: Logger, ffmpegPath = 'ffmpeg', 
     async write(chunk, input = 0, taken) {
       if (inputsClosed) throw new MediaError(`ffmpeg is no longer running: ${stderr.slice(-3).join(' | ')}`, child.exitCode, child.signalCode);
       const pipe = pipes[input]!;
-      if (!pipe.write(chunk, taken && (() => taken()))) await Promise.race([once(pipe, 'drain'), exited]);
+      if (!pipe.write(chunk, taken)) await Promise.race([once(pipe, 'drain'), exited]);
     },
     async finish(before = Promise.resolve(), timeoutMs = FINISH_TIMEOUT_MS) {
       const timer = setTimeout(() => {

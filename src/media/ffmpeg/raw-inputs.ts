@@ -6,9 +6,10 @@
 import type { PcmFormat } from './audio-args.ts';
 import { inputPipe } from './process.ts';
 
-const NO_PROBE = ['-probesize', '32', '-analyzeduration', '0'];
+/** ffmpeg's smallest probe: for inputs that say what they hold before any media. */
+export const NO_PROBE = ['-probesize', '32', '-analyzeduration', '0'];
 /** Packets ffmpeg's reading thread may hold for its encoder: a pipe read ahead, not a reason to stall. */
-const READ_AHEAD = ['-thread_queue_size', '512'];
+export const READ_AHEAD = ['-thread_queue_size', '512'];
 
 /** Raw s16le PCM on input pipe `pipe`. */
 export function rawPcmInput(format: PcmFormat, pipe = 0): string[] {

@@ -24,9 +24,9 @@ export function collectYoungGarbage(): void {
  * detached (`bytes` reads as empty afterwards), so its owner must be done with it. A camera frame
  * copied into its tile is: at 9 cameras rtc-node allocates ~90 MB/s of them, and left to the
  * collector they were counted as external memory until a scavenge. Recordings of 9 cameras then
- * fell, about every second run, into full collections every ~200 ms (V8's marking threads ~5
- * CPU-s per 20 s instead of ~0.5, the recording ~3x the floor instead of ~2.1x); with each frame
- * freed here, none of 8 runs did. A view into a larger buffer is left to the collector.
+ * fell, in 10 of 17 runs, into full collections every ~200 ms (V8's marking threads 2.5-7.4
+ * CPU-s per 20 s instead of 0.3-1, the recording 2.6-3.2x the floor instead of ~2.1x); with each
+ * frame freed here, none of 7 runs at 9 cameras did. A view into a larger buffer is left to the collector.
  */
 export function freeNow(bytes: Uint8Array): void {
   const buffer = bytes.buffer;

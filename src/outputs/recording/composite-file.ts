@@ -60,7 +60,7 @@ export class CompositeFile {
 
   /** The recording's mixed audio, muxed with the picture. */
   writeAudio(chunk: Int16Array): void {
-    this.#enqueue(chunk, 1);
+    this.#writers[1].write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
 
   #writeFrame(canvas: I420): void {
@@ -80,10 +80,6 @@ export class CompositeFile {
       writer.write(this.#taken);
       this.#owed--;
     }
-  }
-
-  #enqueue(bytes: Uint8Array | Int16Array, input: 0 | 1): void {
-    this.#writers[input].write(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }
 
   /** Ends the picture at `durationMs` (the audio's length) and finishes the file. */

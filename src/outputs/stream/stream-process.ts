@@ -85,7 +85,7 @@ export function startStreamProcess(opts: StreamProcessOptions): StreamProcess {
     write(chunk, input = 0, taken) {
       const pipe = pipes[input]!;
       if (gone || pipe.destroyed || pipe.writableEnded) return false;
-      pipe.write(chunk, taken && (() => taken()));
+      pipe.write(chunk, taken);
       return true;
     },
     pending: (input = 0) => pipes[input]!.writableLength,
