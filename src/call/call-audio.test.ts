@@ -41,7 +41,7 @@ describe('CallAudio', () => {
   it('catches up after a blocked event loop with the audio that arrived meanwhile, not silence', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
     let now = 0;
-    const audio = new CallAudio({ log: pino({ level: 'silent' }), timeline: { prebufferMs: 60, maxBufferMs: 400 }, now: () => now });
+    const audio = new CallAudio({ log: pino({ level: 'silent' }), timeline: { prebufferMs: 60, maxBufferMs: 400, maxStallDelayMs: 200 }, now: () => now });
     const heard: Array<boolean> = [];
     audio.subscribe((tick) => heard.push(tick.speakers[0]?.chunk !== undefined));
     const feed = frameFeed();
@@ -66,5 +66,75 @@ describe('CallAudio', () => {
     expect(heard).toEqual(Array.from({ length: 32 }, () => true));
     feed.end();
     await audio.finish();
+  });
+
+  /** A clock over tracks a, b, ..., each primed with its prebuffer; `step` plays 20 ms: the given tracks deliver a frame, then the clock ticks. */
+  async function clockWith(labels: string[], maxStallDelayMs = 200) {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
+    let now = 0;
+    const audio = new CallAudio({ log: pino({ level: 'silent' }), timeline: { prebufferMs: 60, maxBufferMs: 400, maxStallDelayMs }, now: () => now });
+    /** Per tick, per track: whether its chunk was audio (not silence). */
+    const heard: boolean[][] = [];
+    audio.subscribe((tick) => heard.push(tick.speakers.map((s) => s.chunk !== undefined)));
+    const feeds = labels.map((label) => {
+      const feed = frameFeed();
+      audio.addTrack({ key: label, label }, feed.frames);
+      return feed;
+    });
+    audio.start();
+    for (const feed of feeds) feed.push(3);
+    await drain();
+    const step = async (delivering: number[]) => {
+      for (const i of delivering) feeds[i]!.push(1);
+      await drain();
+      now += CHUNK_MS;
+      vi.advanceTimersToNextTimer();
+    };
+    const finish = async () => {
+      for (const feed of feeds) feed.end();
+      await audio.finish();
+    };
+    return { audio, heard, feeds, step, finish };
+  }
+
+  it('waits for the frames when every track stalls at once, rather than playing silence, and plays that much later', async () => {
+    const { heard, feeds, step, finish } = await clockWith(['a', 'b']);
+    for (let i = 0; i < 10; i++) await step([0, 1]);
+    // Nothing from either track for 160 ms (the frames are held up on their way), then all of them at once.
+    for (let i = 0; i < 8; i++) await step([]);
+    feeds[0]!.push(8);
+    feeds[1]!.push(8);
+    for (let i = 0; i < 10; i++) await step([0, 1]);
+    const ticksSoFar = heard.length;
+    await finish();
+    // No chunk of either track was silence.
+    expect(heard.every((t) => t[0] && t[1])).toBe(true);
+    // 560 ms of steps: a clock that never waits would have played (560 - 60) / 20 = 25 chunks by
+    // then; this one waited 2 of them out. At the end it plays out what it held back, so the files are as long as the call.
+    expect(ticksSoFar).toBe(23);
+    expect(heard.length).toBe(560 / CHUNK_MS);
+  });
+
+  it('plays silence for one track that runs dry while another plays on (a gap of its own, not a stall of the delivery)', async () => {
+    const { heard, step, finish } = await clockWith(['a', 'b']);
+    for (let i = 0; i < 10; i++) await step([0, 1]);
+    for (let i = 0; i < 8; i++) await step([1]);
+    for (let i = 0; i < 10; i++) await step([0, 1]);
+    await finish();
+    const aSilent = heard.filter((t) => !t[0]).length;
+    expect(heard.every((t) => t[1])).toBe(true);
+    expect(aSilent).toBeGreaterThan(0);
+  });
+
+  it('waits no longer than maxStallDelayMs in all, then plays silence for what is still missing', async () => {
+    const { heard, step, finish } = await clockWith(['a'], 100);
+    for (let i = 0; i < 5; i++) await step([0]);
+    for (let i = 0; i < 20; i++) await step([]);
+    await finish();
+    // 3 + 5 frames of audio, then silence: the clock waited 100 ms (5 chunks) of the 400 ms stall
+    // and played the rest as silence; the files are as long as the call (500 ms).
+    expect(heard.filter((t) => t[0]).length).toBe(8);
+    expect(heard.length).toBe(500 / CHUNK_MS);
+    expect(heard.slice(0, 8).every((t) => t[0])).toBe(true);
   });
 });

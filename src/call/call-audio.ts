@@ -34,6 +34,8 @@ export type AudioSubscriber = (tick: AudioTick) => void;
 interface SpeakerState {
   speaker: Speaker;
   buffer: JitterBuffer;
+  /** Tracks of this speaker whose frames are still coming (a rejoin may overlap the old track's end). */
+  tracks: number;
 }
 
 export interface CallAudioOptions {
@@ -57,6 +59,8 @@ export class CallAudio {
   readonly #subscribers = new Set<AudioSubscriber>();
   #startedAt = 0;
   #emitted = 0;
+  /** How much later than its prebuffer the clock plays out, from waiting out stalls (#waitsOutStall). */
+  #stallDelayMs = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #catchUp: ReturnType<typeof setImmediate> | undefined;
 
@@ -95,6 +99,7 @@ export class CallAudio {
   /** Feeds a received track into its speaker's buffer (the speaker is created on first use). */
   addTrack(speaker: Speaker, frames: AsyncIterable<AudioFrame>): void {
     const state = this.#speakerState(speaker);
+    state.tracks++;
     const pump = (async () => {
       for await (const frame of frames) {
         if (frame.sampleRate !== SAMPLE_RATE || frame.channels !== 1) {
@@ -103,7 +108,9 @@ export class CallAudio {
         }
         state.buffer.push(frame.data);
       }
-    })().catch((err: unknown) => this.#log.error({ err, speaker: speaker.key }, 'audio track failed'));
+    })()
+      .catch((err: unknown) => this.#log.error({ err, speaker: speaker.key }, 'audio track failed'))
+      .finally(() => state.tracks--);
     this.#pumps.add(pump);
     void pump.finally(() => this.#pumps.delete(pump));
   }
@@ -111,7 +118,7 @@ export class CallAudio {
   #speakerState(speaker: Speaker): SpeakerState {
     let state = this.#speakers.get(speaker.key);
     if (!state) {
-      state = { speaker, buffer: new JitterBuffer(this.#timeline) };
+      state = { speaker, buffer: new JitterBuffer(this.#timeline), tracks: 0 };
       this.#speakers.set(speaker.key, state);
     }
     return state;
@@ -131,13 +138,35 @@ export class CallAudio {
 
   /** Chunks due now. Audio waits a prebuffer before it plays out, so the chunk emitted at offset t is emitted at t + prebuffer: audio heard at wall time W lands at W - startedAt. */
   #due(): number {
-    return chunksDue(this.#startedAt + this.#timeline.prebufferMs, this.#now(), this.#emitted);
+    return chunksDue(this.#startedAt + this.#timeline.prebufferMs + this.#stallDelayMs, this.#now(), this.#emitted);
   }
 
-  #emitDue(): void {
+  #emitDue(waitOutStalls = true): void {
     const due = this.#due();
-    for (let i = 0; i < due; i++) this.#emitChunk();
+    for (let i = 0; i < due && !(waitOutStalls && this.#waitsOutStall()); i++) this.#emitChunk();
     for (const state of this.#speakers.values()) state.buffer.trim();
+  }
+
+  /**
+   * Every track that is playing ran dry at once. No peer's network does that (libwebrtc conceals
+   * a lost packet with a decoded frame all the same): the frames are held up on their way here,
+   * by this process (a call's tracks being subscribed and its keys arriving, an ffmpeg spawned)
+   * or by rtc-node's delivery. Silence in their place would be a gap in every stem, followed by
+   * audio played that much later; so the clock waits for them instead, a chunk at a time, and plays
+   * out that much later from then on, up to maxStallDelayMs in all.
+   */
+  #waitsOutStall(): boolean {
+    if (this.#stallDelayMs >= this.#timeline.maxStallDelayMs) return false;
+    let playing = 0;
+    for (const { buffer, tracks } of this.#speakers.values()) {
+      if (tracks === 0 || !buffer.playing) continue;
+      if (buffer.bufferedSamples > 0) return false;
+      playing++;
+    }
+    if (playing === 0) return false;
+    this.#stallDelayMs += CHUNK_MS;
+    if (this.#stallDelayMs >= this.#timeline.maxStallDelayMs) this.#log.warn({ stallDelayMs: this.#stallDelayMs }, 'the audio clock waited out stalls as long as it may; it plays audio that comes later as silence from now on');
+    return true;
   }
 
   #emitChunk(): void {
@@ -165,7 +194,8 @@ export class CallAudio {
   async finish(): Promise<void> {
     clearInterval(this.#timer);
     clearImmediate(this.#catchUp);
-    this.#emitDue();
+    // The tracks are ending: nothing is on its way any more.
+    this.#emitDue(false);
     // Every track's frames end when its connection closes; one that never ends (seen for a track of
     // an SFU connection the SDK resumed after we had closed it) must not hold the recording open.
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -175,9 +205,9 @@ export class CallAudio {
     ]);
     clearTimeout(timer);
     if (!waited) this.#log.warn({ tracks: this.#pumps.size, waitedMs: PUMPS_END_WAIT_MS }, 'audio tracks did not end with their connections; finishing without them');
-    for (let i = 0; i < this.#timeline.prebufferMs / CHUNK_MS; i++) this.#emitChunk();
+    for (let i = 0; i < (this.#timeline.prebufferMs + this.#stallDelayMs) / CHUNK_MS; i++) this.#emitChunk();
     // What each track lost to late or dropped audio (the benchmark reads this line).
     const tracks = [...this.#speakers.values()].map((s) => ({ speaker: s.speaker.label, ...s.buffer.stats }));
-    this.#log.info({ chunks: this.#emitted, tracks }, 'audio clock finished');
+    this.#log.info({ chunks: this.#emitted, stallDelayMs: this.#stallDelayMs, tracks }, 'audio clock finished');
   }
 }

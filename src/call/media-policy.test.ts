@@ -28,7 +28,7 @@ describe('CallAudio with a policy', () => {
   it('drops a left-out speaker from the mix and their chunk, and everything while paused', async () => {
     let now = 0;
     const policy = new MediaPolicy();
-    const audio = new CallAudio({ log: pino({ level: 'silent' }), policy, timeline: { prebufferMs: 0, maxBufferMs: 1_000 }, now: () => now });
+    const audio = new CallAudio({ log: pino({ level: 'silent' }), policy, timeline: { prebufferMs: 0, maxBufferMs: 1_000, maxStallDelayMs: 0 }, now: () => now });
     const ticks: Array<{ paused: boolean; peak: number; chunks: Array<number | undefined> }> = [];
     audio.subscribe((t) => ticks.push({ paused: t.paused, peak: Math.max(...t.mixed), chunks: t.speakers.map((s) => s.chunk?.[0]) }));
     const frames = (value: number) =>

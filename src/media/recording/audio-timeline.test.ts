@@ -35,6 +35,24 @@ describe('JitterBuffer', () => {
     expect(buffer.stats).toMatchObject({ underruns: 1, lateChunks: 2 });
   });
 
+  it('counts a gap that comes back as digital silence apart: silence was due there (frames not decrypted yet, a muted sender)', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 40, maxBufferMs: 400 });
+    buffer.push(filled(1920, 0));
+    buffer.take(960);
+    buffer.take(960);
+    expect(buffer.take(960)).toBeUndefined(); // ran dry
+    buffer.push(filled(1920, 0));
+    buffer.take(960);
+    expect(buffer.stats).toMatchObject({ underruns: 1, lateChunks: 0, silentGapChunks: 1 });
+    // A gap that comes back with anything audible in what waits is late, however quiet its start.
+    buffer.take(960);
+    expect(buffer.take(960)).toBeUndefined();
+    buffer.push(filled(960, 0));
+    buffer.push(filled(960, 3));
+    buffer.take(960);
+    expect(buffer.stats).toMatchObject({ underruns: 2, lateChunks: 1, silentGapChunks: 1 });
+  });
+
   it('splits and joins frames of other sizes (10 ms frames into 20 ms chunks)', () => {
     const buffer = new JitterBuffer({ prebufferMs: 0, maxBufferMs: 400 });
     buffer.push(filled(480, 1));

@@ -16,9 +16,15 @@ export interface TimelineOptions {
    * its oldest audio down to the prebuffer.
    */
   maxBufferMs: number;
+  /**
+   * How much later, at most, the clock may come to play out while it waits out stalls in the
+   * delivery of every track at once (see CallAudio): latency, never more than this, instead of
+   * silence in place of audio that is on its way.
+   */
+  maxStallDelayMs: number;
 }
 
-export const DEFAULT_TIMELINE: TimelineOptions = { prebufferMs: 60, maxBufferMs: 400 };
+export const DEFAULT_TIMELINE: TimelineOptions = { prebufferMs: 60, maxBufferMs: 400, maxStallDelayMs: 200 };
 
 export interface TrackStats {
   receivedSamples: number;
@@ -29,11 +35,17 @@ export interface TrackStats {
    * for its chunk (a mute or a network gap that ends counts too; a gap that never ends does not).
    */
   lateChunks: number;
+  /**
+   * Chunks of such gaps that came back as digital silence: the silence put in place of frames not
+   * decrypted yet (a call's first second or two, while its media keys arrive), a muted sender.
+   * Silence played where silence was due: nothing one could hear came late.
+   */
+  silentGapChunks: number;
 }
 
 /** PCM of one track waiting to be played out, mono s16 at SAMPLE_RATE. */
 export class JitterBuffer {
-  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, underruns: 0, lateChunks: 0 };
+  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, underruns: 0, lateChunks: 0, silentGapChunks: 0 };
   #chunks: Int16Array[] = [];
   #hasPlayed = false;
   /** Silent chunks since the track ran dry; counted as late once it plays again. */
@@ -44,13 +56,18 @@ export class JitterBuffer {
   readonly #prebuffer: number;
   readonly #max: number;
 
-  constructor(opts: TimelineOptions = DEFAULT_TIMELINE) {
+  constructor(opts: Pick<TimelineOptions, 'prebufferMs' | 'maxBufferMs'> = DEFAULT_TIMELINE) {
     this.#prebuffer = (opts.prebufferMs * SAMPLE_RATE) / 1000;
     this.#max = (opts.maxBufferMs * SAMPLE_RATE) / 1000;
   }
 
   get bufferedSamples(): number {
     return this.#buffered;
+  }
+
+  /** Playing out (prebuffered and not run dry since). */
+  get playing(): boolean {
+    return this.#playing;
   }
 
   push(samples: Int16Array): void {
@@ -77,7 +94,8 @@ export class JitterBuffer {
       }
       this.#playing = true;
       this.#hasPlayed = true;
-      this.stats.lateChunks += this.#gapChunks;
+      if (this.#gapChunks > 0 && this.#silent()) this.stats.silentGapChunks += this.#gapChunks;
+      else this.stats.lateChunks += this.#gapChunks;
       this.#gapChunks = 0;
     }
     if (this.#buffered === 0) {
@@ -102,6 +120,11 @@ export class JitterBuffer {
     }
     this.#buffered -= filled;
     return out; // a short final chunk is padded with zeros
+  }
+
+  /** Whether everything waiting is digital silence. */
+  #silent(): boolean {
+    return this.#chunks.every((chunk, i) => chunk.subarray(i === 0 ? this.#offset : 0).every((sample) => sample === 0));
   }
 
   #drop(n: number): void {
