@@ -144,7 +144,7 @@ export class CallAudio {
   #emitDue(waitOutStalls = true): void {
     const due = this.#due();
     for (let i = 0; i < due && !(waitOutStalls && this.#waitsOutStall()); i++) this.#emitChunk();
-    for (const state of this.#speakers.values()) state.buffer.trim();
+    for (const state of this.#speakers.values()) state.buffer.trim(this.#stallDelayMs);
   }
 
   /**

@@ -70,6 +70,17 @@ describe('JitterBuffer', () => {
     expect(buffer.stats.droppedSamples).toBe(5 * 960);
     expect(buffer.take(960)![0]).toBe(5);
   });
+
+  it('moves both marks by the extra delay the clock plays out with (stalls it waited out)', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 100 });
+    for (let i = 0; i < 6; i++) buffer.push(filled(960, i));
+    buffer.trim(40); // 120 ms waiting, within 100 + 40
+    expect(buffer.stats.droppedSamples).toBe(0);
+    for (let i = 6; i < 8; i++) buffer.push(filled(960, i));
+    buffer.trim(40); // 160 ms: down to 20 + 40
+    expect(buffer.bufferedSamples).toBe(3 * 960);
+    expect(buffer.take(960)![0]).toBe(5);
+  });
 });
 
 describe('mixChunks', () => {

@@ -80,9 +80,12 @@ export class JitterBuffer {
    * Drops the oldest audio down to the prebuffer when more than the maximum waits. The clock calls
    * this after taking the chunks that were due, not each push: audio that piled up while the event
    * loop was blocked (and the clock with it) is what the clock's catch-up then plays.
+   * `extraMs`: how much later than the prebuffer the clock plays out (stalls it waited out), which
+   * moves both marks: that much more audio is meant to wait.
    */
-  trim(): void {
-    if (this.#buffered > this.#max) this.#drop(this.#buffered - this.#prebuffer);
+  trim(extraMs = 0): void {
+    const extra = (extraMs * SAMPLE_RATE) / 1000;
+    if (this.#buffered > this.#max + extra) this.#drop(this.#buffered - this.#prebuffer - extra);
   }
 
   /** The next `n` samples, or undefined when the track has nothing to play (silence). */
