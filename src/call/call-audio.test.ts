@@ -127,14 +127,23 @@ describe('CallAudio', () => {
   });
 
   it('waits no longer than maxStallDelayMs in all, then plays silence for what is still missing', async () => {
-    const { heard, step, finish } = await clockWith(['a'], 100);
-    for (let i = 0; i < 5; i++) await step([0]);
+    const { heard, step, finish } = await clockWith(['a', 'b'], 100);
+    for (let i = 0; i < 5; i++) await step([0, 1]);
     for (let i = 0; i < 20; i++) await step([]);
     await finish();
     // 3 + 5 frames of audio, then silence: the clock waited 100 ms (5 chunks) of the 400 ms stall
     // and played the rest as silence; the files are as long as the call (500 ms).
     expect(heard.filter((t) => t[0]).length).toBe(8);
     expect(heard.length).toBe(500 / CHUNK_MS);
-    expect(heard.slice(0, 8).every((t) => t[0])).toBe(true);
+    expect(heard.slice(0, 8).every((t) => t[0] && t[1])).toBe(true);
+  });
+
+  it('does not wait for one track alone: its speaker may have left', async () => {
+    const { heard, step, finish } = await clockWith(['a']);
+    for (let i = 0; i < 5; i++) await step([0]);
+    const before = heard.length;
+    for (let i = 0; i < 5; i++) await step([]);
+    expect(heard.length - before).toBe(5);
+    await finish();
   });
 });

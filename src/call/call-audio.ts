@@ -119,6 +119,7 @@ export class CallAudio {
     let state = this.#speakers.get(speaker.key);
     if (!state) {
       state = { speaker, buffer: new JitterBuffer(this.#timeline), tracks: 0 };
+      state.buffer.extraDelayMs = this.#stallDelayMs;
       this.#speakers.set(speaker.key, state);
     }
     return state;
@@ -144,11 +145,11 @@ export class CallAudio {
   #emitDue(waitOutStalls = true): void {
     const due = this.#due();
     for (let i = 0; i < due && !(waitOutStalls && this.#waitsOutStall()); i++) this.#emitChunk();
-    for (const state of this.#speakers.values()) state.buffer.trim(this.#stallDelayMs);
+    for (const state of this.#speakers.values()) state.buffer.trim();
   }
 
   /**
-   * Every track that is playing ran dry at once. No peer's network does that (libwebrtc conceals
+   * Every track that is playing (two or more) ran dry at once. No peer's network does that (libwebrtc conceals
    * a lost packet with a decoded frame all the same): the frames are held up on their way here,
    * by this process (a call's tracks being subscribed and its keys arriving, an ffmpeg spawned)
    * or by rtc-node's delivery. Silence in their place would be a gap in every stem, followed by
@@ -163,8 +164,10 @@ export class CallAudio {
       if (buffer.bufferedSamples > 0) return false;
       playing++;
     }
-    if (playing === 0) return false;
+    // One track alone running dry may be its speaker leaving, which nothing will fill.
+    if (playing < 2) return false;
     this.#stallDelayMs += CHUNK_MS;
+    for (const { buffer } of this.#speakers.values()) buffer.extraDelayMs = this.#stallDelayMs;
     if (this.#stallDelayMs >= this.#timeline.maxStallDelayMs) this.#log.warn({ stallDelayMs: this.#stallDelayMs }, 'the audio clock waited out stalls as long as it may; it plays audio that comes later as silence from now on');
     return true;
   }

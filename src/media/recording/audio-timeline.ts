@@ -55,6 +55,7 @@ export class JitterBuffer {
   #playing = false;
   readonly #prebuffer: number;
   readonly #max: number;
+  #extra = 0;
 
   constructor(opts: Pick<TimelineOptions, 'prebufferMs' | 'maxBufferMs'> = DEFAULT_TIMELINE) {
     this.#prebuffer = (opts.prebufferMs * SAMPLE_RATE) / 1000;
@@ -77,21 +78,28 @@ export class JitterBuffer {
   }
 
   /**
-   * Drops the oldest audio down to the prebuffer when more than the maximum waits. The clock calls
-   * this after taking the chunks that were due, not each push: audio that piled up while the event
-   * loop was blocked (and the clock with it) is what the clock's catch-up then plays.
-   * `extraMs`: how much later than the prebuffer the clock plays out (stalls it waited out), which
-   * moves both marks: that much more audio is meant to wait.
+   * How much later than the prebuffer the clock plays out (stalls it waited out): that much more
+   * audio is meant to wait, so a track starts or resumes only once it has the prebuffer and this
+   * (else it would be placed that much early against the others), and the trim's marks move too.
    */
-  trim(extraMs = 0): void {
-    const extra = (extraMs * SAMPLE_RATE) / 1000;
-    if (this.#buffered > this.#max + extra) this.#drop(this.#buffered - this.#prebuffer - extra);
+  set extraDelayMs(ms: number) {
+    this.#extra = (ms * SAMPLE_RATE) / 1000;
+  }
+
+  /**
+   * Drops the oldest audio down to the prebuffer (and extra delay) when more than the maximum
+   * waits. The clock calls this after taking the chunks that were due, not each push: audio that
+   * piled up while the event loop was blocked (and the clock with it) is what the clock's catch-up
+   * then plays.
+   */
+  trim(): void {
+    if (this.#buffered > this.#max + this.#extra) this.#drop(this.#buffered - this.#prebuffer - this.#extra);
   }
 
   /** The next `n` samples, or undefined when the track has nothing to play (silence). */
   take(n: number): Int16Array | undefined {
     if (!this.#playing) {
-      if (this.#buffered < this.#prebuffer) {
+      if (this.#buffered < this.#prebuffer + this.#extra) {
         if (this.#hasPlayed) this.#gapChunks++;
         return undefined;
       }
