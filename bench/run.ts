@@ -205,6 +205,8 @@ interface RecordingRow {
   lateChunks: number;
   /** Chunks of gaps that came back as digital silence (before a track's media key arrived): silence where silence was due. */
   silentGapChunks: number;
+  /** Digital silence the jitter buffers dropped after a burst: brought back on time, nothing lost. */
+  droppedSilentChunks: number;
   /** How much later the audio clock came to play out, waiting out stalls of every track at once (ms). */
   stallDelayMs: number;
   underruns: number;
@@ -287,7 +289,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     const audio = await bot.waitForLog((e) => e.msg === 'audio clock finished', 'the audio clock\'s figures');
     const video = kind === 'video' ? await bot.waitForLog((e) => e.msg === 'video clock stopped', 'the video clock\'s figures') : undefined;
     const exposition = await scrape(metrics);
-    const tracks = audio.tracks as Array<{ lateChunks: number; silentGapChunks: number; underruns: number; droppedSamples: number }>;
+    const tracks = audio.tracks as Array<{ lateChunks: number; silentGapChunks: number; underruns: number; droppedSamples: number; droppedSilentSamples: number }>;
     const sum = (f: (t: (typeof tracks)[number]) => number) => tracks.reduce((total, t) => total + f(t), 0);
     const participantMinutes = (peers * recordedS) / 60;
     const own = end.own - idleCpu.own;
@@ -312,6 +314,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
       stallDelayMs: Number(audio.stallDelayMs),
       underruns: sum((t) => t.underruns),
       droppedChunks: round(sum((t) => t.droppedSamples) / 960),
+      droppedSilentChunks: round(sum((t) => t.droppedSilentSamples) / 960),
       writerDroppedChunks: series(exposition, 'mrr_dropped_frames_total', ['stage="recording_audio"']),
       eventLoopMaxMs: loopMaxMs,
       threads,
@@ -337,7 +340,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
   say(
     `${kind}, N=${peers}: recorder ${r.recorderTotal} CPU-s per participant-minute (own ${r.recorderOwn}, ffmpeg ${r.recorderChildren}; ${r.cores} of a core), ` +
       `floor ${r.floor} (${r.floorCores} of a core): ${r.ratio}x; peak ${r.peakMiB} MiB, end ${r.endMiB} MiB (floor ${r.floorPeakMiB}); ` +
-      `audio chunks late ${r.lateChunks} (${r.underruns} underruns; ${r.silentGapChunks} more in gaps of silence, before the tracks' keys came; the clock waited out ${r.stallDelayMs} ms of stalls), dropped ${r.droppedChunks} + ${r.writerDroppedChunks} at the files` +
+      `audio chunks late ${r.lateChunks} (${r.underruns} underruns; ${r.silentGapChunks} more in gaps of silence, before the tracks' keys came; the clock waited out ${r.stallDelayMs} ms of stalls), dropped ${r.droppedChunks} + ${r.writerDroppedChunks} at the files (and ${r.droppedSilentChunks} of silence)` +
       ` (the recorder's event loop waited ${r.eventLoopMaxMs} ms at most)` +
       `; the recorder's own CPU-s by thread: ${Object.entries(r.threads).map(([name, cpu]) => `${name} ${cpu}`).join(', ')}` +
       (kind === 'video' ? `; video frames repeated ${r.videoRepeated} of ${r.videoFrames}, camera frames never shown ${r.videoUnshown} of ${r.videoReceived}, dropped at the encoder ${r.writerDroppedFrames}` : ''),
@@ -603,7 +606,7 @@ async function benchSoak() {
  */
 async function benchConcurrent() {
   say(`concurrent: ${concurrent} audio recordings of ${concurrentPeers} E2EE participants each on one worker, ${seconds} s`);
-  let figure = { recordings: 0, peersEach: 0, cores: 0, perParticipantMinute: 0, peakMiB: 0, lateChunks: 0, silentGapChunks: 0, droppedChunks: 0, writerDroppedChunks: 0, eventLoopMaxMs: 0 };
+  let figure = { recordings: 0, peersEach: 0, cores: 0, perParticipantMinute: 0, peakMiB: 0, lateChunks: 0, silentGapChunks: 0, droppedChunks: 0, droppedSilentChunks: 0, writerDroppedChunks: 0, eventLoopMaxMs: 0 };
   await withRecorder('concurrent', concurrent * concurrentPeers, {}, async (recorder) => {
     const started: PeerHost[] = [];
     try {
@@ -638,7 +641,7 @@ async function benchConcurrent() {
         let matches = 0;
         clocks.push(await recorder.waitForLog((e) => e.msg === 'audio clock finished' && matches++ === c, 'every audio clock\'s figures'));
       }
-      const tracks = clocks.flatMap((a) => a.tracks as Array<{ lateChunks: number; silentGapChunks: number; droppedSamples: number }>);
+      const tracks = clocks.flatMap((a) => a.tracks as Array<{ lateChunks: number; silentGapChunks: number; droppedSamples: number; droppedSilentSamples: number }>);
       const exposition = await scrape(metrics);
       const cpu = after.own + after.children - before.own - before.children;
       figure = {
@@ -650,6 +653,7 @@ async function benchConcurrent() {
         lateChunks: tracks.reduce((a, t) => a + t.lateChunks, 0),
         silentGapChunks: tracks.reduce((a, t) => a + t.silentGapChunks, 0),
         droppedChunks: round(tracks.reduce((a, t) => a + t.droppedSamples, 0) / 960),
+        droppedSilentChunks: round(tracks.reduce((a, t) => a + t.droppedSilentSamples, 0) / 960),
         writerDroppedChunks: series(exposition, 'mrr_dropped_frames_total', ['stage="recording_audio"']),
         eventLoopMaxMs: loopMaxMs,
       };
@@ -659,7 +663,7 @@ async function benchConcurrent() {
   });
   say(
     `concurrent: ${concurrent} recordings of ${concurrentPeers}: ${figure.cores} of a core (${figure.perParticipantMinute} CPU-s per participant-minute), peak ${figure.peakMiB} MiB; ` +
-      `audio chunks late ${figure.lateChunks} (${figure.silentGapChunks} more in gaps of silence), dropped ${figure.droppedChunks} + ${figure.writerDroppedChunks} at the files; the recorder's event loop waited ${figure.eventLoopMaxMs} ms at most (the ${concurrent * concurrentPeers} peers run on the same cores, in a process per call at nice ${PEER_NICENESS})`,
+      `audio chunks late ${figure.lateChunks} (${figure.silentGapChunks} more in gaps of silence), dropped ${figure.droppedChunks} + ${figure.writerDroppedChunks} at the files (and ${figure.droppedSilentChunks} of silence); the recorder's event loop waited ${figure.eventLoopMaxMs} ms at most (the ${concurrent * concurrentPeers} peers run on the same cores, in a process per call at nice ${PEER_NICENESS})`,
   );
   return figure;
 }

@@ -138,6 +138,18 @@ describe('CallAudio', () => {
     expect(heard.slice(0, 8).every((t) => t[0] && t[1])).toBe(true);
   });
 
+  it('waits when half the playing tracks run dry at once, not when fewer do', async () => {
+    const { heard, step, finish } = await clockWith(['a', 'b', 'c', 'd']);
+    for (let i = 0; i < 5; i++) await step([0, 1, 2, 3]);
+    // c and d held up for 160 ms (a stall of half the tracks), then their frames come.
+    for (let i = 0; i < 8; i++) await step([0, 1]);
+    const ticksSoFar = heard.length;
+    await finish();
+    expect(heard.slice(0, ticksSoFar).every((t) => t[0] && t[1])).toBe(true);
+    // Without the wait the clock would have played (260 - 60) / 20 = 10 chunks by now.
+    expect(ticksSoFar).toBeLessThan(10);
+  });
+
   it('does not wait for one track alone: its speaker may have left', async () => {
     const { heard, step, finish } = await clockWith(['a']);
     for (let i = 0; i < 5; i++) await step([0]);

@@ -149,7 +149,7 @@ export class CallAudio {
   }
 
   /**
-   * Every track that is playing (two or more) ran dry at once. No peer's network does that (libwebrtc conceals
+   * Most tracks that are playing (half of them, two or more) ran dry at once. No peer's network does that (libwebrtc conceals
    * a lost packet with a decoded frame all the same): the frames are held up on their way here,
    * by this process (a call's tracks being subscribed and its keys arriving, an ffmpeg spawned)
    * or by rtc-node's delivery. Silence in their place would be a gap in every stem, followed by
@@ -159,13 +159,14 @@ export class CallAudio {
   #waitsOutStall(): boolean {
     if (this.#stallDelayMs >= this.#timeline.maxStallDelayMs) return false;
     let playing = 0;
+    let dry = 0;
     for (const { buffer, tracks } of this.#speakers.values()) {
       if (tracks === 0 || !buffer.playing) continue;
-      if (buffer.bufferedSamples > 0) return false;
       playing++;
+      if (buffer.bufferedSamples === 0) dry++;
     }
     // One track alone running dry may be its speaker leaving, which nothing will fill.
-    if (playing < 2) return false;
+    if (dry < 2 || dry * 2 < playing) return false;
     this.#stallDelayMs += CHUNK_MS;
     for (const { buffer } of this.#speakers.values()) buffer.extraDelayMs = this.#stallDelayMs;
     if (this.#stallDelayMs >= this.#timeline.maxStallDelayMs) this.#log.warn({ stallDelayMs: this.#stallDelayMs }, 'the audio clock waited out stalls as long as it may; it plays audio that comes later as silence from now on');

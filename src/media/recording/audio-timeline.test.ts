@@ -63,11 +63,22 @@ describe('JitterBuffer', () => {
 
   it('drops the oldest audio when a burst exceeds the maximum once trimmed', () => {
     const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 100 });
-    for (let i = 0; i < 6; i++) buffer.push(filled(960, i));
+    for (let i = 1; i <= 6; i++) buffer.push(filled(960, i));
     expect(buffer.stats.droppedSamples).toBe(0);
     buffer.trim();
     expect(buffer.bufferedSamples).toBe(960);
     expect(buffer.stats.droppedSamples).toBe(5 * 960);
+    expect(buffer.take(960)![0]).toBe(6);
+  });
+
+  it('counts digital silence dropped by the trim apart from audio', () => {
+    const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 60 });
+    buffer.push(filled(960, 0));
+    buffer.push(filled(960, 0));
+    buffer.push(filled(960, 4));
+    buffer.push(filled(960, 5));
+    buffer.trim(); // 80 ms: down to 20
+    expect(buffer.stats).toMatchObject({ droppedSilentSamples: 2 * 960, droppedSamples: 960 });
     expect(buffer.take(960)![0]).toBe(5);
   });
 

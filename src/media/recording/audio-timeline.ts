@@ -28,7 +28,10 @@ export const DEFAULT_TIMELINE: TimelineOptions = { prebufferMs: 60, maxBufferMs:
 
 export interface TrackStats {
   receivedSamples: number;
+  /** Audio dropped by the trim (a burst beyond the maximum), all but what was digital silence. */
   droppedSamples: number;
+  /** Digital silence dropped by the trim (frames not decrypted yet): brought back on time, nothing lost. */
+  droppedSilentSamples: number;
   underruns: number;
   /**
    * Chunks played out as silence between running dry and playing again: audio that came too late
@@ -45,7 +48,7 @@ export interface TrackStats {
 
 /** PCM of one track waiting to be played out, mono s16 at SAMPLE_RATE. */
 export class JitterBuffer {
-  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, underruns: 0, lateChunks: 0, silentGapChunks: 0 };
+  readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, droppedSilentSamples: 0, underruns: 0, lateChunks: 0, silentGapChunks: 0 };
   #chunks: Int16Array[] = [];
   #hasPlayed = false;
   /** Silent chunks since the track ran dry; counted as late once it plays again. */
@@ -143,6 +146,9 @@ export class JitterBuffer {
     while (left > 0 && this.#chunks.length > 0) {
       const head = this.#chunks[0]!;
       const count = Math.min(left, head.length - this.#offset);
+      const silent = head.subarray(this.#offset, this.#offset + count).every((sample) => sample === 0);
+      if (silent) this.stats.droppedSilentSamples += count;
+      else this.stats.droppedSamples += count;
       this.#offset += count;
       left -= count;
       if (this.#offset === head.length) {
@@ -151,7 +157,6 @@ export class JitterBuffer {
       }
     }
     this.#buffered -= n - left;
-    this.stats.droppedSamples += n - left;
   }
 }
 
