@@ -35,23 +35,41 @@ describe('BoundedWriter', () => {
     expect(writer.fits(8)).toBe(true);
   });
 
-  it('with copy: the caller may reuse its buffer at once; each copy is freed once taken, and counted out of the bound at its length', async () => {
+  it('with copy: the caller may reuse its buffer at once; a copy the pipe has taken serves again (two are kept, the rest freed), counted out of the bound at its length', async () => {
     const { ffmpeg, given, settle } = handPipe();
-    const writer = new BoundedWriter({ ffmpeg, maxPendingBytes: 8, log, copy: true });
-    const picture = new Uint8Array(4).fill(1);
-    writer.write(picture);
-    picture.fill(2); // the next frame, composed into the same buffer
-    writer.write(picture);
-    expect(writer.pendingBytes).toBe(8);
-    for (const write of [0, 1]) {
+    const writer = new BoundedWriter({ ffmpeg, maxPendingBytes: 12, log, copy: true });
+    const picture = new Uint8Array(4);
+    for (const value of [1, 2, 3]) {
+      writer.write(picture.fill(value));
+      picture.fill(9); // the next frame, composed into the same buffer
+    }
+    expect(writer.pendingBytes).toBe(12);
+    for (const write of [0, 1, 2]) {
       await settle();
       given[write]!.take();
     }
     await writer.drained();
-    expect(given.map((g) => g.content)).toEqual([[1, 1, 1, 1], [2, 2, 2, 2]]);
-    expect(given.map((g) => g.bytes.byteLength)).toEqual([0, 0]);
-    expect(picture.byteLength).toBe(4);
+    expect(given.map((g) => g.content)).toEqual([[1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]]);
+    expect(given.map((g) => g.bytes.byteLength)).toEqual([4, 4, 0]); // the third was freed
     expect(writer.pendingBytes).toBe(0);
-    expect(writer.write(picture)).toBe(true);
+    expect(writer.write(picture.fill(4))).toBe(true);
+    await settle();
+    expect(given[3]!.bytes).toBe(given[0]!.bytes);
+    expect(given[3]!.content).toEqual([4, 4, 4, 4]);
+  });
+
+  it('allows the start bound until ffmpeg has taken what queued while it started, then holds the usual one', async () => {
+    const { ffmpeg, given, settle } = handPipe();
+    const writer = new BoundedWriter({ ffmpeg, maxPendingBytes: 8, startMaxPendingBytes: 16, log });
+    // ffmpeg starting: nothing taken yet, four chunks of 4 wait, the fifth is refused.
+    expect([1, 2, 3, 4, 5].map(() => writer.write(new Uint8Array(4)))).toEqual([true, true, true, true, false]);
+    await settle();
+    given[0]!.take(); // 12 still waiting: over the usual bound, so the start's goes on
+    await settle();
+    expect(writer.fits(4)).toBe(true);
+    given[1]!.take(); // 8 waiting: caught up
+    await settle();
+    expect(writer.fits(4)).toBe(false);
+    expect(writer.write(new Uint8Array(4))).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ import type { CallVideo, VideoSubscriber } from '../../call/call-video.ts';
 import type { I420 } from '../../media/video/i420.ts';
 import { CompositeFile } from './composite-file.ts';
 
-const format = { width: 64, height: 64, fps: 30 };
+const format = { width: 64, height: 64, fps: 10 };
 const grey = (i: number): I420 => {
   const data = new Uint8Array((format.width * format.height * 3) / 2).fill(128);
   data.fill(16 + 2 * i, 0, format.width * format.height);
@@ -51,25 +51,25 @@ describe('CompositeFile', () => {
     const { video, show } = handVideo();
     const file = new CompositeFile({ dir, ffmpegPath: lateFfmpeg, video, log: pino({ level: 'silent' }) });
     file.start();
-    // Two seconds of pictures while ffmpeg is not there yet: its bound (one second) fills.
-    for (let i = 0; i < 60; i++) show(grey(i));
-    for (let i = 0; i < 125; i++) file.writeAudio(new Int16Array(960));
+    // Four seconds of pictures while ffmpeg is not there yet: its bound while it starts (two seconds) fills.
+    for (let i = 0; i < 40; i++) show(grey(i));
+    for (let i = 0; i < 200; i++) file.writeAudio(new Int16Array(960));
     await sleep(2_500);
     // Then pictures at the pace ffmpeg takes them: the slots owed are filled before the next one.
-    for (let i = 60; i < 75; i++) {
+    for (let i = 40; i < 55; i++) {
       show(grey(i));
-      await sleep(40);
+      await sleep(100);
     }
-    const result = await file.finish((75 * 1000) / format.fps);
+    const result = await file.finish((55 * 1000) / format.fps);
 
     expect(result.error).toBeUndefined();
-    expect(result.frames).toBe(75);
-    expect(result.droppedFrames).toBeGreaterThanOrEqual(30);
+    expect(result.frames).toBe(55);
+    expect(result.droppedFrames).toBeGreaterThanOrEqual(20);
     const shown = picturesIn(result.path);
-    expect(shown).toHaveLength(75);
-    expect(shown.slice(0, 30)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(shown).toHaveLength(55);
+    expect(shown.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     // Never a picture before its time, and the last one in its own slot.
     for (const [slot, picture] of shown.entries()) expect(picture, `slot ${slot}`).toBeLessThanOrEqual(slot);
-    expect(shown[74]).toBe(74);
+    expect(shown[54]).toBe(54);
   });
 });

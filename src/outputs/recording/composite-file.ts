@@ -16,9 +16,12 @@ import type { CallVideo } from '../../call/call-video.ts';
 import { framesDropped } from '../../observability/metrics.ts';
 import { MAX_PENDING_AUDIO_BYTES, type AudioFileResult } from './audio-files.ts';
 
+/** Seconds of pictures that may wait while the encoder starts (BoundedWriter's start bound); one second after. */
+const START_PENDING_SECONDS = 2;
+
 export interface VideoResult extends AudioFileResult {
   frames: number;
-  /** Pictures ffmpeg did not take in time (at most one second of them is ever waiting), each shown as the picture before it. */
+  /** Pictures ffmpeg did not take in time (at most one second of them is ever waiting, two while it starts), each shown as the picture before it. */
   droppedFrames?: number;
 }
 
@@ -46,7 +49,7 @@ export class CompositeFile {
     this.#ffmpeg = startFfmpeg(compositeFileArgs(opts.video.format, PCM_48K_MONO, this.path), this.#log.child({ output: this.path }), opts.ffmpegPath, 2);
     const { width, height, fps } = opts.video.format;
     this.#writers = [
-      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: ((width * height * 3) / 2) * fps, log: this.#log, onDrop: (n) => framesDropped('recording_video', n), copy: true }),
+      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: ((width * height * 3) / 2) * fps, startMaxPendingBytes: START_PENDING_SECONDS * ((width * height * 3) / 2) * fps, log: this.#log, onDrop: (n) => framesDropped('recording_video', n), copy: true }),
       new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 1, maxPendingBytes: MAX_PENDING_AUDIO_BYTES, log: this.#log, onDrop: (n) => framesDropped('recording_video_audio', n) }),
     ];
   }
