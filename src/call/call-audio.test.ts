@@ -150,6 +150,19 @@ describe('CallAudio', () => {
     expect(ticksSoFar).toBeLessThan(10);
   });
 
+  it('waits when the tracks run dry a chunk apart, with one chunk of silence for the first and none for the other', async () => {
+    const { heard, feeds, step, finish } = await clockWith(['a', 'b']);
+    for (let i = 0; i < 5; i++) await step([0, 1]);
+    feeds[1]!.push(1); // b has one chunk more than a when the stall begins
+    for (let i = 0; i < 8; i++) await step([]);
+    feeds[0]!.push(8);
+    feeds[1]!.push(8);
+    for (let i = 0; i < 5; i++) await step([0, 1]);
+    await finish();
+    expect(heard.filter((t) => !t[0]).length).toBe(1);
+    expect(heard.every((t) => t[1])).toBe(true);
+  });
+
   it('does not wait for one track alone: its speaker may have left', async () => {
     const { heard, step, finish } = await clockWith(['a']);
     for (let i = 0; i < 5; i++) await step([0]);

@@ -46,6 +46,9 @@ export interface CallAudioOptions {
   now?: () => number;
 }
 
+/** Chunks after running dry during which a track still counts as part of a stall that others join. */
+const STAGGER_CHUNKS = 3;
+
 /** How long finishing waits for the tracks' frames to end after the connections closed. */
 export const PUMPS_END_WAIT_MS = 5_000;
 
@@ -161,9 +164,12 @@ export class CallAudio {
     let playing = 0;
     let dry = 0;
     for (const { buffer, tracks } of this.#speakers.values()) {
-      if (tracks === 0 || !buffer.playing) continue;
+      if (tracks === 0) continue;
+      // A track that ran dry a chunk or two before is in the same stall: tracks seldom run dry on the same tick.
+      const justRanDry = buffer.dryFor > 0 && buffer.dryFor <= STAGGER_CHUNKS;
+      if (!buffer.playing && !justRanDry) continue;
       playing++;
-      if (buffer.bufferedSamples === 0) dry++;
+      if (justRanDry || buffer.bufferedSamples === 0) dry++;
     }
     // One track alone running dry may be its speaker leaving, which nothing will fill.
     if (dry < 2 || dry * 2 < playing) return false;

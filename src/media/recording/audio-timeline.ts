@@ -74,6 +74,11 @@ export class JitterBuffer {
     return this.#playing;
   }
 
+  /** Chunks played as silence since it ran dry, while it has not played again (0 when playing or never played). */
+  get dryFor(): number {
+    return this.#playing || !this.#hasPlayed ? 0 : this.#gapChunks;
+  }
+
   push(samples: Int16Array): void {
     this.#chunks.push(samples);
     this.#buffered += samples.length;
