@@ -122,7 +122,6 @@ export class CallAudio {
     let state = this.#speakers.get(speaker.key);
     if (!state) {
       state = { speaker, buffer: new JitterBuffer(this.#timeline), tracks: 0 };
-      state.buffer.extraDelayMs = this.#stallDelayMs;
       this.#speakers.set(speaker.key, state);
     }
     return state;
@@ -148,7 +147,7 @@ export class CallAudio {
   #emitDue(waitOutStalls = true): void {
     const due = this.#due();
     for (let i = 0; i < due && !(waitOutStalls && this.#waitsOutStall()); i++) this.#emitChunk();
-    for (const state of this.#speakers.values()) state.buffer.trim();
+    for (const state of this.#speakers.values()) state.buffer.trim(this.#stallDelayMs);
   }
 
   /**
@@ -174,7 +173,6 @@ export class CallAudio {
     // One track alone running dry may be its speaker leaving, which nothing will fill.
     if (dry < 2 || dry * 2 < playing) return false;
     this.#stallDelayMs += CHUNK_MS;
-    for (const { buffer } of this.#speakers.values()) buffer.extraDelayMs = this.#stallDelayMs;
     if (this.#stallDelayMs >= this.#timeline.maxStallDelayMs) this.#log.warn({ stallDelayMs: this.#stallDelayMs }, 'the audio clock waited out stalls as long as it may; it plays audio that comes later as silence from now on');
     return true;
   }
@@ -185,7 +183,7 @@ export class CallAudio {
     // the mix and before any output sees it (the buffers are still drained, so the clock stays put).
     const policy = this.#policy?.at(heardAt) ?? RECORD_ALL;
     const speakers = [...this.#speakers.values()].map((s) => {
-      const chunk = s.buffer.take(CHUNK_SAMPLES);
+      const chunk = s.buffer.take(CHUNK_SAMPLES, this.#stallDelayMs);
       return { speaker: s.speaker, chunk: policy.paused || !policy.records(s.speaker.userId) ? undefined : chunk };
     });
     const tick: AudioTick = { index: this.#emitted, heardAt, paused: policy.paused, mixed: mixChunks(speakers.map((s) => s.chunk)), speakers };

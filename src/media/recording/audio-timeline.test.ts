@@ -84,17 +84,16 @@ describe('JitterBuffer', () => {
 
   it('moves both marks by the extra delay the clock plays out with (stalls it waited out)', () => {
     const buffer = new JitterBuffer({ prebufferMs: 20, maxBufferMs: 100 });
-    buffer.extraDelayMs = 40;
     buffer.push(filled(960, 0));
     buffer.push(filled(960, 1));
-    expect(buffer.take(960)).toBeUndefined(); // 40 ms is not yet the prebuffer and the extra delay
+    expect(buffer.take(960, 40)).toBeUndefined(); // 40 ms is not yet the prebuffer and the extra delay
     for (let i = 2; i < 6; i++) buffer.push(filled(960, i));
-    buffer.trim(); // 120 ms waiting, within 100 + 40
+    buffer.trim(40); // 120 ms waiting, within 100 + 40
     expect(buffer.stats.droppedSamples).toBe(0);
     for (let i = 6; i < 8; i++) buffer.push(filled(960, i));
-    buffer.trim(); // 160 ms: down to 20 + 40
+    buffer.trim(40); // 160 ms: down to 20 + 40
     expect(buffer.bufferedSamples).toBe(3 * 960);
-    expect(buffer.take(960)![0]).toBe(5);
+    expect(buffer.take(960, 40)![0]).toBe(5);
   });
 });
 

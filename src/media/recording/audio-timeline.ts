@@ -46,6 +46,9 @@ export interface TrackStats {
   silentGapChunks: number;
 }
 
+const samplesIn = (ms: number) => (ms * SAMPLE_RATE) / 1000;
+const isDigitalSilence = (samples: Int16Array) => samples.every((sample) => sample === 0);
+
 /** PCM of one track waiting to be played out, mono s16 at SAMPLE_RATE. */
 export class JitterBuffer {
   readonly stats: TrackStats = { receivedSamples: 0, droppedSamples: 0, droppedSilentSamples: 0, underruns: 0, lateChunks: 0, silentGapChunks: 0 };
@@ -58,11 +61,10 @@ export class JitterBuffer {
   #playing = false;
   readonly #prebuffer: number;
   readonly #max: number;
-  #extra = 0;
 
   constructor(opts: Pick<TimelineOptions, 'prebufferMs' | 'maxBufferMs'> = DEFAULT_TIMELINE) {
-    this.#prebuffer = (opts.prebufferMs * SAMPLE_RATE) / 1000;
-    this.#max = (opts.maxBufferMs * SAMPLE_RATE) / 1000;
+    this.#prebuffer = samplesIn(opts.prebufferMs);
+    this.#max = samplesIn(opts.maxBufferMs);
   }
 
   get bufferedSamples(): number {
@@ -86,28 +88,25 @@ export class JitterBuffer {
   }
 
   /**
-   * How much later than the prebuffer the clock plays out (stalls it waited out): that much more
-   * audio is meant to wait, so a track starts or resumes only once it has the prebuffer and this
-   * (else it would be placed that much early against the others), and the trim's marks move too.
+   * Drops the oldest audio down to the prebuffer when more than the maximum waits. The clock calls
+   * this after taking the chunks that were due, not each push: audio that piled up while the event
+   * loop was blocked (and the clock with it) is what the clock's catch-up then plays.
+   * `extraMs`: how much later than the prebuffer the clock plays out (stalls it waited out): that
+   * much more audio is meant to wait, so both marks move by it.
    */
-  set extraDelayMs(ms: number) {
-    this.#extra = (ms * SAMPLE_RATE) / 1000;
+  trim(extraMs = 0): void {
+    const extra = samplesIn(extraMs);
+    if (this.#buffered > this.#max + extra) this.#drop(this.#buffered - this.#prebuffer - extra);
   }
 
   /**
-   * Drops the oldest audio down to the prebuffer (and extra delay) when more than the maximum
-   * waits. The clock calls this after taking the chunks that were due, not each push: audio that
-   * piled up while the event loop was blocked (and the clock with it) is what the clock's catch-up
-   * then plays.
+   * The next `n` samples, or undefined when the track has nothing to play (silence). A track starts
+   * or resumes only once it holds the prebuffer and `extraMs` (see trim), else it would be placed
+   * that much early against the others.
    */
-  trim(): void {
-    if (this.#buffered > this.#max + this.#extra) this.#drop(this.#buffered - this.#prebuffer - this.#extra);
-  }
-
-  /** The next `n` samples, or undefined when the track has nothing to play (silence). */
-  take(n: number): Int16Array | undefined {
+  take(n: number, extraMs = 0): Int16Array | undefined {
     if (!this.#playing) {
-      if (this.#buffered < this.#prebuffer + this.#extra) {
+      if (this.#buffered < this.#prebuffer + samplesIn(extraMs)) {
         if (this.#hasPlayed) this.#gapChunks++;
         return undefined;
       }
@@ -143,7 +142,7 @@ export class JitterBuffer {
 
   /** Whether everything waiting is digital silence. */
   #silent(): boolean {
-    return this.#chunks.every((chunk, i) => chunk.subarray(i === 0 ? this.#offset : 0).every((sample) => sample === 0));
+    return this.#chunks.every((chunk, i) => isDigitalSilence(chunk.subarray(i === 0 ? this.#offset : 0)));
   }
 
   #drop(n: number): void {
@@ -151,8 +150,7 @@ export class JitterBuffer {
     while (left > 0 && this.#chunks.length > 0) {
       const head = this.#chunks[0]!;
       const count = Math.min(left, head.length - this.#offset);
-      const silent = head.subarray(this.#offset, this.#offset + count).every((sample) => sample === 0);
-      if (silent) this.stats.droppedSilentSamples += count;
+      if (isDigitalSilence(head.subarray(this.#offset, this.#offset + count))) this.stats.droppedSilentSamples += count;
       else this.stats.droppedSamples += count;
       this.#offset += count;
       left -= count;
