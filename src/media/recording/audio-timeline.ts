@@ -24,7 +24,13 @@ export interface TimelineOptions {
   maxStallDelayMs: number;
 }
 
-export const DEFAULT_TIMELINE: TimelineOptions = { prebufferMs: 60, maxBufferMs: 400, maxStallDelayMs: 200 };
+/**
+ * The stall wait is off (maxStallDelayMs 0): when a stall's frames never come, the wait moves every
+ * later chunk that much early against the time it was heard, and a pause or an opt-out then cuts in
+ * the wrong place (CI: 60 ms of waiting let a tone played only while paused into the mix at
+ * -37.6 dB). It stays off until the clock gives the delay back when nothing arrives.
+ */
+export const DEFAULT_TIMELINE: TimelineOptions = { prebufferMs: 60, maxBufferMs: 400, maxStallDelayMs: 0 };
 
 export interface TrackStats {
   receivedSamples: number;
