@@ -110,13 +110,9 @@ export function sampleRss(pid: number, intervalMs = 250): { peakKiB(): number; s
   return { peakKiB: () => peak, stop: () => clearInterval(timer) };
 }
 
-/**
- * CPU seconds of a process's threads, summed by thread name (e.g. node's main thread, V8 and libuv
- * workers, rtc-node's tokio and WebRTC threads): where a process's own time goes, which a V8
- * profile shows only for JavaScript on the main thread. A thread that ended is no longer counted.
- */
-export function threadCpu(pid: number): Map<string, number> {
-  const byName = new Map<string, number>();
+/** Each thread of a process: its name and CPU seconds so far, by thread id. */
+function threadTimes(pid: number): Map<string, { name: string; cpu: number }> {
+  const threads = new Map<string, { name: string; cpu: number }>();
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     let line: string;
     try {
@@ -126,8 +122,47 @@ export function threadCpu(pid: number): Map<string, number> {
     }
     const name = line.slice(line.indexOf('(') + 1, line.lastIndexOf(')'));
     const fields = line.slice(line.lastIndexOf(') ') + 2).split(' ');
-    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
-    byName.set(name, (byName.get(name) ?? 0) + cpu);
+    threads.set(task, { name, cpu: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S });
   }
-  return byName;
+  return threads;
 }
+
+/**
+ * Samples a process's threads until stopped, then gives the CPU seconds each thread name used
+ * meanwhile (e.g. node's main thread, V8 and libuv workers, rtc-node's tokio and WebRTC threads):
+ * where a process's own time goes, which a V8 profile shows only for JavaScript on the main
+ * thread. Sampled, not read once at the end: a thread that ends before then (each video track's
+ * decoder, when the call ends) keeps what it used up to its last sample.
+ */
+export function sampleThreads(pid: number, intervalMs = 250): { stop(): Map<string, number> } {
+  const first = threadTimes(pid);
+  const last = new Map(first);
+  const sample = () => {
+    try {
+      for (const [tid, thread] of threadTimes(pid)) last.set(tid, thread);
+    } catch {
+      // the recorder exited: the bench reports that where it waits for it
+    }
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const byName = new Map<string, number>();
+      for (const [tid, { name, cpu }] of last) byName.set(name, (byName.get(name) ?? 0) + cpu - (first.get(tid)?.cpu ?? 0));
+      return byName;
+    },
+  };
+}
+
+/**
+ * Node's own threads (its main thread, where the JavaScript and the FFI calls run, V8's and
+ * libuv's workers, the profiler's): every other thread of the recorder is rtc-node's native media
+ * stack (tokio, libwebrtc's network, worker and decoding threads, frame decryption).
+ */
+const NODE_THREADS = new Set(['MainThread', 'V8Worker', 'libuv-worker', 'v8:ProfEvntProc', 'SignalInspector', 'DelayedTaskSche', 'node']);
+
+/** CPU seconds of rtc-node's native threads among threads by name. */
+export const rtcNodeCpu = (threads: ReadonlyMap<string, number>): number =>
+  [...threads].filter(([name]) => !NODE_THREADS.has(name)).reduce((sum, [, cpu]) => sum + cpu, 0);

@@ -35,7 +35,7 @@ import { sendLibraryLogsToFile } from '../scripts/library-log.ts';
 import { FLOOR_LEAVES_OUT, runFloor } from './floor.ts';
 import { PEER_NICENESS, startPeerHost, type PeerHost } from './peer-host.ts';
 import { judgeTargets, missedTargets, TARGET_ROWS, targetsTable } from './targets.ts';
-import { cpuSeconds, privateKiB, rssKiB, sampleRss, threadCpu, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
+import { cpuSeconds, privateKiB, rssKiB, rtcNodeCpu, sampleRss, sampleThreads, treeCpu, treeRssKiB, type ChildRole } from './process-tree.ts';
 
 const { values } = parseArgs({
   options: {
@@ -195,6 +195,13 @@ interface RecordingRow {
   recorderTotal: number;
   floor: number;
   ratio: number;
+  /** CPU-s per participant-minute of rtc-node's native threads (WebRTC, decoding, decryption): part of recorderOwn. */
+  rtcNode: number;
+  /**
+   * rtc-node's native threads and the ffmpeg children against the floor: the ratio this design
+   * would have with no JavaScript at all, since neither is this repository's code.
+   */
+  outsideRatio: number;
   /** Share of one core the recording took (CPU-s per wall second). */
   cores: number;
   floorCores: number;
@@ -265,7 +272,7 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     await botSays(/^Recording started/, 'the start notice');
     const startedAt = Date.now();
     const idleCpu = cpuSeconds(pid);
-    const idleThreads = threadCpu(pid);
+    const threadSampler = sampleThreads(pid);
     await eventLoopMaxMs(metrics);
     await sleep(seconds * 1000);
     const loopMaxMs = await eventLoopMaxMs(metrics);
@@ -279,9 +286,10 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
     const finishS = (Date.now() - startedAt) / 1000 - recordedS;
     rss.stop();
     const end = cpuSeconds(pid);
+    const byThread = threadSampler.stop();
     const threads = Object.fromEntries(
-      [...threadCpu(pid)]
-        .map(([name, cpu]) => [name, round(cpu - (idleThreads.get(name) ?? 0))] as const)
+      [...byThread]
+        .map(([name, cpu]) => [name, round(cpu)] as const)
         .filter(([, cpu]) => cpu >= 0.05)
         .sort((a, b) => b[1] - a[1]),
     );
@@ -302,8 +310,10 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
       recorderOwn: round(own / participantMinutes),
       recorderChildren: round(children / participantMinutes),
       recorderTotal: round((own + children) / participantMinutes),
+      rtcNode: round(rtcNodeCpu(byThread) / participantMinutes),
       floor: 0,
       ratio: 0,
+      outsideRatio: 0,
       cores: round((own + children) / recordedS),
       floorCores: 0,
       peakMiB: Math.round(rss.peakKiB() / 1024),
@@ -336,10 +346,11 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
   r.floor = round(floor.cpuS / ((peers * seconds) / 60));
   r.floorCores = round(floor.cpuS / seconds);
   r.ratio = round(r.recorderTotal / r.floor);
+  r.outsideRatio = round((r.rtcNode + r.recorderChildren) / r.floor);
   r.floorPeakMiB = Math.round(floor.peakMiB);
   say(
     `${kind}, N=${peers}: recorder ${r.recorderTotal} CPU-s per participant-minute (own ${r.recorderOwn}, ffmpeg ${r.recorderChildren}; ${r.cores} of a core), ` +
-      `floor ${r.floor} (${r.floorCores} of a core): ${r.ratio}x; peak ${r.peakMiB} MiB, end ${r.endMiB} MiB (floor ${r.floorPeakMiB}); ` +
+      `floor ${r.floor} (${r.floorCores} of a core): ${r.ratio}x (rtc-node's native threads ${r.rtcNode} and ffmpeg alone: ${r.outsideRatio}x); peak ${r.peakMiB} MiB, end ${r.endMiB} MiB (floor ${r.floorPeakMiB}); ` +
       `audio chunks late ${r.lateChunks} (${r.underruns} underruns; ${r.silentGapChunks} more in gaps of silence, before the tracks' keys came; the clock waited out ${r.stallDelayMs} ms of stalls), dropped ${r.droppedChunks} + ${r.writerDroppedChunks} at the files (and ${r.droppedSilentChunks} of silence)` +
       ` (the recorder's event loop waited ${r.eventLoopMaxMs} ms at most)` +
       `; the recorder's own CPU-s by thread: ${Object.entries(r.threads).map(([name, cpu]) => `${name} ${cpu}`).join(', ')}` +
@@ -350,9 +361,9 @@ async function benchRecording(kind: 'audio' | 'video', peers: number): Promise<R
 
 /** The table of one N (audio and video rows), as printed and as docs/benchmark.md shows it. */
 function table(forRows: RecordingRow[]): string {
-  const head = ['kind', 'N', 'recorder own', 'ffmpeg children', 'recorder', 'floor', 'ratio', 'cores (rec/floor)', 'peak MiB', 'end MiB', 'floor peak MiB', 'late chunks', 'dropped chunks', 'video repeated / unshown / dropped'];
+  const head = ['kind', 'N', 'recorder own', 'ffmpeg children', 'recorder', 'floor', 'ratio', 'rtc-node + ffmpeg / floor', 'cores (rec/floor)', 'peak MiB', 'end MiB', 'floor peak MiB', 'late chunks', 'dropped chunks', 'video repeated / unshown / dropped'];
   const lines = forRows.map((r) => [
-    r.kind, r.peers, r.recorderOwn, r.recorderChildren, r.recorderTotal, r.floor, `${r.ratio}x`, `${r.cores} / ${r.floorCores}`, r.peakMiB, r.endMiB, r.floorPeakMiB,
+    r.kind, r.peers, r.recorderOwn, r.recorderChildren, r.recorderTotal, r.floor, `${r.ratio}x`, `${r.outsideRatio}x`, `${r.cores} / ${r.floorCores}`, r.peakMiB, r.endMiB, r.floorPeakMiB,
     r.lateChunks, r.droppedChunks + r.writerDroppedChunks,
     r.kind === 'video' ? `${r.videoRepeated}/${r.videoFrames} / ${r.videoUnshown}/${r.videoReceived} / ${r.writerDroppedFrames}` : '-',
   ]);

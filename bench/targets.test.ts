@@ -26,6 +26,12 @@ describe('judgeTargets', () => {
     expect(byTarget(judgeTargets({ rows: [row('video', 9, { ratio: 1.51, cores: 9 })] }), 'video, 9').result).toBe('missed');
   });
 
+  it('shows beside a ratio the part rtc-node and ffmpeg take alone, when the row has it', () => {
+    const verdicts = judgeTargets({ rows: [row('audio', 10, { ratio: 3.2, outsideRatio: 2.24 }), row('video', 9, { ratio: 2.1 })] });
+    expect(byTarget(verdicts, 'audio, 10 speakers: at most 2x').measured).toBe('3.20x (rtc-node and ffmpeg alone: 2.24x)');
+    expect(byTarget(verdicts, 'video, 9').measured).toBe('2.10x');
+  });
+
   it('does not count a video ratio whose composite dropped grid frames (less work than the floor did)', () => {
     const behind = byTarget(judgeTargets({ rows: [row('video', 9, { ratio: 1.43, writerDroppedFrames: 451 })] }), 'video, 9');
     expect(behind).toMatchObject({ result: 'missed', measured: '1.43x, 451 grid frames dropped at the encoder' });
