@@ -201,7 +201,8 @@ export class CallVideo {
    * buffer to the old generation: at 9 cameras that was ~90 MB/s of buffers freed only by full
    * collections, one every ~0.3 s. Copied at once, rtc-node's buffer is freed there and then
    * (freeNow: the frame is the tile's, nothing else reads it). A new object per frame, so that
-   * what caches by identity (the compositor's copies) sees a new picture.
+   * what caches by identity (the compositor's copies, the scalers' copy in WebAssembly memory:
+   * i420-scaler.ts) sees a new picture.
    */
   #keep(id: string, frame: I420): I420 {
     const held = this.#latest.get(id)?.data;

@@ -1,9 +1,10 @@
 // The call's picture while its layout stands still: everything but the moving pictures (the page,
 // name cards, labels, the speaker's border, the tiles' rounded corners) is drawn by Skia once,
-// into a layer with holes where the pictures go, and turned into I420 once. Each frame then copies
-// that layer, scales every camera straight into its hole (i420-scaler.ts, in WebAssembly), and blends back the few
-// layer pixels that lie over a picture (a label, a border, an antialiased corner), each with its
-// own alpha. Nothing is converted per frame, and the only allocation is the frame itself.
+// into a layer with holes where the pictures go, and turned into I420 once. The frame lives in the
+// scalers' WebAssembly memory: the layer is copied in once per layout, each frame scales every
+// camera straight into its hole (i420-scaler.ts) and blends back, in place, the few layer pixels
+// that lie over a picture (a label, a border, an antialiased corner), each with its own alpha.
+// Nothing is converted or allocated per frame, and the frame is handed out as it lies.
 import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
 import type { I420, Size } from './i420.ts';
 import { chromaRect, I420Scaler, i420Bytes, planeOffsets, ScalerMemory, type PixelRect } from './i420-scaler.ts';
@@ -21,6 +22,8 @@ interface BlendRuns {
 
 interface PictureSlot {
   scaler: I420Scaler;
+  /** The hole: what the scaler writes, and what the base is copied back into when no picture comes. */
+  hole: PixelRect;
   luma: BlendRuns;
   chroma: BlendRuns;
 }
@@ -45,18 +48,23 @@ export class DecoratedScene {
   /** By tile id: where its picture goes, and the layer's pixels over it. */
   readonly #slots: Map<string, PictureSlot>;
   readonly #memory: ScalerMemory;
-  /** Where the frame is put together in the scalers' memory. */
-  readonly #frameAt: number;
-  /** The picture handed out, the same buffer every frame (compose says why). */
-  readonly #out: Uint8Array;
+  /** Which of the memory's layouts this one is: a later draw hands the same memory out again. */
+  readonly #generation: number;
+  /** The frame, put together where it lies in the scalers' memory and handed out from there (compose says why). */
+  readonly #frame: Uint8Array;
+  /** Whether the frame holds the base yet (the first compose copies it in). */
+  #based = false;
+  /** Slots whose hole holds a picture, not the base: a frame that draws no picture there copies the base back. */
+  readonly #showing = new Set<PictureSlot>();
 
   private constructor(size: Size, base: I420, slots: Map<string, PictureSlot>, memory: ScalerMemory, frameAt: number) {
     this.#size = size;
     this.#base = base;
     this.#slots = slots;
     this.#memory = memory;
-    this.#frameAt = frameAt;
-    this.#out = new Uint8Array(base.data.length);
+    this.#generation = memory.generation;
+    // Made after the scalers' allocations: only alloc grows the memory (which detaches views of it).
+    this.#frame = memory.bytes().subarray(frameAt, frameAt + base.data.length);
   }
 
   /** Draws the scene's decorations: `scene`'s tiles must have settled (whole alpha, whole pixels). */
@@ -92,37 +100,73 @@ export class DecoratedScene {
     for (const [id, { hole, picture, fit }] of holes) {
       const box = { width: hole.x1 - hole.x0, height: hole.y1 - hole.y0 };
       const crop = fit === 'cover' ? aspectCover(picture, box) : { x: 0, y: 0, ...picture };
-      slots.set(id, { scaler: new I420Scaler(memory, picture, crop, size, frameAt, hole), luma: lumaRuns(rgba, size, hole), chroma: chromaRuns(rgba, size, hole) });
+      slots.set(id, { scaler: new I420Scaler(memory, picture, crop, size, frameAt, hole), hole, luma: lumaRuns(rgba, size, hole), chroma: chromaRuns(rgba, size, hole) });
     }
     return new DecoratedScene(size, base, slots, memory, frameAt);
   }
 
   /**
    * This frame: the layer, each tile's latest picture in its hole, the layer's pixels over them
-   * blended back. Into the same buffer every frame: a new one per frame (1.38 MB at 720p, 30 a
-   * second) was what still tipped V8 into full collections back to back. So the picture is valid
-   * until the next frame; an output that holds it longer (a write queue) copies it.
+   * blended back. The picture is the frame in the scalers' memory itself, not a copy: a buffer per
+   * frame (1.38 MB at 720p, 30 a second) was what still tipped V8 into full collections back to
+   * back, and copying the layer in and the frame out cost two whole-picture copies a frame. So the
+   * picture is valid until the next frame (the next compose, or the next layout's draw, which may
+   * grow the memory and leave this view empty); an output that holds it longer copies it (the
+   * composite file, BoundedWriter's copy mode and the stream encoder do, on the frame; CallVideo
+   * hands it out again only on ticks with nothing composed since).
+   *
+   * Only the holes change between frames of a layout, so the layer is copied in whole once, and a
+   * frame writes only the holes. Blending in place is safe: every blended pixel lies in its own
+   * hole, which the scaler has just rewritten whole this frame, so a pixel is blended once over a
+   * fresh picture, never again over last frame's blend. A hole that gets no picture this frame
+   * (its tile's content is not video) had one before: the base is copied back over it, holes
+   * first, so a picture drawn into an overlapping hole still lands on top as it always did; the
+   * base holds the layer's pixels there as drawn, so its decorations come back with it.
    */
   compose(scene: Scene): I420 {
     if (this.#slots.size === 0) return this.#base;
-    const bytes = this.#base.data.length;
-    this.#memory.bytes().set(this.#base.data, this.#frameAt);
-    const drawn: PictureSlot[] = [];
+    if (this.#memory.generation !== this.#generation) throw new Error('a layout composed after a newer one was drawn into the same memory');
+    const frame = this.#frame;
+    if (!this.#based) {
+      frame.set(this.#base.data);
+      this.#based = true;
+    }
+    // By slot, the picture it gets (a tile id twice: the last one, as it would have been drawn over the first).
+    const drawn = new Map<PictureSlot, I420>();
     for (const tile of scene.tiles) {
       const slot = this.#slots.get(tile.id);
-      if (!slot || tile.content.kind !== 'video') continue;
-      slot.scaler.draw(tile.content.picture.data);
-      drawn.push(slot);
+      if (slot && tile.content.kind === 'video') drawn.set(slot, tile.content.picture);
     }
-    const out = this.#out;
-    out.set(this.#memory.bytes().subarray(this.#frameAt, this.#frameAt + bytes));
-    const [y, u, v] = planeOffsets(this.#size);
-    for (const slot of drawn) {
-      blend(slot.luma, y, this.#base.data, out);
-      blend(slot.chroma, u, this.#base.data, out);
-      blend(slot.chroma, v, this.#base.data, out);
+    const planes = planeOffsets(this.#size);
+    for (const slot of this.#showing) {
+      if (drawn.has(slot)) continue;
+      restore(slot.hole, this.#size, planes, this.#base.data, frame);
+      this.#showing.delete(slot);
     }
-    return { ...this.#size, data: out };
+    for (const [slot, picture] of drawn) {
+      slot.scaler.draw(picture);
+      this.#showing.add(slot);
+    }
+    const [y, u, v] = planes;
+    for (const slot of drawn.keys()) {
+      blend(slot.luma, y, this.#base.data, frame);
+      blend(slot.chroma, u, this.#base.data, frame);
+      blend(slot.chroma, v, this.#base.data, frame);
+    }
+    return { ...this.#size, data: frame };
+  }
+}
+
+/** Copies the base back over a hole, plane by plane (chroma: the chroma pixels the hole touches). */
+function restore(hole: PixelRect, size: Size, planes: [number, number, number], base: Uint8Array, frame: Uint8Array): void {
+  const rects = [hole, chromaRect(hole), chromaRect(hole)];
+  const strides = [size.width, size.width / 2, size.width / 2];
+  for (let p = 0; p < 3; p++) {
+    const r = rects[p]!;
+    for (let row = r.y0; row < r.y1; row++) {
+      const at = planes[p]! + row * strides[p]!;
+      frame.set(base.subarray(at + r.x0, at + r.x1), at + r.x0);
+    }
   }
 }
 

@@ -12,7 +12,7 @@ function scale(source: Uint8Array, sourceSize: Size, crop: Rect, target: Size, r
   const memory = new ScalerMemory();
   const at = memory.alloc(i420Bytes(target));
   memory.bytes().fill(fill, at, at + i420Bytes(target));
-  new I420Scaler(memory, sourceSize, crop, target, at, rect).draw(source);
+  new I420Scaler(memory, sourceSize, crop, target, at, rect).draw({ ...sourceSize, data: source });
   return memory.bytes().slice(at, at + i420Bytes(target));
 }
 
@@ -94,11 +94,28 @@ describe('I420Scaler', () => {
     expect(Array.from(cropped.subarray(0, 4))).toEqual([32, 33, 34, 35]);
   });
 
+  it('copies a picture in again only when it is a new object, though its buffer be the same', () => {
+    const memory = new ScalerMemory();
+    const at = memory.alloc(i420Bytes({ width: 16, height: 8 }));
+    const scaler = new I420Scaler(memory, { width: 16, height: 8 }, { x: 0, y: 0, width: 16, height: 8 }, { width: 16, height: 8 }, at, { x0: 0, y0: 0, x1: 16, y1: 8 });
+    const frame = { width: 16, height: 8, data: ramp(16, 8) };
+    const luma = () => Array.from(memory.bytes().subarray(at, at + 4));
+    scaler.draw(frame);
+    expect(luma()).toEqual([0, 1, 2, 3]);
+    // The next frame into the same buffer (as CallVideo keeps a tile's frames): the old object is not drawn again, the new one is.
+    frame.data.fill(9);
+    memory.bytes().fill(0, at, at + 4);
+    scaler.draw(frame);
+    expect(luma()).toEqual([0, 1, 2, 3]);
+    scaler.draw({ ...frame });
+    expect(luma()).toEqual([9, 9, 9, 9]);
+  });
+
   it('refuses a rectangle outside the picture and a picture too short', () => {
     const memory = new ScalerMemory();
     expect(() => new I420Scaler(memory, { width: 4, height: 4 }, { x: 0, y: 0, width: 4, height: 4 }, { width: 8, height: 8 }, 0, { x0: 4, y0: 4, x1: 10, y1: 8 })).toThrow(/outside a picture of 8x8/);
     const scaler = new I420Scaler(memory, { width: 4, height: 4 }, { x: 0, y: 0, width: 4, height: 4 }, { width: 8, height: 8 }, memory.alloc(96), { x0: 0, y0: 0, x1: 4, y1: 4 });
-    expect(() => scaler.draw(new Uint8Array(10))).toThrow(/source picture of 10 bytes, where 24 were expected/);
+    expect(() => scaler.draw({ width: 4, height: 4, data: new Uint8Array(10) })).toThrow(/source picture of 10 bytes, where 24 were expected/);
   });
 
   it('runs the WebAssembly that its AssemblyScript source builds to (npm run build:wasm)', () => {

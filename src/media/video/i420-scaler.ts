@@ -4,9 +4,9 @@
 // allocated ~450 MB/s at 8 cameras, and the same scaling in JavaScript took ~0.7 ms per 416x234
 // tile. The pixel loops run in WebAssembly with SIMD (wasm/scale-plane.as.ts), in a memory of
 // their own: where each destination pixel reads from is worked out once per layout, and a frame
-// is a copy in, the loops, and no allocation.
+// is a copy in (of a camera frame not copied in before), the loops, and no allocation.
 import { readFileSync } from 'node:fs';
-import type { Size } from './i420.ts';
+import type { I420, Size } from './i420.ts';
 import type { Rect } from './layout.ts';
 
 /** A rectangle on whole pixels: [x0, x1) × [y0, y1). */
@@ -29,6 +29,7 @@ const PAGE = 65_536;
 export class ScalerMemory {
   readonly #exports: ScaleExports;
   #top = 16;
+  #generation = 0;
 
   constructor() {
     this.#exports = new WebAssembly.Instance(WASM, {}).exports as unknown as ScaleExports;
@@ -37,6 +38,12 @@ export class ScalerMemory {
   /** Forgets every allocation (the scalers built on them are not to be used again). */
   reset(): void {
     this.#top = 16;
+    this.#generation++;
+  }
+
+  /** Counts resets: what was built on the memory before the last one reads it under this number. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** `bytes` of memory, 16-byte aligned for SIMD loads. */
@@ -162,6 +169,8 @@ export class I420Scaler {
   readonly #sourceAt: number;
   readonly #sourceBytes: number;
   readonly #planes: PlaneCall[];
+  /** The picture whose pixels are in the memory now. */
+  #copied: I420 | undefined;
 
   constructor(memory: ScalerMemory, source: Size, crop: Rect, target: Size, targetAt: number, rect: PixelRect) {
     if (target.width % 2 || target.height % 2) throw new Error(`the destination picture must have even sides, not ${target.width}x${target.height}`);
@@ -205,10 +214,20 @@ export class I420Scaler {
     });
   }
 
-  /** Scales `source` (an I420 picture of the size this was built for) into the target's rectangle. */
-  draw(source: Uint8Array): void {
-    if (source.length < this.#sourceBytes) throw new Error(`a source picture of ${source.length} bytes, where ${this.#sourceBytes} were expected`);
-    this.#memory.bytes().set(source.subarray(0, this.#sourceBytes), this.#sourceAt);
+  /**
+   * Scales `picture` (of the size this was built for) into the target's rectangle. The same
+   * picture object as last time is not copied in again: a new frame comes as a new object
+   * (CallVideo makes one per frame, though it reuses the buffer under it), so the same one means
+   * the same pixels, and with cameras slower than the picture's rate that is a good part of the
+   * tiles of a frame.
+   */
+  draw(picture: I420): void {
+    if (picture !== this.#copied) {
+      const source = picture.data;
+      if (source.length < this.#sourceBytes) throw new Error(`a source picture of ${source.length} bytes, where ${this.#sourceBytes} were expected`);
+      this.#memory.bytes().set(source.subarray(0, this.#sourceBytes), this.#sourceAt);
+      this.#copied = picture;
+    }
     const scalePlane = this.#memory.scalePlane;
     for (const p of this.#planes) scalePlane(p.src, p.srcStride, p.dst, p.dstStride, p.width, p.height, p.xNear, p.xWeight, p.xBlocks, p.yNear, p.yWeight, p.scratch);
   }
