@@ -62,6 +62,19 @@ describe('Compositor', () => {
     expect(bright(picture, { x: 0, y: 0, width: size.width, height: size.height }, 40)).toBe(0);
   });
 
+  it('shows each new frame while tiles move, though the tile reuses its buffer for it', () => {
+    const compositor = new Compositor(size);
+    // Fading in: Skia draws the picture whole each frame.
+    const fading = (picture: I420) => [{ ...tile('cam', { kind: 'video', picture, fit: 'cover' }), alpha: 0.99 }];
+    const buffer = solid(320, 240, RED);
+    const cam = placed.get('cam')!;
+    const centre = (p: I420) => at(p, cam.x + cam.width / 2, cam.y + cam.height / 2);
+    expect(Math.abs(centre(compositor.compose({ paused: false, tiles: fading(buffer) })).v - RED[2])).toBeLessThan(6);
+    // The next frame, copied into the same buffer and handed on as a new picture (CallVideo's #keep).
+    buffer.data.set(solid(320, 240, [41, 240, 110]).data);
+    expect(Math.abs(centre(compositor.compose({ paused: false, tiles: fading({ ...buffer }) })).u - 240)).toBeLessThan(6);
+  });
+
   it('draws a layout that stands still from its decorations, as Skia draws it whole', () => {
     const compositor = new Compositor(size);
     const tiles = scene('cam');
