@@ -14,6 +14,7 @@ import { compositeFileArgs } from '../../media/ffmpeg/video-args.ts';
 import type { I420 } from '../../media/video/i420.ts';
 import type { CallVideo } from '../../call/call-video.ts';
 import { framesDropped } from '../../observability/metrics.ts';
+import { i420Bytes } from '../../media/video/i420-scaler.ts';
 import { MAX_PENDING_AUDIO_BYTES, type AudioFileResult } from './audio-files.ts';
 
 /** Seconds of pictures that may wait while the encoder starts (BoundedWriter's start bound); one second after. */
@@ -47,9 +48,9 @@ export class CompositeFile {
     this.#log = opts.log.child({ module: 'composite-file' });
     this.path = join(opts.dir, 'composite.mkv');
     this.#ffmpeg = startFfmpeg(compositeFileArgs(opts.video.format, PCM_48K_MONO, this.path), this.#log.child({ output: this.path }), opts.ffmpegPath, 2);
-    const { width, height, fps } = opts.video.format;
+    const secondOfPictures = i420Bytes(opts.video.format) * opts.video.format.fps;
     this.#writers = [
-      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: ((width * height * 3) / 2) * fps, startMaxPendingBytes: START_PENDING_SECONDS * ((width * height * 3) / 2) * fps, log: this.#log, onDrop: (n) => framesDropped('recording_video', n), copy: true }),
+      new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 0, maxPendingBytes: secondOfPictures, startMaxPendingBytes: START_PENDING_SECONDS * secondOfPictures, log: this.#log, onDrop: (n) => framesDropped('recording_video', n), copy: true }),
       new BoundedWriter({ ffmpeg: this.#ffmpeg, input: 1, maxPendingBytes: MAX_PENDING_AUDIO_BYTES, log: this.#log, onDrop: (n) => framesDropped('recording_video_audio', n) }),
     ];
   }
