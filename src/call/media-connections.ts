@@ -9,6 +9,7 @@ import type { PlannedConnection } from '../rtc/connection-plan.ts';
 import { fetchLegacyCredentials, fetchSlotCredentials, fetchSubscribeCredentials, type LiveKitCredentials, type OpenIdToken } from '../rtc/credentials.ts';
 import type { MembershipKind } from '../rtc/own-membership.ts';
 import { SfuConnection } from '../media/livekit/sfu-connection.ts';
+import { watchSfuReturn } from '../media/livekit/sfu-return.ts';
 import type { I420 } from '../media/video/i420.ts';
 import { setParticipantKey, type E2eeState } from '../media/livekit/participant-keys.ts';
 import type { MediaKeys } from './media-keys.ts';
@@ -82,6 +83,8 @@ export class MediaConnections {
   #plan: PlannedConnection[] = [];
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectDelayMs = RECONNECT_INITIAL_MS;
+  /** Per SFU whose connection is interrupted or dropped: stops watching for its server's return. */
+  readonly #returnWatches = new Map<string, () => void>();
   /** The apply() in progress, if any: the next one waits for it. */
   #applying: Promise<void> = Promise.resolve();
   /** The latest plan's identities per SFU: whose tracks each connection takes. */
@@ -110,6 +113,7 @@ export class MediaConnections {
     // Expectations change at once, even while an earlier apply() still opens a connection.
     this.#expected = new Map(plan.map((p) => [p.serviceUrl, new Set(p.identities)]));
     this.#plan = plan;
+    for (const serviceUrl of this.#returnWatches.keys()) if (!this.#expected.has(serviceUrl)) this.#stopWatchingReturn(serviceUrl);
     for (const connection of this.#connections.values()) connection.recheckHeld();
     const run = this.#applying.then(() => this.#apply(plan));
     this.#applying = run.catch(() => undefined);
@@ -171,7 +175,7 @@ export class MediaConnections {
       onParticipantLeft: (identity) => this.#opts.onParticipantLeft?.(identity),
       onE2eeState: (identity, state) => this.#opts.onE2eeState?.(identity, state),
       onUndecryptedMedia: (identity) => this.#opts.onUndecryptedMedia?.(identity),
-      onDisconnected: (reason) => this.#dropped(planned.serviceUrl, connection, reason),
+      onDisconnected: (reason) => this.#dropped(planned.serviceUrl, connection, reason, credentials.url),
       onReconnecting: () => {
         // A connection already given up may still be resumed by the SDK: what it does is no news.
         if (this.#connections.get(planned.serviceUrl) !== connection) return;
@@ -179,11 +183,13 @@ export class MediaConnections {
         // Measured with a LiveKit restart: rtc-node kept trying to resume for ~15 s, ~10 s after the
         // server was back, before it gave up. A connection not resumed soon is opened anew instead.
         clearTimeout(resumeTimer);
-        resumeTimer = setTimeout(() => this.#dropped(planned.serviceUrl, connection, `not resumed within ${RESUME_WAIT_MS} ms`), RESUME_WAIT_MS);
+        resumeTimer = setTimeout(() => this.#dropped(planned.serviceUrl, connection, `not resumed within ${RESUME_WAIT_MS} ms`, credentials.url), RESUME_WAIT_MS);
+        this.#watchReturn(planned.serviceUrl, credentials.url);
       },
       onReconnected: () => {
         clearTimeout(resumeTimer);
         if (this.#connections.get(planned.serviceUrl) !== connection) return;
+        this.#stopWatchingReturn(planned.serviceUrl);
         this.#opts.onConnectionOpen?.(planned.serviceUrl, 'resumed');
       },
     });
@@ -212,6 +218,7 @@ export class MediaConnections {
       this.#detach.set(planned.serviceUrl, detach);
     }
     this.#reconnectDelayMs = RECONNECT_INITIAL_MS;
+    this.#stopWatchingReturn(planned.serviceUrl);
     log.info({ own: planned.own, identity: credentials.identity, endpoint: credentials.endpoint, expected: planned.identities.length }, 'SFU connection open');
     this.#opts.onConnectionOpen?.(planned.serviceUrl, 'opened');
   }
@@ -240,8 +247,9 @@ export class MediaConnections {
   }
 
   /** A connection that dropped for good is forgotten, reported, and opened again (fresh credentials) while its SFU is planned. */
-  #dropped(serviceUrl: string, connection: SfuConnection, reason: string): void {
+  #dropped(serviceUrl: string, connection: SfuConnection, reason: string, livekitUrl: string): void {
     if (this.#closed || this.#connections.get(serviceUrl) !== connection) return;
+    this.#watchReturn(serviceUrl, livekitUrl);
     this.#connections.delete(serviceUrl);
     this.#detach.get(serviceUrl)?.();
     this.#detach.delete(serviceUrl);
@@ -255,23 +263,54 @@ export class MediaConnections {
     if (this.#closed || this.#reconnectTimer) return;
     const delay = this.#reconnectDelayMs;
     this.#reconnectDelayMs = Math.min(RECONNECT_MAX_MS, delay * 2);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
+    this.#reconnectTimer = setTimeout(() => this.#reconnect(), delay);
+  }
+
+  /** Opens what the plan lacks; while something is still missing, tries again after the next backoff step. */
+  #reconnect(): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    if (this.#closed) return;
+    void this.apply(this.#plan)
+      .catch((err: unknown) => this.#opts.log.warn({ err }, 'reconnecting to an SFU failed'))
+      .then(() => {
+        const missing = this.#plan.filter((p) => !this.#connections.has(p.serviceUrl)).map((p) => p.serviceUrl);
+        if (missing.length === 0) return;
+        this.#opts.log.info({ missing, retryInMs: this.#reconnectDelayMs }, 'SFUs still not connected; trying again');
+        this.#scheduleReconnect();
+      });
+  }
+
+  /**
+   * Watches an interrupted or dropped connection's server: when it answers again after it was
+   * seen away (a restart), resuming cannot work (the server lost the session), so a connection
+   * still waiting on the SDK's resume is given up and the SFU is opened anew at once.
+   */
+  #watchReturn(serviceUrl: string, livekitUrl: string): void {
+    if (this.#closed || this.#returnWatches.has(serviceUrl)) return;
+    const stop = watchSfuReturn(livekitUrl, () => {
       if (this.#closed) return;
-      void this.apply(this.#plan)
-        .catch((err: unknown) => this.#opts.log.warn({ err }, 'reconnecting to an SFU failed'))
-        .then(() => {
-          const missing = this.#plan.filter((p) => !this.#connections.has(p.serviceUrl)).map((p) => p.serviceUrl);
-          if (missing.length === 0) return;
-          this.#opts.log.info({ missing, retryInMs: this.#reconnectDelayMs }, 'SFUs still not connected; trying again');
-          this.#scheduleReconnect();
-        });
-    }, delay);
+      const interrupted = this.#connections.get(serviceUrl);
+      this.#opts.log.info({ serviceUrl, livekitUrl, resuming: interrupted !== undefined }, 'the SFU answers again after it was away; connecting now');
+      // Still registered while dropping: no second watch starts for the same outage.
+      if (interrupted) this.#dropped(serviceUrl, interrupted, 'the SFU restarted (it was away and answers again)', livekitUrl);
+      this.#returnWatches.delete(serviceUrl);
+      this.#reconnectDelayMs = RECONNECT_INITIAL_MS;
+      this.#reconnect();
+    });
+    this.#returnWatches.set(serviceUrl, stop);
+  }
+
+  #stopWatchingReturn(serviceUrl: string): void {
+    this.#returnWatches.get(serviceUrl)?.();
+    this.#returnWatches.delete(serviceUrl);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
+    for (const stop of this.#returnWatches.values()) stop();
+    this.#returnWatches.clear();
     for (const detach of this.#detach.values()) detach();
     this.#detach.clear();
     await Promise.all(

@@ -58,6 +58,8 @@ export interface CallMember {
   memberId: string;
   livekitRoom: string;
   livekit: { url: string; jwt: string };
+  /** New LiveKit credentials from the member's authorizer (same identity and room). */
+  fetchLivekit(): Promise<{ url: string; jwt: string }>;
   /** Calls `use` with the current own key (if any) and with every later one (rotations). */
   onOwnKey(use: (key: OwnKey) => void): void;
   /** Media keys other members sent us, per identity (E2EE 'keys' only): those received so far, then each new one. */
@@ -129,15 +131,19 @@ export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMem
   });
   await joined;
 
-  const openId = await client.getOpenIdToken();
-  const [path, body] = sticky
-    ? ['get_token', { room_id: opts.roomId, slot_id: 'm.call#ROOM', openid_token: openId, member: { id: memberId, claimed_user_id: own.userId, claimed_device_id: own.deviceId } }]
-    : ['sfu/get', { room: opts.roomId, openid_token: openId, device_id: opts.user.deviceId }];
-  const response = await fetch(`${sfu.authorizerUrl}/${path}`, { method: 'POST', body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(`peer /${path} -> ${response.status} ${await response.text()}`);
-  const { url, jwt } = (await response.json()) as { url: string; jwt: string };
+  // Asked again after an SFU restart, as a client does: the authorizer creates the room on the new server.
+  const fetchLivekit = async () => {
+    const openId = await client.getOpenIdToken();
+    const [path, body] = sticky
+      ? ['get_token', { room_id: opts.roomId, slot_id: 'm.call#ROOM', openid_token: openId, member: { id: memberId, claimed_user_id: own.userId, claimed_device_id: own.deviceId } }]
+      : ['sfu/get', { room: opts.roomId, openid_token: openId, device_id: opts.user.deviceId }];
+    const response = await fetch(`${sfu.authorizerUrl}/${path}`, { method: 'POST', body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(`peer /${path} -> ${response.status} ${await response.text()}`);
+    return (await response.json()) as { url: string; jwt: string };
+  };
+  const { url, jwt } = await fetchLivekit();
   const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sub: string; video: { room: string } };
-  if (claims.sub !== ownIdentity) throw new Error(`peer /${path} gave identity ${claims.sub}, but js-sdk keys our media under ${ownIdentity}`);
+  if (claims.sub !== ownIdentity) throw new Error(`the authorizer gave the peer identity ${claims.sub}, but js-sdk keys our media under ${ownIdentity}`);
 
   return {
     client,
@@ -148,6 +154,7 @@ export async function joinCallAsMember(opts: CallMemberOptions): Promise<CallMem
     memberId,
     livekitRoom: claims.video.room,
     livekit: { url, jwt },
+    fetchLivekit,
     onOwnKey(use) {
       ownListeners.push(use);
       const current = keys.at(-1);

@@ -3,7 +3,7 @@
 // encrypted per participant the way Element Call's key provider does.
 import { AudioFrame, AudioSource, LocalAudioTrack, LocalVideoTrack, Room, TrackPublishOptions, TrackSource, VideoBufferType, VideoFrame, VideoSource } from '@livekit/rtc-node';
 import { elementCallE2eeOptions, setParticipantKey, useSenderKeyIndex } from '../../src/media/livekit/participant-keys.ts';
-import { type CallMember, type CallMemberOptions, joinCallAsMember } from './call-member.ts';
+import { type CallMember, type CallMemberOptions, joinCallAsMember, type OwnKey } from './call-member.ts';
 import { TONE_FRAME, TONE_RATE, toneGenerator } from './tone.ts';
 
 export interface RtcPeerOptions extends CallMemberOptions {
@@ -36,20 +36,31 @@ export interface RtcPeer extends Pick<CallMember, 'client' | 'session' | 'sfu' |
   stop(): Promise<void>;
   /** Ends the process's part abruptly: no leave event, like a crashed client. */
   abandon(): Promise<void>;
+  /**
+   * Leaves LiveKit and connects again with the same identity, key and Matrix membership, tracks
+   * published anew, as Element Call does in a full reconnect after an SFU restart; the credentials
+   * are asked for again, since only the authorizer creates the room on the restarted server.
+   */
+  reconnectMedia(): Promise<void>;
   /** Switches the tone on or off; returns the wall-clock time (ms) the change leaves the peer. */
   setTone(on: boolean): number;
 }
 
-export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
-  const member = await joinCallAsMember(opts);
+/** One LiveKit connection of the peer: its tracks published, their frames flowing. */
+interface PeerMedia {
+  lk: Room;
+  trackSids: string[];
+  close(): Promise<void>;
+}
+
+/** Connects to the member's SFU and publishes the microphone (and any camera, screen) fed by `nextAudio`. */
+async function connectMedia(credentials: CallMember['livekit'], opts: RtcPeerOptions, frameSamples: number, nextAudio: () => Int16Array): Promise<PeerMedia> {
   const lk = new Room();
-  await lk.connect(member.livekit.url, member.livekit.jwt, { autoSubscribe: false, dynacast: false, ...(opts.e2ee ? { encryption: elementCallE2eeOptions() } : {}) });
+  await lk.connect(credentials.url, credentials.jwt, { autoSubscribe: false, dynacast: false, ...(opts.e2ee ? { encryption: elementCallE2eeOptions() } : {}) });
   const source = new AudioSource(TONE_RATE, 1, SOURCE_QUEUE_MS);
   const track = LocalAudioTrack.createAudioTrack('microphone', source);
   const { sid: trackSid } = await lk.localParticipant!.publishTrack(track, new TrackPublishOptions({ source: TrackSource.SOURCE_MICROPHONE }));
   if (!trackSid) throw new Error('the published track has no sid');
-  // The sender's cryptor exists once the track is published: set each own key and point the
-  // sender at its index, as Element Call does on every rotation.
   const trackSids = [trackSid];
   const cameras: Array<ReturnType<typeof setInterval>> = [];
   const publishSolid = async (name: string, trackSource: TrackSource, { width, height, fps, yuv }: NonNullable<RtcPeerOptions['video']>) => {
@@ -65,13 +76,33 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
   };
   if (opts.video) await publishSolid('camera', TrackSource.SOURCE_CAMERA, opts.video);
   if (opts.screen) await publishSolid('screen', TrackSource.SOURCE_SCREENSHARE, opts.screen);
-  member.onOwnKey(({ index, key }) => {
-    setParticipantKey(lk, member.identity, index, key);
-    for (const sid of trackSids) useSenderKeyIndex(lk, member.identity, sid, index);
-  });
 
-  // Real-time tone: captureFrame applies backpressure through the small queue.
+  // Real-time audio: captureFrame applies backpressure through the small queue.
   let running = true;
+  const pump = (async () => {
+    while (running) await source.captureFrame(new AudioFrame(nextAudio(), TONE_RATE, 1, frameSamples));
+  })().catch(() => undefined);
+  return {
+    lk,
+    trackSids,
+    async close() {
+      running = false;
+      for (const camera of cameras) clearInterval(camera);
+      await pump;
+      await lk.disconnect();
+      await source.close();
+    },
+  };
+}
+
+/** The sender's cryptor exists once the track is published: set the own key and point the sender at its index, as Element Call does on every rotation. */
+function useOwnKey(media: PeerMedia, identity: string, { index, key }: OwnKey): void {
+  setParticipantKey(media.lk, identity, index, key);
+  for (const sid of media.trackSids) useSenderKeyIndex(media.lk, identity, sid, index);
+}
+
+export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
+  const member = await joinCallAsMember(opts);
   let toneOn = !opts.silent;
   const frameSamples = (TONE_FRAME * (opts.frameMs ?? 10)) / 10;
   const silence = new Int16Array(frameSamples);
@@ -84,17 +115,14 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
         return frame.length === frameSamples ? frame : Int16Array.from({ length: frameSamples }, (_, i) => frame[i] ?? 0);
       }
     : toneGenerator(opts.toneHz, undefined, frameSamples);
-  const pump = (async () => {
-    while (running) await source.captureFrame(new AudioFrame(toneOn ? next() : silence, TONE_RATE, 1, frameSamples));
-  })().catch(() => undefined);
+  const nextAudio = () => (toneOn ? next() : silence);
 
-  const closeMedia = async () => {
-    running = false;
-    for (const camera of cameras) clearInterval(camera);
-    await pump;
-    await lk.disconnect();
-    await source.close();
-  };
+  let media = await connectMedia(member.livekit, opts, frameSamples, nextAudio);
+  let ownKey: OwnKey | undefined;
+  member.onOwnKey((key) => {
+    ownKey = key;
+    useOwnKey(media, member.identity, key);
+  });
   return {
     user: opts.user,
     client: member.client,
@@ -105,12 +133,17 @@ export async function startRtcPeer(opts: RtcPeerOptions): Promise<RtcPeer> {
     ownKeys: member.ownKeys,
     onMemberKey: member.onMemberKey,
     async stop() {
-      await closeMedia();
+      await media.close();
       await member.leave();
     },
     async abandon() {
-      await closeMedia();
+      await media.close();
       member.abandon();
+    },
+    async reconnectMedia() {
+      await media.close();
+      media = await connectMedia(await member.fetchLivekit(), opts, frameSamples, nextAudio);
+      if (ownKey) useOwnKey(media, member.identity, ownKey);
     },
     setTone(on) {
       toneOn = on;

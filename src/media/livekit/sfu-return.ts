@@ -1,0 +1,61 @@
+// Tells when a LiveKit server that went away answers again, so a dropped connection is opened at
+// once instead of at the next backoff step (up to 4 s later). It asks the server itself (an HTTP
+// GET of its root, where LiveKit answers "OK"), not the authorizer: a probe costs no Matrix or
+// authorizer request, however long the outage.
+//
+// Only a return counts: the server must first be seen away (refused, timed out, or a proxy's
+// 5xx). A server that answers all along (our own network blipped, the resume failed for another
+// reason) says nothing, and the backoff's attempts go on as before.
+
+/** Between probes while the server is away: the recording's gap grows by at most this much. */
+export const PROBE_INTERVAL_MS = 500;
+const PROBE_TIMEOUT_MS = 1_000;
+
+export type Probe = (url: string, signal: AbortSignal) => Promise<'up' | 'down'>;
+
+/** The HTTP address of a LiveKit server's root, from its WebSocket URL (a proxy's path prefix kept). */
+export function livekitHttpRoot(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  url.search = '';
+  return url.toString();
+}
+
+/** Up: anything below 500 answered. Down: no answer, or a proxy saying what is behind it is away. */
+export const httpProbe: Probe = async (url, signal) => {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]) });
+    await res.body?.cancel();
+    return res.status < 500 ? 'up' : 'down';
+  } catch {
+    return 'down';
+  }
+};
+
+/**
+ * Probes `wsUrl`'s server every PROBE_INTERVAL_MS; calls `onBack` once when it answers after it
+ * was seen away, then stops. Returns a stop function (idempotent).
+ */
+export function watchSfuReturn(wsUrl: string, onBack: () => void, probe: Probe = httpProbe, intervalMs = PROBE_INTERVAL_MS): () => void {
+  const root = livekitHttpRoot(wsUrl);
+  const abort = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let sawAway = false;
+  const tick = async () => {
+    const state = await probe(root, abort.signal);
+    if (abort.signal.aborted) return;
+    if (state === 'down') sawAway = true;
+    else if (sawAway) {
+      abort.abort();
+      onBack();
+      return;
+    }
+    timer = setTimeout(() => void tick(), intervalMs);
+  };
+  void tick();
+  return () => {
+    abort.abort();
+    clearTimeout(timer);
+  };
+}
