@@ -26,6 +26,8 @@ export class BoundedWriter {
   /** Copies the pipe has taken, kept for the next ones (copy mode). */
   readonly #spares: Uint8Array[] = [];
   #queue: Promise<void> = Promise.resolve();
+  /** The chunk queued last, until the pipe takes it (in copy mode, this writer's copy). */
+  #newest: Uint8Array | undefined;
   #pendingBytes = 0;
   #dropping = false;
   /** Chunks handed to ffmpeg (or waiting for it, within the bound). */
@@ -81,9 +83,18 @@ export class BoundedWriter {
     return true;
   }
 
+  /** The chunk queued last while it still waits for the pipe (valid until then; in copy mode not the caller's buffer). */
+  newestPending(): Uint8Array | undefined {
+    return this.#newest;
+  }
+
   #enqueue(given: Uint8Array): void {
     const bytes = this.#copy ? this.#copyOf(given) : given;
-    const taken = this.#copy ? () => this.#release(bytes) : undefined;
+    this.#newest = bytes;
+    const taken = () => {
+      if (this.#newest === bytes) this.#newest = undefined;
+      if (this.#copy) this.#release(bytes);
+    };
     // Its length now: a copy reads as empty once freed.
     const length = bytes.byteLength;
     this.accepted++;

@@ -81,8 +81,9 @@ describe('AudioFiles', () => {
         { speaker: bob, chunk: i >= 10 ? tone(660, i) : undefined },
         { speaker: carol, chunk: i >= 150 ? tone(880, i) : undefined },
       ]);
-      // Half a second at a time, as the clock would: the pipes drain in between.
-      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Half a second at a time, 2.5x as fast as the clock: ffmpeg has 2 s to start before the
+      // 5 s bound is reached (5 ms let a busy machine's late start drop the last second).
+      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const done = await files.finish();
     expect(readFileSync(join(dir, 'pids'), 'utf8').trim().split('\n')).toHaveLength(2);

@@ -19,15 +19,22 @@ const grey = (i: number): I420 => {
   return { ...format, data };
 };
 
-/** Enough of CallVideo for CompositeFile: its pictures are handed over by the test. */
+/** Enough of CallVideo for CompositeFile: its pictures are handed over by the test, in one buffer drawn over each time as the call's is. */
 function handVideo() {
   let subscriber: VideoSubscriber | undefined;
+  const canvas = grey(0);
   const video = {
     format,
     subscribe: (s: VideoSubscriber) => ((subscriber = s), () => (subscriber = undefined)),
-    canvas: () => grey(0),
+    canvas: () => canvas,
   } as unknown as CallVideo;
-  return { video, show: (picture: I420) => subscriber!(picture) };
+  return {
+    video,
+    show: (picture: I420) => {
+      canvas.data.set(picture.data);
+      subscriber!(canvas);
+    },
+  };
 }
 
 /** Which picture fills each slot of the file, by brightness. */

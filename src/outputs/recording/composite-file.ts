@@ -36,7 +36,10 @@ export class CompositeFile {
   #unsubscribe: (() => void) | undefined;
   #frames = 0;
   #last: I420 | undefined;
-  /** A copy of the last picture the encoder took (the call's is valid for one frame), and how many slots after it are still to be filled with it. */
+  /**
+   * A copy of the last picture the encoder took (the call's is valid for one frame), made when a
+   * picture is first refused, and how many slots after it are still to be filled with it.
+   */
   #taken: Uint8Array | undefined;
   #owed = 0;
   /** One bounded write queue per input pipe: ffmpeg reads both at its own pace, so a full pipe must never hold up the other. */
@@ -74,8 +77,12 @@ export class CompositeFile {
     // The slots owed come first; while some remain the bound is reached, and this picture (of the
     // same size) is refused too, so pictures never go out of order.
     this.#payOwed();
-    if (this.#writers[0].write(bytes)) (this.#taken ??= new Uint8Array(bytes.length)).set(bytes);
-    else this.#owed++;
+    const writer = this.#writers[0];
+    if (writer.write(bytes)) return;
+    // Refused at the bound, so the picture taken last still waits in the queue: copied from there
+    // once, rather than every picture copied in case the next one is refused.
+    if (this.#owed === 0) this.#taken = writer.newestPending()?.slice();
+    this.#owed++;
   }
 
   #payOwed(): void {
