@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Scene, SceneTile } from './compositor.ts';
 import { DecoratedScene, DecorationCanvas } from './decorated-scene.ts';
 import { registerFonts } from './fonts.ts';
-import type { I420 } from './i420.ts';
-import { i420Bytes } from './i420-scaler.ts';
+import { i420Bytes, type I420 } from './i420.ts';
 import { layoutTiles, type Rect } from './layout.ts';
 
 const size = { width: 640, height: 360 };

@@ -6,8 +6,8 @@
 // that lie over a picture (a label, a border, an antialiased corner), each with its own alpha.
 // Nothing is converted or allocated per frame, and the frame is handed out as it lies.
 import { createCanvas, type Canvas, type SKRSContext2D } from '@napi-rs/canvas';
-import type { I420, Size } from './i420.ts';
-import { chromaRect, I420Scaler, i420Bytes, planeOffsets, ScalerMemory, type PixelRect } from './i420-scaler.ts';
+import { i420Bytes, planeOffsets, type I420, type Size } from './i420.ts';
+import { chromaRect, I420Scaler, ScalerMemory, type PixelRect } from './i420-scaler.ts';
 import { aspectCover } from './layout.ts';
 import { picturePixels, TilePainter, COLOURS } from './tile-painter.ts';
 import type { Scene } from './compositor.ts';

@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acrossBlocks, chromaRect, I420Scaler, i420Bytes, planeOffsets, ScalerMemory, type PixelRect } from './i420-scaler.ts';
+import { acrossBlocks, chromaRect, I420Scaler, ScalerMemory, type PixelRect } from './i420-scaler.ts';
+import { i420Bytes, planeOffsets, type Size } from './i420.ts';
 import type { Rect } from './layout.ts';
-import type { Size } from './i420.ts';
 
 /** Scales `source` into `rect` of a target filled with `fill`, and returns the target's bytes. */
 function scale(source: Uint8Array, sourceSize: Size, crop: Rect, target: Size, rect: PixelRect, fill = 0): Uint8Array {

@@ -6,7 +6,7 @@
 // their own: where each destination pixel reads from is worked out once per layout, and a frame
 // is a copy in (of a camera frame not copied in before), the loops, and no allocation.
 import { readFileSync } from 'node:fs';
-import type { I420, Size } from './i420.ts';
+import { i420Bytes, planeOffsets, planeSizes, type I420, type Size } from './i420.ts';
 import type { Rect } from './layout.ts';
 
 /** A rectangle on whole pixels: [x0, x1) × [y0, y1). */
@@ -65,23 +65,8 @@ export class ScalerMemory {
   }
 }
 
-const planeSizes = (size: Size): [Size, Size, Size] => {
-  const chroma = { width: Math.ceil(size.width / 2), height: Math.ceil(size.height / 2) };
-  return [size, chroma, chroma];
-};
-
-/** Where each plane (Y, U, V) of an I420 picture of this size starts. */
-export const planeOffsets = (size: Size): [number, number, number] => {
-  const [luma, chroma] = planeSizes(size);
-  const y = luma.width * luma.height;
-  return [0, y, y + chroma.width * chroma.height];
-};
-
 /** The chroma pixels a luma rectangle touches (chroma has half the resolution both ways). */
 export const chromaRect = (luma: PixelRect): PixelRect => ({ x0: luma.x0 >> 1, y0: luma.y0 >> 1, x1: (luma.x1 + 1) >> 1, y1: (luma.y1 + 1) >> 1 });
-
-/** Bytes of an I420 picture of this size (chroma planes rounded up, as libyuv lays them out). */
-export const i420Bytes = (size: Size): number => planeOffsets(size)[2] + Math.ceil(size.width / 2) * Math.ceil(size.height / 2);
 
 /**
  * Taps mapping `count` destination pixels onto source pixels [start, start + span) of a line

@@ -14,7 +14,7 @@ import { compositeFileArgs } from '../../media/ffmpeg/video-args.ts';
 import type { I420 } from '../../media/video/i420.ts';
 import type { CallVideo } from '../../call/call-video.ts';
 import { framesDropped } from '../../observability/metrics.ts';
-import { i420Bytes } from '../../media/video/i420-scaler.ts';
+import { i420Bytes } from '../../media/video/i420.ts';
 import { MAX_PENDING_AUDIO_BYTES, type AudioFileResult } from './audio-files.ts';
 
 /** Seconds of pictures that may wait while the encoder starts (BoundedWriter's start bound); one second after. */

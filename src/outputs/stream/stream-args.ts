@@ -11,6 +11,7 @@ import type { PcmFormat } from '../../media/ffmpeg/audio-args.ts';
 import { rawPcmInput, rawVideoInput } from '../../media/ffmpeg/raw-inputs.ts';
 import type { VideoFormat } from '../../media/ffmpeg/video-args.ts';
 import type { Destination } from './destination.ts';
+import { i420Bytes } from '../../media/video/i420.ts';
 
 export type StreamKind = 'audio' | 'video';
 
@@ -26,7 +27,7 @@ export interface EncodeSettings {
  * that knows its pixel format (with `RAW_PIX_FMT`); a change of CallVideo's format changes these two.
  */
 export const RAW_PIX_FMT = 'yuv420p';
-export const rawFrameBytes = (v: VideoFormat) => (v.width * v.height * 3) / 2;
+export const rawFrameBytes = (v: VideoFormat) => i420Bytes(v);
 
 /**
  * The stream's one encode. Video: raw I420 on stdin (pipe:0) and PCM on pipe:3; audio-only: PCM
