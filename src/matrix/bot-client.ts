@@ -11,6 +11,7 @@ import { matrixRequest } from '../rtc/http.ts';
 import { sdkLogger } from '../rtc/sdk-logger.ts';
 import { signOwnDevice } from '../crypto/sign-device.ts';
 import { PersistentCryptoState, type BotDevice } from './crypto/persistent-crypto-state.ts';
+import { resumeSyncPromptly } from '../rtc/sync-return.ts';
 
 export interface BotClientOptions {
   homeserverUrl: string;
@@ -65,6 +66,8 @@ export class BotClient {
     await client.initRustCrypto({ useIndexedDB: true, cryptoDatabasePrefix: 'mrr-bot', storageKey: state.sdkStoreKey });
     client.on(ClientEvent.Sync, () => state.saveSoon());
     await firstSync(client, opts.syncTimeoutMs);
+    // Room keys for commands typed in encrypted rooms come by sync: back soon after a homeserver restart.
+    resumeSyncPromptly(client, opts.homeserverUrl, log);
     const bot = new BotClient(client, device, state, opts.homeserverUrl, log);
     const ownKey = await bot.#checkDeviceKeysPublished();
     await signOwnDevice(opts.homeserverUrl, opts.asToken, opts.crossSigningKeysFile, device.userId, device.deviceId, log, { expectedEd25519Key: ownKey });

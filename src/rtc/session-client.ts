@@ -4,6 +4,7 @@ import { RecorderError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { SessionDevice } from './device.ts';
 import { sdkLogger } from './sdk-logger.ts';
+import { resumeSyncPromptly } from './sync-return.ts';
 
 export async function startSessionClient(opts: {
   homeserverUrl: string;
@@ -51,5 +52,7 @@ export async function startSessionClient(opts: {
     client.stopClient();
     throw err;
   }
+  // Members' media keys come by sync: back within a second of a homeserver restart, not 5-10 s.
+  resumeSyncPromptly(client, opts.homeserverUrl, opts.log);
   return client;
 }

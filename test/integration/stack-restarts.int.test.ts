@@ -47,9 +47,9 @@ function longestSilenceMs(pcm: Int16Array): { ms: number; atMs: number } {
   return longest;
 }
 
-/** The bot's log lines since `since` about its SFU connection (drops, attempts, returns) and the media's decryption, with their times. */
-function sfuEvents(logs: string[], since: number): string[] {
-  const about = /SFU|resum|reconnect|media again|^frames (arrive|decrypt)/;
+/** The bot's log lines since `since` about its connections (SFU drops, attempts, returns; the homeserver's return) and media keys and decryption, with their times. */
+function botEvents(logs: string[], since: number): string[] {
+  const about = /SFU|resum|reconnect|media again|^frames (arrive|decrypt)|homeserver answers again|media key received/;
   return logs.flatMap((line) => {
     try {
       const entry = JSON.parse(line) as { time?: string; level?: number; msg?: string; err?: { message?: string } };
@@ -81,6 +81,7 @@ function readRecording(roomId: string) {
 
 describe('stack services restarted under a recording', () => {
   it('Synapse restarted mid-recording: the recording goes on in its segment, nothing before is lost', async () => {
+    const startedAt = Date.now();
     const { alice, roomId } = await startCall('alice');
     await sleep(5_000);
     // Down for 5 s besides its own start-up: a restart an operator does (an upgrade), not an instant one.
@@ -90,8 +91,9 @@ describe('stack services restarted under a recording', () => {
     const summary = await alice.waitForMessage(roomId, botUserId, /^Recording ended/, 'the end summary', 90_000);
 
     const { manifest, pcm, seconds } = readRecording(roomId);
-    expect(manifest.segments.map((s) => s.index)).toEqual([0]);
     const silence = longestSilenceMs(pcm);
+    console.log(`[bot] Synapse answered again at ${new Date(synapse.backAt).toISOString().slice(11, 23)}\n[bot] ${botEvents(suite.bot.logs, startedAt).join('\n[bot] ')}`);
+    expect(manifest.segments.map((s) => s.index)).toEqual([0]);
     // Everything from the start to the stop: at least the 5 s before and 6 s after the outage, and the outage.
     expect(seconds * 1000).toBeGreaterThan(5_000 + synapse.outageMs + 6_000 - 2_000);
     expect(silence.ms).toBeLessThanOrEqual(synapse.outageMs + 5_000);
@@ -129,7 +131,7 @@ describe('stack services restarted under a recording', () => {
         `longest gap in the tone ${silence.ms} ms (at ${silence.atMs} ms); gaps stated: ${JSON.stringify(gaps)}; summary: ${String(summary.content.body).replace(/\n/g, ' | ')}`,
     );
     console.log(`[room] ${String(lostNotice.content.body)}\n[room] ${String(backNotice.content.body)}`);
-    console.log(`[bot] ${sfuEvents(suite.bot.logs, startedAt).join('\n[bot] ')}`);
+    console.log(`[bot] ${botEvents(suite.bot.logs, startedAt).join('\n[bot] ')}`);
     // The stated gap is where the silence heard in the file is, and neither is longer than the outage plus 5 s.
     expect(gaps.length).toBeGreaterThan(0);
     expect(gaps.some((g) => silence.atMs >= g.fromMs - 1_000 && silence.atMs <= g.toMs + 1_000)).toBe(true);

@@ -6,12 +6,10 @@
 // Only a return counts: the server must first be seen away (refused, timed out, or a proxy's
 // 5xx). A server that answers all along (our own network blipped, the resume failed for another
 // reason) says nothing, and the backoff's attempts go on as before.
+import { httpProbe, type Probe } from '../../http-probe.ts';
 
 /** Between probes while the server is away: the recording's gap grows by at most this much. */
 export const PROBE_INTERVAL_MS = 500;
-const PROBE_TIMEOUT_MS = 1_000;
-
-export type Probe = (url: string, signal: AbortSignal) => Promise<'up' | 'down'>;
 
 /** The HTTP address of a LiveKit server's root, from its WebSocket URL (a proxy's path prefix kept). */
 export function livekitHttpRoot(wsUrl: string): string {
@@ -21,17 +19,6 @@ export function livekitHttpRoot(wsUrl: string): string {
   url.search = '';
   return url.toString();
 }
-
-/** Up: anything below 500 answered. Down: no answer, or a proxy saying what is behind it is away. */
-export const httpProbe: Probe = async (url, signal) => {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]) });
-    await res.body?.cancel();
-    return res.status < 500 ? 'up' : 'down';
-  } catch {
-    return 'down';
-  }
-};
 
 /**
  * Probes `wsUrl`'s server every PROBE_INTERVAL_MS; calls `onBack` once when it answers after it
