@@ -190,9 +190,13 @@ describe('pause, chapters, consent and names', () => {
     expect(Math.abs(lastLoud - optoutMs)).toBeLessThan(100);
 
     // The paused span: carol's tone, played only then, is nowhere in the mix; alice's runs on across the resume.
+    // Against a band nobody plays (1045 Hz, between carol's and 440 + 660): the cuts of the pause and
+    // the opt-out splash a little energy over every band (CI once read -39.4 dB at 990 Hz with
+    // carol's stem silent). A leak of 20 ms of carol's tone alone reads about -31 dB.
     const carolInMix = toneSnrDb(mixed, 48_000, TONES.carol);
-    console.log(`[measure] carol's ${TONES.carol} Hz (played only while paused) in the whole mix: ${carolInMix.toFixed(1)} dB`);
-    expect(carolInMix).toBeLessThan(-40);
+    const nobodysBand = toneSnrDb(mixed, 48_000, 1_045);
+    console.log(`[measure] carol's ${TONES.carol} Hz (played only while paused) in the whole mix: ${carolInMix.toFixed(1)} dB; 1045 Hz, which nobody plays: ${nobodysBand.toFixed(1)} dB`);
+    expect(carolInMix).toBeLessThan(Math.max(-40, nobodysBand + 3));
     expect(toneSnrDb(slice(mixed, resumeMs - 1_000, resumeMs + 1_000), 48_000, TONES.alice)).toBeGreaterThan(-3);
     // No stretch of silence stands for the pause: at most a jitter-buffer refill (a late packet
     // costs up to ~100 ms of silence on this loaded 2-core machine, at any moment of the call).
