@@ -8,8 +8,8 @@ import { resumeSyncPromptly } from './sync-return.ts';
 const log = pino({ level: 'silent' });
 
 /** Enough of a MatrixClient: sync states are emitted by the test, retries counted. */
-function fakeClient(retries: boolean[] = []) {
-  const client = Object.assign(new EventEmitter(), { retryImmediately: vi.fn(() => retries.shift() ?? true) });
+function fakeClient() {
+  const client = Object.assign(new EventEmitter(), { retryImmediately: vi.fn(() => true) });
   return { client, asClient: client as unknown as MatrixClient, sync: (state: SyncState) => client.emit(ClientEvent.Sync, state) };
 }
 

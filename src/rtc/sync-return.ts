@@ -4,7 +4,7 @@
 // homeserver is back, and the bot could not decrypt a command typed meanwhile. While the sync is
 // down, this asks /versions every second and has js-sdk retry at once when it answers.
 import { ClientEvent, SyncState, type MatrixClient } from 'matrix-js-sdk';
-import { httpProbe, type Probe } from '../http-probe.ts';
+import { httpProbe, probeUntilUp, type Probe } from '../http-probe.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** Between probes while the sync is down: at most this much later than the homeserver's return. */
@@ -13,35 +13,23 @@ export const SYNC_PROBE_INTERVAL_MS = 1_000;
 /** Watches `client`'s sync for as long as the client runs. */
 export function resumeSyncPromptly(client: MatrixClient, homeserverUrl: string, log: Logger, probe: Probe = httpProbe, intervalMs = SYNC_PROBE_INTERVAL_MS): void {
   const versions = `${homeserverUrl.replace(/\/+$/, '')}/_matrix/client/versions`;
-  interface Watch {
-    abort: AbortController;
-    timer?: ReturnType<typeof setTimeout>;
-  }
-  let watch: Watch | undefined;
-  const stopWatching = () => {
-    watch?.abort.abort();
-    clearTimeout(watch?.timer);
-    watch = undefined;
-  };
+  let stopWatching: (() => void) | undefined;
   const startWatching = () => {
-    if (watch) return;
-    const current: Watch = { abort: new AbortController() };
-    watch = current;
-    const tick = async () => {
-      const state = await probe(versions, current.abort.signal);
-      if (current.abort.signal.aborted) return;
-      if (state === 'down') {
-        current.timer = setTimeout(() => void tick(), intervalMs);
-        return;
-      }
-      stopWatching();
-      // False when js-sdk is not waiting on its keep-alive (it has retried already): nothing to do.
-      if (client.retryImmediately()) log.info('the homeserver answers again; syncing now instead of at the next keep-alive');
-    };
-    current.timer = setTimeout(() => void tick(), intervalMs);
+    stopWatching ??= probeUntilUp(
+      versions,
+      () => {
+        stopWatching = undefined;
+        // False when js-sdk is not waiting on its keep-alive (it has retried already): nothing to do.
+        if (client.retryImmediately()) log.info('the homeserver answers again; syncing now instead of at the next keep-alive');
+      },
+      { intervalMs, firstAfterMs: intervalMs, afterAway: false, probe },
+    );
   };
   client.on(ClientEvent.Sync, (state: SyncState) => {
     if (state === SyncState.Error || state === SyncState.Reconnecting) startWatching();
-    else stopWatching();
+    else {
+      stopWatching?.();
+      stopWatching = undefined;
+    }
   });
 }

@@ -6,7 +6,7 @@
 // Only a return counts: the server must first be seen away (refused, timed out, or a proxy's
 // 5xx). A server that answers all along (our own network blipped, the resume failed for another
 // reason) says nothing, and the backoff's attempts go on as before.
-import { httpProbe, type Probe } from '../../http-probe.ts';
+import { httpProbe, probeUntilUp, type Probe } from '../../http-probe.ts';
 
 /** Between probes while the server is away: the recording's gap grows by at most this much. */
 export const PROBE_INTERVAL_MS = 500;
@@ -25,24 +25,5 @@ export function livekitHttpRoot(wsUrl: string): string {
  * was seen away, then stops. Returns a stop function (idempotent).
  */
 export function watchSfuReturn(wsUrl: string, onBack: () => void, probe: Probe = httpProbe, intervalMs = PROBE_INTERVAL_MS): () => void {
-  const root = livekitHttpRoot(wsUrl);
-  const abort = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let sawAway = false;
-  const tick = async () => {
-    const state = await probe(root, abort.signal);
-    if (abort.signal.aborted) return;
-    if (state === 'down') sawAway = true;
-    else if (sawAway) {
-      abort.abort();
-      onBack();
-      return;
-    }
-    timer = setTimeout(() => void tick(), intervalMs);
-  };
-  void tick();
-  return () => {
-    abort.abort();
-    clearTimeout(timer);
-  };
+  return probeUntilUp(livekitHttpRoot(wsUrl), onBack, { intervalMs, firstAfterMs: 0, afterAway: true, probe });
 }

@@ -23,8 +23,5 @@ export const planeOffsets = (size: Size): [number, number, number] => {
   return [0, y, y + chroma.width * chroma.height];
 };
 
-/** Bytes of an I420 picture of this size. */
-export const i420Bytes = (size: Size): number => {
-  const [, , v] = planeSizes(size);
-  return planeOffsets(size)[2] + v.width * v.height;
-};
+/** Bytes of an I420 picture of this size (no allocation: the streams ask for every picture). */
+export const i420Bytes = ({ width, height }: Size): number => width * height + 2 * Math.ceil(width / 2) * Math.ceil(height / 2);
